@@ -1,0 +1,185 @@
+//! Who acts: roles and the actions each role may perform.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A user's role. The role alone decides which actions a request may perform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Runs the platform: everything, including user and token administration.
+    Admin,
+    /// Process engineer: moves lots, releases holds, defines routes and equipment.
+    Engineer,
+    /// Operator: moves lots and places holds, cannot release them.
+    Operator,
+    /// Manager: reads everything, changes nothing.
+    Manager,
+    /// Start-up customer: reads only the lots of its own tenant.
+    Customer,
+}
+
+/// Everything a request may want to do, checked against the caller's [`Role`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Read lots, history, genealogy and WIP (customers: own tenant only).
+    ReadLots,
+    /// Read routes, products and equipment (line master data).
+    ReadMasterData,
+    /// Create or change routes, products and equipment.
+    WriteMasterData,
+    /// Start lots and move them: track-in/out, split, merge, rework, scrap, ship.
+    MoveLots,
+    /// Place a hold or a future hold.
+    PlaceHold,
+    /// Release a hold.
+    ReleaseHold,
+    /// Create users and tokens.
+    Administer,
+}
+
+impl Role {
+    /// Every role, in a stable order.
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Engineer,
+        Role::Operator,
+        Role::Manager,
+        Role::Customer,
+    ];
+
+    /// Whether this role may perform `action`.
+    pub fn may(self, action: Action) -> bool {
+        use Action::*;
+        match self {
+            Role::Admin => true,
+            Role::Engineer => !matches!(action, Administer),
+            Role::Operator => matches!(action, ReadLots | ReadMasterData | MoveLots | PlaceHold),
+            Role::Manager => matches!(action, ReadLots | ReadMasterData),
+            Role::Customer => matches!(action, ReadLots),
+        }
+    }
+
+    /// The role's name as written in tokens, config and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Engineer => "engineer",
+            Role::Operator => "operator",
+            Role::Manager => "manager",
+            Role::Customer => "customer",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown role {s:?} (expected admin, engineer, operator, manager or customer)"
+                )
+            })
+    }
+}
+
+/// The authenticated caller of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// User name.
+    pub user: String,
+    /// The user's role.
+    pub role: Role,
+    /// The tenant a customer belongs to; `None` for platform staff.
+    pub tenant: Option<String>,
+}
+
+impl Actor {
+    /// Whether this actor may see a lot owned by `lot_tenant`.
+    ///
+    /// Platform staff see every lot; a customer sees only its own tenant's lots.
+    pub fn may_see_tenant(&self, lot_tenant: Option<&str>) -> bool {
+        match self.role {
+            Role::Customer => match (&self.tenant, lot_tenant) {
+                (Some(mine), Some(theirs)) => mine == theirs,
+                _ => false,
+            },
+            _ => true,
+        }
+    }
+
+    /// The tenant every read must be restricted to, if any.
+    pub fn tenant_scope(&self) -> Option<&str> {
+        match self.role {
+            Role::Customer => Some(self.tenant.as_deref().unwrap_or("")),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permissions_table() {
+        use Action::*;
+        let table: [(Role, Action, bool); 14] = [
+            (Role::Operator, MoveLots, true),
+            (Role::Operator, PlaceHold, true),
+            (Role::Operator, ReleaseHold, false),
+            (Role::Operator, WriteMasterData, false),
+            (Role::Engineer, ReleaseHold, true),
+            (Role::Engineer, WriteMasterData, true),
+            (Role::Engineer, Administer, false),
+            (Role::Manager, ReadLots, true),
+            (Role::Manager, MoveLots, false),
+            (Role::Manager, PlaceHold, false),
+            (Role::Customer, ReadLots, true),
+            (Role::Customer, ReadMasterData, false),
+            (Role::Customer, MoveLots, false),
+            (Role::Admin, Administer, true),
+        ];
+        for (role, action, expected) in table {
+            assert_eq!(role.may(action), expected, "{role} {action:?}");
+        }
+    }
+
+    #[test]
+    fn customers_see_only_their_tenant() {
+        let c = Actor {
+            user: "c".into(),
+            role: Role::Customer,
+            tenant: Some("acme".into()),
+        };
+        assert!(c.may_see_tenant(Some("acme")));
+        assert!(!c.may_see_tenant(Some("other")));
+        assert!(!c.may_see_tenant(None));
+        let e = Actor {
+            user: "e".into(),
+            role: Role::Engineer,
+            tenant: None,
+        };
+        assert!(e.may_see_tenant(Some("acme")) && e.may_see_tenant(None));
+    }
+
+    #[test]
+    fn roles_round_trip() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+}

@@ -1,0 +1,231 @@
+//! The narrow seam between the store's SQL and the two sqlx drivers.
+//!
+//! Every query in this crate is written once, with `$1`-style placeholders that both SQLite and
+//! PostgreSQL understand, and runs through [`Conn`], implemented for both drivers' connections.
+//! Values cross the seam as [`Param`]s and come back through [`RowExt`], so the rest of the crate
+//! is ordinary generic code with no sqlx trait bounds.
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use sqlx::Row;
+use std::future::Future;
+
+/// One bound query parameter.
+#[derive(Debug, Clone)]
+pub(crate) enum Param {
+    /// Text.
+    Text(String),
+    /// Nullable text.
+    OptText(Option<String>),
+    /// 64-bit integer.
+    Int(i64),
+    /// Timestamp (TIMESTAMPTZ on PostgreSQL, RFC 3339 TEXT on SQLite).
+    Time(DateTime<Utc>),
+    /// Nullable timestamp.
+    OptTime(Option<DateTime<Utc>>),
+    /// JSON document (JSONB on PostgreSQL, TEXT on SQLite).
+    Json(serde_json::Value),
+    /// Boolean.
+    Bool(bool),
+}
+
+impl From<&str> for Param {
+    fn from(v: &str) -> Self {
+        Param::Text(v.to_string())
+    }
+}
+impl From<String> for Param {
+    fn from(v: String) -> Self {
+        Param::Text(v)
+    }
+}
+impl From<&String> for Param {
+    fn from(v: &String) -> Self {
+        Param::Text(v.clone())
+    }
+}
+impl From<Option<&str>> for Param {
+    fn from(v: Option<&str>) -> Self {
+        Param::OptText(v.map(str::to_string))
+    }
+}
+impl From<Option<String>> for Param {
+    fn from(v: Option<String>) -> Self {
+        Param::OptText(v)
+    }
+}
+impl From<i64> for Param {
+    fn from(v: i64) -> Self {
+        Param::Int(v)
+    }
+}
+impl From<DateTime<Utc>> for Param {
+    fn from(v: DateTime<Utc>) -> Self {
+        Param::Time(v)
+    }
+}
+impl From<Option<DateTime<Utc>>> for Param {
+    fn from(v: Option<DateTime<Utc>>) -> Self {
+        Param::OptTime(v)
+    }
+}
+impl From<bool> for Param {
+    fn from(v: bool) -> Self {
+        Param::Bool(v)
+    }
+}
+
+/// Builds a `Vec<Param>` from values convertible into [`Param`].
+macro_rules! params {
+    ($($v:expr),* $(,)?) => { vec![$($crate::conn::Param::from($v)),*] };
+}
+pub(crate) use params;
+
+/// Typed column access shared by both drivers' rows.
+pub(crate) trait RowExt {
+    /// A non-null text column.
+    fn text(&self, col: &str) -> Result<String, sqlx::Error>;
+    /// A nullable text column.
+    fn opt_text(&self, col: &str) -> Result<Option<String>, sqlx::Error>;
+    /// A non-null integer column.
+    fn int(&self, col: &str) -> Result<i64, sqlx::Error>;
+    /// A nullable integer column.
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, sqlx::Error>;
+    /// A non-null timestamp column.
+    fn time(&self, col: &str) -> Result<DateTime<Utc>, sqlx::Error>;
+    /// A JSON column decoded into `T`.
+    fn json<T: DeserializeOwned>(&self, col: &str) -> Result<T, sqlx::Error>;
+}
+
+/// A connection (usually inside a transaction) of either backend.
+pub(crate) trait Conn: Send {
+    /// The driver's row type.
+    type Row: RowExt + Send;
+    /// Whether this is PostgreSQL (for the few statements whose text differs).
+    const POSTGRES: bool;
+
+    /// Runs a statement and returns the number of rows it affected.
+    fn execute(
+        &mut self,
+        sql: &'static str,
+        params: Vec<Param>,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+
+    /// Runs a query returning at most one row.
+    fn fetch_optional(
+        &mut self,
+        sql: &'static str,
+        params: Vec<Param>,
+    ) -> impl Future<Output = Result<Option<Self::Row>, sqlx::Error>> + Send;
+
+    /// Runs a query returning every row.
+    fn fetch_all(
+        &mut self,
+        sql: &'static str,
+        params: Vec<Param>,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send;
+}
+
+macro_rules! impl_backend {
+    ($conn:ty, $row:ty, $db:ty, $postgres:expr) => {
+        impl RowExt for $row {
+            fn text(&self, col: &str) -> Result<String, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn opt_text(&self, col: &str) -> Result<Option<String>, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn int(&self, col: &str) -> Result<i64, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn opt_int(&self, col: &str) -> Result<Option<i64>, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn time(&self, col: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn json<T: DeserializeOwned>(&self, col: &str) -> Result<T, sqlx::Error> {
+                let sqlx::types::Json(v) = self.try_get::<sqlx::types::Json<T>, _>(col)?;
+                Ok(v)
+            }
+        }
+
+        impl Conn for $conn {
+            type Row = $row;
+            const POSTGRES: bool = $postgres;
+
+            async fn execute(
+                &mut self,
+                sql: &'static str,
+                params: Vec<Param>,
+            ) -> Result<u64, sqlx::Error> {
+                let q = bind_all(sqlx::query::<$db>(sql), params);
+                Ok(q.execute(&mut *self).await?.rows_affected())
+            }
+
+            async fn fetch_optional(
+                &mut self,
+                sql: &'static str,
+                params: Vec<Param>,
+            ) -> Result<Option<$row>, sqlx::Error> {
+                bind_all(sqlx::query::<$db>(sql), params)
+                    .fetch_optional(&mut *self)
+                    .await
+            }
+
+            async fn fetch_all(
+                &mut self,
+                sql: &'static str,
+                params: Vec<Param>,
+            ) -> Result<Vec<$row>, sqlx::Error> {
+                bind_all(sqlx::query::<$db>(sql), params)
+                    .fetch_all(&mut *self)
+                    .await
+            }
+        }
+    };
+}
+
+macro_rules! impl_bind_all {
+    ($name:ident, $db:ty) => {
+        fn $name(
+            mut q: sqlx::query::Query<'static, $db, <$db as sqlx::Database>::Arguments>,
+            params: Vec<Param>,
+        ) -> sqlx::query::Query<'static, $db, <$db as sqlx::Database>::Arguments> {
+            for p in params {
+                q = match p {
+                    Param::Text(v) => q.bind(v),
+                    Param::OptText(v) => q.bind(v),
+                    Param::Int(v) => q.bind(v),
+                    Param::Time(v) => q.bind(v),
+                    Param::OptTime(v) => q.bind(v),
+                    Param::Json(v) => q.bind(sqlx::types::Json(v)),
+                    Param::Bool(v) => q.bind(v),
+                };
+            }
+            q
+        }
+    };
+}
+
+mod sqlite {
+    use super::*;
+    impl_bind_all!(bind_all, sqlx::Sqlite);
+    impl_backend!(
+        sqlx::SqliteConnection,
+        sqlx::sqlite::SqliteRow,
+        sqlx::Sqlite,
+        false
+    );
+}
+
+mod postgres {
+    use super::*;
+    impl_bind_all!(bind_all, sqlx::Postgres);
+    impl_backend!(
+        sqlx::PgConnection,
+        sqlx::postgres::PgRow,
+        sqlx::Postgres,
+        true
+    );
+}

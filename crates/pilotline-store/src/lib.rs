@@ -1,0 +1,146 @@
+//! Pilotline's store: one API over SQLite (the embedded default) and PostgreSQL.
+//!
+//! The API speaks domain types only. Every mutation goes through [`Store::execute`], which runs
+//! one [`WriteOp`] in one database transaction: it locks what it changes, lets the pure domain
+//! decide, writes the new state, appends the events, and records the answer for the request's
+//! `Idempotency-Key` — all or nothing.
+//!
+//! SQLite runs with WAL, `synchronous=FULL` and a single writer connection (`BEGIN IMMEDIATE`);
+//! reads use a separate pool. PostgreSQL locks the rows a transaction changes with
+//! `SELECT … FOR UPDATE`.
+
+mod conn;
+mod error;
+mod idempotency;
+mod identity;
+mod open;
+mod read;
+mod rows;
+pub mod testing;
+mod write;
+
+pub use error::StoreError;
+pub use idempotency::{IdempotencyKey, StoredResponse};
+pub use identity::{TOKEN_PREFIX, hash_token};
+pub use open::{OpenOptions, redact_url};
+pub use read::{Genealogy, GenealogyLink, LotFilter, LotPage, WipRow};
+pub use write::{LotCommand, NewLotRequest, Outcome, WriteOp};
+
+use pilotline_domain::Route;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite {
+        write: sqlx::SqlitePool,
+        read: sqlx::SqlitePool,
+    },
+    Postgres(sqlx::PgPool),
+}
+
+/// The Pilotline store. Cheap to clone; clones share pools and caches.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+    /// Route versions are immutable, so once read they are cached for good.
+    routes: Arc<RwLock<HashMap<(String, u32), Arc<Route>>>>,
+}
+
+impl Store {
+    /// Which backend this store runs on.
+    pub fn kind(&self) -> BackendKind {
+        match self.backend {
+            Backend::Sqlite { .. } => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// Closes every pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite { write, read } => {
+                write.close().await;
+                read.close().await;
+            }
+            Backend::Postgres(p) => p.close().await,
+        }
+    }
+
+    fn cached_route(&self, id: &str, version: u32) -> Option<Arc<Route>> {
+        self.routes
+            .read()
+            .ok()?
+            .get(&(id.to_string(), version))
+            .cloned()
+    }
+
+    fn cache_route(&self, route: Arc<Route>) {
+        if let Ok(mut map) = self.routes.write() {
+            map.insert((route.id.clone(), route.version), route);
+        }
+    }
+}
+
+/// The current time as stored: UTC, truncated to microseconds (PostgreSQL's precision), so both
+/// backends give back exactly what they were given.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}
+
+/// Runs `$body` with `$c` bound to a connection inside a write transaction of either backend,
+/// committing on `Ok` and rolling back on `Err`.
+macro_rules! in_write_tx {
+    ($store:expr, |$c:ident| $body:expr) => {{
+        match &$store.backend {
+            $crate::Backend::Sqlite { write, .. } => {
+                let mut tx = write.begin_with("BEGIN IMMEDIATE").await?;
+                let $c: &mut sqlx::SqliteConnection = &mut tx;
+                let out = $body;
+                if out.is_ok() {
+                    tx.commit().await?;
+                }
+                out
+            }
+            $crate::Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let $c: &mut sqlx::PgConnection = &mut tx;
+                let out = $body;
+                if out.is_ok() {
+                    tx.commit().await?;
+                }
+                out
+            }
+        }
+    }};
+}
+pub(crate) use in_write_tx;
+
+/// Runs `$body` with `$c` bound to a pooled read connection of either backend.
+macro_rules! with_read_conn {
+    ($store:expr, |$c:ident| $body:expr) => {{
+        match &$store.backend {
+            $crate::Backend::Sqlite { read, .. } => {
+                let mut conn = read.acquire().await?;
+                let $c: &mut sqlx::SqliteConnection = &mut conn;
+                $body
+            }
+            $crate::Backend::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                let $c: &mut sqlx::PgConnection = &mut conn;
+                $body
+            }
+        }
+    }};
+}
+pub(crate) use with_read_conn;

@@ -1,0 +1,895 @@
+//! Every mutation, as one [`WriteOp`] run in one database transaction by [`Store::execute`].
+
+use chrono::{DateTime, NaiveDate, Utc};
+use pilotline_domain::equipment::StateChange;
+use pilotline_domain::transaction::{self, Applied};
+use pilotline_domain::{
+    Action, Actor, Change, E10State, Equipment, FutureHold, Hold, Lot, LotType, LotView, NewLot,
+    Product, Refusal, Route, RouteSpec,
+};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::conn::{Conn, Param, RowExt, params};
+use crate::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::rows::{equipment_from_row, lock_equipment, lock_lot, product_from_row};
+use crate::{Store, StoreError, in_write_tx, now};
+
+/// A request to start a lot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLotRequest {
+    /// Lot id; generated (`PLyymmddNNNN`) when absent.
+    pub id: Option<String>,
+    /// Product id.
+    pub product: String,
+    /// Route id; the product's default route when absent.
+    pub route: Option<String>,
+    /// Route version; the latest when absent.
+    pub route_version: Option<u32>,
+    /// Lot type.
+    pub lot_type: LotType,
+    /// Priority 1 (hot) to 5.
+    pub priority: u8,
+    /// Owning tenant; defaults to the product's.
+    pub tenant: Option<String>,
+    /// Due date.
+    pub due_date: Option<NaiveDate>,
+    /// Wafer count.
+    pub wafer_count: usize,
+    /// Wafer ids.
+    pub wafer_ids: Option<Vec<String>>,
+}
+
+/// A transaction on one lot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LotCommand {
+    /// Put the lot on a tool.
+    TrackIn {
+        /// Tool id.
+        equipment: String,
+        /// Recipe override (engineering lots only).
+        recipe: Option<String>,
+    },
+    /// End the run and advance.
+    TrackOut {
+        /// Wafers to scrap at track-out.
+        scrap_wafers: Vec<String>,
+        /// Why they are scrapped.
+        scrap_reason: Option<String>,
+    },
+    /// Place a hold.
+    Hold {
+        /// Reason code.
+        reason_code: String,
+        /// Comment.
+        comment: String,
+    },
+    /// Release one hold.
+    Release {
+        /// Hold id.
+        hold_id: u32,
+        /// Comment.
+        comment: String,
+    },
+    /// Place a hold that fires at a later step.
+    FutureHold {
+        /// Step id.
+        step: String,
+        /// Reason code.
+        reason_code: String,
+        /// Comment.
+        comment: String,
+    },
+    /// Split wafers into a child lot.
+    Split {
+        /// Wafers to move.
+        wafers: Vec<String>,
+    },
+    /// Merge another lot into this one.
+    Merge {
+        /// Lot merged away.
+        from_lot: String,
+    },
+    /// Send back to an earlier step.
+    Rework {
+        /// Step id.
+        to_step: String,
+        /// Reason.
+        reason: String,
+    },
+    /// Scrap wafers, or the lot.
+    Scrap {
+        /// Wafers; the whole lot when `None`.
+        wafers: Option<Vec<String>>,
+        /// Reason.
+        reason: String,
+    },
+    /// Ship a completed lot.
+    Ship,
+}
+
+/// Every mutation the store performs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Store a route; unchanged content returns the existing latest version.
+    PutRoute(RouteSpec),
+    /// Create a product.
+    PutProduct(Product),
+    /// Register a tool.
+    PutEquipment {
+        /// Tool id.
+        id: String,
+        /// Equipment type.
+        equipment_type: String,
+        /// Free text.
+        description: String,
+    },
+    /// Change a tool's E10 state by hand.
+    SetEquipmentState {
+        /// Tool id.
+        id: String,
+        /// New state.
+        state: E10State,
+        /// Why.
+        reason: String,
+    },
+    /// Start a lot.
+    StartLot(NewLotRequest),
+    /// A transaction on one lot.
+    Lot {
+        /// Lot id.
+        lot_id: String,
+        /// What to do.
+        command: LotCommand,
+        /// Act only if the lot is still at this version (`If-Match`).
+        if_version: Option<u64>,
+    },
+    /// Hold a lot whose Q-time window closed (run by the Q-time monitor).
+    ExpireQTime {
+        /// Lot id.
+        lot_id: String,
+    },
+}
+
+/// What a write produced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Outcome {
+    /// A route version, and whether this call created it.
+    Route {
+        /// The route.
+        route: Route,
+        /// Whether a new version was stored.
+        #[serde(skip)]
+        created: bool,
+    },
+    /// A product.
+    Product(Product),
+    /// A tool.
+    Equipment(Equipment),
+    /// A lot after the transaction.
+    Lot(LotView),
+    /// A newly started lot.
+    LotStarted(LotView),
+    /// A hold placed.
+    Hold {
+        /// The hold.
+        #[serde(flatten)]
+        hold: Hold,
+        /// The lot after the hold.
+        lot: LotView,
+    },
+    /// A future hold placed.
+    FutureHold {
+        /// The future hold.
+        #[serde(flatten)]
+        future_hold: FutureHold,
+        /// The lot after it.
+        lot: LotView,
+    },
+    /// A split.
+    Split {
+        /// Parent lot after the split.
+        parent: LotView,
+        /// New child lot.
+        child: LotView,
+    },
+    /// A merge.
+    Merged {
+        /// Surviving lot.
+        lot: LotView,
+        /// Lot merged away.
+        merged: LotView,
+    },
+    /// Nothing was due (Q-time monitor).
+    Nothing,
+}
+
+/// Renders an outcome as the answer stored for an idempotency key.
+pub type Render<'a> = &'a (dyn Fn(&Outcome) -> StoredResponse + Sync);
+
+fn require(actor: &Actor, action: Action, what: &str) -> Result<(), StoreError> {
+    if actor.role.may(action) {
+        Ok(())
+    } else {
+        Err(Refusal::forbidden(format!("role {} may not {what}", actor.role)).into())
+    }
+}
+
+impl Store {
+    /// Runs `op` for `actor` in one transaction. With `idempotency`, the rendered outcome is
+    /// stored under the key in the same transaction.
+    pub async fn execute(
+        &self,
+        op: &WriteOp,
+        actor: &Actor,
+        idempotency: Option<(&IdempotencyKey, Render<'_>)>,
+    ) -> Result<Outcome, StoreError> {
+        let generated_id = matches!(op, WriteOp::StartLot(NewLotRequest { id: None, .. }));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let at = now();
+            let result = in_write_tx!(self, |c| {
+                let outcome = self.execute_in(c, op, actor, at).await?;
+                if let Some((key, render)) = idempotency {
+                    idempotency::insert(c, key, &render(&outcome)).await?;
+                }
+                Ok::<_, StoreError>(outcome)
+            });
+            match result {
+                // Two starts raced for the same generated lot id: take the next one.
+                Err(StoreError::Conflict(_)) if generated_id && attempt < 5 => continue,
+                Err(e) if e.is_transient() && attempt < 5 => continue,
+                other => return other,
+            }
+        }
+    }
+
+    async fn execute_in<C: Conn>(
+        &self,
+        c: &mut C,
+        op: &WriteOp,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        match op {
+            WriteOp::PutRoute(spec) => {
+                require(actor, Action::WriteMasterData, "define routes")?;
+                self.put_route(c, spec, actor, at).await
+            }
+            WriteOp::PutProduct(p) => {
+                require(actor, Action::WriteMasterData, "define products")?;
+                self.put_product(c, p, at).await
+            }
+            WriteOp::PutEquipment {
+                id,
+                equipment_type,
+                description,
+            } => {
+                require(actor, Action::WriteMasterData, "register equipment")?;
+                put_equipment(c, id, equipment_type, description, at).await
+            }
+            WriteOp::SetEquipmentState { id, state, reason } => {
+                require(actor, Action::WriteMasterData, "change equipment states")?;
+                let tool = lock_equipment(c, id).await?.ok_or_else(|| {
+                    StoreError::NotFound(format!("equipment {id} does not exist"))
+                })?;
+                let new = tool.set_state(*state, at)?;
+                let change = StateChange {
+                    equipment: id.clone(),
+                    from: tool.state,
+                    to: *state,
+                    at,
+                    lot: None,
+                    actor: actor.user.clone(),
+                    reason: Some(reason.clone()),
+                };
+                write_equipment(c, &new, &change).await?;
+                Ok(Outcome::Equipment(new))
+            }
+            WriteOp::StartLot(req) => {
+                require(actor, Action::MoveLots, "start lots")?;
+                self.start_lot(c, req, actor, at).await
+            }
+            WriteOp::Lot {
+                lot_id,
+                command,
+                if_version,
+            } => {
+                self.lot_command(c, lot_id, command, *if_version, actor, at)
+                    .await
+            }
+            WriteOp::ExpireQTime { lot_id } => {
+                let Some(lot) = lock_lot(c, lot_id).await? else {
+                    return Ok(Outcome::Nothing);
+                };
+                let route = self.route_in(c, &lot.route_id, lot.route_version).await?;
+                match transaction::expire_qtime(&lot, &route, actor, at) {
+                    None => Ok(Outcome::Nothing),
+                    Some(applied) => {
+                        persist(c, &applied, &[lot], &route).await?;
+                        Ok(Outcome::Lot(LotView::new(&applied.lots[0], &route)))
+                    }
+                }
+            }
+        }
+    }
+
+    async fn put_route<C: Conn>(
+        &self,
+        c: &mut C,
+        spec: &RouteSpec,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        spec.validate()
+            .map_err(|errors| Refusal::invalid(errors.join("; ")))?;
+        let latest = self.latest_route_in(c, &spec.id).await?;
+        if let Some(latest) = &latest
+            && spec.same_content_as(latest)
+        {
+            return Ok(Outcome::Route {
+                route: (**latest).clone(),
+                created: false,
+            });
+        }
+        let version = latest.map_or(1, |r| r.version + 1);
+        let route = spec.clone().into_route(version, &actor.user, at);
+        let doc = serde_json::to_value(&route).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        c.execute(
+            "INSERT INTO routes (id, version, name, doc, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            vec![
+                Param::from(route.id.as_str()),
+                Param::Int(i64::from(version)),
+                Param::from(route.name.as_str()),
+                Param::Json(doc),
+                Param::Time(at),
+                Param::from(actor.user.as_str()),
+            ],
+        )
+        .await
+        .map_err(|e| {
+            conflict_on_unique(e, || {
+                format!("route {} v{version} was stored concurrently", route.id)
+            })
+        })?;
+        Ok(Outcome::Route {
+            route,
+            created: true,
+        })
+    }
+
+    async fn put_product<C: Conn>(
+        &self,
+        c: &mut C,
+        p: &Product,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        p.validate()
+            .map_err(|errors| Refusal::invalid(errors.join("; ")))?;
+        if self.latest_route_in(c, &p.default_route).await?.is_none() {
+            return Err(Refusal::invalid(format!(
+                "default_route: route {} does not exist",
+                p.default_route
+            ))
+            .into());
+        }
+        if let Some(row) = c
+            .fetch_optional(
+                "SELECT id, description, default_route, tenant FROM products WHERE id = $1",
+                params![p.id.as_str()],
+            )
+            .await?
+        {
+            let existing = product_from_row(&row)?;
+            return if &existing == p {
+                Ok(Outcome::Product(existing))
+            } else {
+                Err(StoreError::Conflict(format!(
+                    "product {} already exists with other content",
+                    p.id
+                )))
+            };
+        }
+        c.execute(
+            "INSERT INTO products (id, description, default_route, tenant, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+            params![
+                p.id.as_str(),
+                p.description.as_str(),
+                p.default_route.as_str(),
+                p.tenant.as_deref(),
+                at
+            ],
+        )
+        .await
+        .map_err(|e| {
+            conflict_on_unique(e, || format!("product {} was created concurrently", p.id))
+        })?;
+        Ok(Outcome::Product(p.clone()))
+    }
+
+    async fn start_lot<C: Conn>(
+        &self,
+        c: &mut C,
+        req: &NewLotRequest,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let row = c
+            .fetch_optional(
+                "SELECT id, description, default_route, tenant FROM products WHERE id = $1",
+                params![req.product.as_str()],
+            )
+            .await?
+            .ok_or_else(|| Refusal::invalid(format!("product: {} does not exist", req.product)))?;
+        let product = product_from_row(&row)?;
+        let route_id = req
+            .route
+            .clone()
+            .unwrap_or_else(|| product.default_route.clone());
+        let route = match req.route_version {
+            Some(v) => self
+                .route_in(c, &route_id, v)
+                .await
+                .map_err(|_| Refusal::invalid(format!("route: {route_id} v{v} does not exist")))?,
+            None => self
+                .latest_route_in(c, &route_id)
+                .await?
+                .ok_or_else(|| Refusal::invalid(format!("route: {route_id} does not exist")))?,
+        };
+        let id = match &req.id {
+            Some(id) => id.clone(),
+            None => next_lot_id(c, at).await?,
+        };
+        let new = NewLot {
+            id: id.clone(),
+            lot_type: req.lot_type,
+            priority: req.priority,
+            tenant: req.tenant.clone(),
+            due_date: req.due_date,
+            wafer_count: req.wafer_count,
+            wafer_ids: req.wafer_ids.clone(),
+        };
+        let applied = transaction::start(&new, &product, &route, actor, at)?;
+        persist(c, &applied, &[], &route).await?;
+        Ok(Outcome::LotStarted(LotView::new(&applied.lots[0], &route)))
+    }
+
+    async fn lot_command<C: Conn>(
+        &self,
+        c: &mut C,
+        lot_id: &str,
+        command: &LotCommand,
+        if_version: Option<u64>,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let not_found = || StoreError::NotFound(format!("lot {lot_id} does not exist"));
+        let lot = lock_lot(c, lot_id).await?.ok_or_else(not_found)?;
+        if !actor.may_see_tenant(lot.tenant.as_deref()) {
+            return Err(not_found());
+        }
+        if let Some(v) = if_version
+            && v != lot.version
+        {
+            return Err(StoreError::Conflict(format!(
+                "lot {lot_id} is at version {}, not {v} (If-Match)",
+                lot.version
+            )));
+        }
+        let route = self.route_in(c, &lot.route_id, lot.route_version).await?;
+        let r = &route;
+        let view = |l: &Lot| LotView::new(l, r);
+        match command {
+            LotCommand::TrackIn { equipment, recipe } => {
+                let tool = self.tool_for(c, equipment).await?;
+                let applied = transaction::track_in(&lot, r, &tool, recipe.as_deref(), actor, at)?;
+                persist(c, &applied, &[lot], r).await?;
+                Ok(Outcome::Lot(view(&applied.lots[0])))
+            }
+            LotCommand::TrackOut {
+                scrap_wafers,
+                scrap_reason,
+            } => {
+                let Some(tool_id) = lot.equipment.clone() else {
+                    return Err(Refusal::illegal(format!(
+                        "lot {lot_id} is {}, not running; only a running lot can be tracked out",
+                        lot.state
+                    ))
+                    .into());
+                };
+                let tool = self.tool_for(c, &tool_id).await?;
+                let applied = transaction::track_out(
+                    &lot,
+                    r,
+                    &tool,
+                    scrap_wafers,
+                    scrap_reason.as_deref(),
+                    actor,
+                    at,
+                )?;
+                persist(c, &applied, &[lot], r).await?;
+                Ok(Outcome::Lot(view(&applied.lots[0])))
+            }
+            LotCommand::Hold {
+                reason_code,
+                comment,
+            } => {
+                let (applied, hold) = transaction::hold(&lot, r, reason_code, comment, actor, at)?;
+                persist(c, &applied, &[lot], r).await?;
+                Ok(Outcome::Hold {
+                    hold,
+                    lot: view(&applied.lots[0]),
+                })
+            }
+            LotCommand::Release { hold_id, comment } => {
+                let applied = transaction::release(&lot, r, *hold_id, comment, actor, at)?;
+                persist(c, &applied, &[lot], r).await?;
+                Ok(Outcome::Lot(view(&applied.lots[0])))
+            }
+            LotCommand::FutureHold {
+                step,
+                reason_code,
+                comment,
+            } => {
+                let (applied, future_hold) =
+                    transaction::future_hold(&lot, r, step, reason_code, comment, actor, at)?;
+                persist(c, &applied, &[lot], r).await?;
+                Ok(Outcome::FutureHold {
+                    future_hold,
+                    lot: view(&applied.lots[0]),
+                })
+            }
+            LotCommand::Split { wafers } => {
+                let applied = transaction::split(&lot, r, wafers, actor, at)?;
+                persist(c, &applied, &[lot], r).await?;
+                Ok(Outcome::Split {
+                    parent: view(&applied.lots[0]),
+                    child: view(&applied.lots[1]),
+                })
+            }
+            LotCommand::Merge { from_lot } => {
+                let from = lock_lot(c, from_lot)
+                    .await?
+                    .filter(|l| actor.may_see_tenant(l.tenant.as_deref()))
+                    .ok_or_else(|| {
+                        Refusal::invalid(format!("from_lot: lot {from_lot} does not exist"))
+                    })?;
+                let applied = transaction::merge(&lot, &from, r, actor, at)?;
+                persist(c, &applied, &[lot, from], r).await?;
+                Ok(Outcome::Merged {
+                    lot: view(&applied.lots[0]),
+                    merged: view(&applied.lots[1]),
+                })
+            }
+            LotCommand::Rework { to_step, reason } => {
+                let applied = transaction::rework(&lot, r, to_step, reason, actor, at)?;
+                persist(c, &applied, &[lot], r).await?;
+                Ok(Outcome::Lot(view(&applied.lots[0])))
+            }
+            LotCommand::Scrap { wafers, reason } => {
+                let applied = transaction::scrap(&lot, r, wafers.as_deref(), reason, actor, at)?;
+                persist(c, &applied, &[lot], r).await?;
+                Ok(Outcome::Lot(view(&applied.lots[0])))
+            }
+            LotCommand::Ship => {
+                let applied = transaction::ship(&lot, r, actor, at)?;
+                persist(c, &applied, &[lot], r).await?;
+                Ok(Outcome::Lot(view(&applied.lots[0])))
+            }
+        }
+    }
+
+    async fn tool_for<C: Conn>(&self, c: &mut C, id: &str) -> Result<Equipment, StoreError> {
+        lock_equipment(c, id)
+            .await?
+            .ok_or_else(|| Refusal::invalid(format!("equipment: {id} does not exist")).into())
+    }
+}
+
+fn conflict_on_unique(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+    if StoreError::is_unique_violation(&e) {
+        StoreError::Conflict(what())
+    } else {
+        e.into()
+    }
+}
+
+async fn next_lot_id<C: Conn>(c: &mut C, at: DateTime<Utc>) -> Result<String, StoreError> {
+    let prefix = format!("PL{}", at.format("%y%m%d"));
+    let row = c
+        .fetch_optional(
+            "SELECT COUNT(*) AS n FROM lots WHERE parent IS NULL AND id LIKE $1",
+            params![format!("{prefix}%")],
+        )
+        .await?;
+    let mut n = row.map(|r| r.int("n")).transpose()?.unwrap_or(0) + 1;
+    loop {
+        let id = format!("{prefix}{n:04}");
+        let taken = c
+            .fetch_optional("SELECT id FROM lots WHERE id = $1", params![id.as_str()])
+            .await?
+            .is_some();
+        if !taken {
+            return Ok(id);
+        }
+        n += 1;
+    }
+}
+
+async fn put_equipment<C: Conn>(
+    c: &mut C,
+    id: &str,
+    equipment_type: &str,
+    description: &str,
+    at: DateTime<Utc>,
+) -> Result<Outcome, StoreError> {
+    let valid = pilotline_domain::route::valid_id;
+    if !valid(id) {
+        return Err(Refusal::invalid(format!(
+            "id: {id:?} must be 1-64 characters of letters, digits, '-' or '_'"
+        ))
+        .into());
+    }
+    if !valid(equipment_type) {
+        return Err(Refusal::invalid(format!(
+            "equipment_type: {equipment_type:?} must be 1-64 characters of letters, digits, '-' or '_'"
+        ))
+        .into());
+    }
+    if let Some(row) = c
+        .fetch_optional(
+            "SELECT id, equipment_type, description, state, current_lot, state_since, version \
+             FROM equipment WHERE id = $1",
+            params![id],
+        )
+        .await?
+    {
+        let existing = equipment_from_row(&row)?;
+        return if existing.equipment_type == equipment_type && existing.description == description {
+            Ok(Outcome::Equipment(existing))
+        } else {
+            Err(StoreError::Conflict(format!(
+                "equipment {id} already exists with other content"
+            )))
+        };
+    }
+    let tool = Equipment {
+        id: id.to_string(),
+        equipment_type: equipment_type.to_string(),
+        description: description.to_string(),
+        state: E10State::Standby,
+        current_lot: None,
+        state_since: at,
+        version: 1,
+    };
+    c.execute(
+        "INSERT INTO equipment (id, equipment_type, description, state, current_lot, state_since, version) \
+         VALUES ($1, $2, $3, $4, NULL, $5, 1)",
+        params![id, equipment_type, description, tool.state.as_str(), at],
+    )
+    .await
+    .map_err(|e| conflict_on_unique(e, || format!("equipment {id} was created concurrently")))?;
+    Ok(Outcome::Equipment(tool))
+}
+
+async fn write_equipment<C: Conn>(
+    c: &mut C,
+    tool: &Equipment,
+    change: &StateChange,
+) -> Result<(), StoreError> {
+    let updated = c
+        .execute(
+            "UPDATE equipment SET state = $1, current_lot = $2, state_since = $3, version = $4 \
+             WHERE id = $5 AND version = $6",
+            params![
+                tool.state.as_str(),
+                tool.current_lot.as_deref(),
+                tool.state_since,
+                tool.version as i64,
+                tool.id.as_str(),
+                tool.version as i64 - 1
+            ],
+        )
+        .await?;
+    if updated == 0 {
+        return Err(StoreError::Conflict(format!(
+            "equipment {} was changed concurrently",
+            tool.id
+        )));
+    }
+    c.execute(
+        "INSERT INTO equipment_state_events (equipment_id, from_state, to_state, at, lot_id, user_name, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        params![
+            change.equipment.as_str(),
+            change.from.as_str(),
+            change.to.as_str(),
+            change.at,
+            change.lot.as_deref(),
+            change.actor.as_str(),
+            change.reason.as_deref()
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+fn json<T: Serialize>(v: &T) -> Result<Param, StoreError> {
+    serde_json::to_value(v)
+        .map(Param::Json)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Writes everything an accepted transaction produced: lots (insert or version-checked update),
+/// changed wafers, events with their per-lot sequence numbers, genealogy links, the tool.
+async fn persist<C: Conn>(
+    c: &mut C,
+    applied: &Applied,
+    before: &[Lot],
+    route: &Arc<Route>,
+) -> Result<(), StoreError> {
+    let before: HashMap<&str, &Lot> = before.iter().map(|l| (l.id.as_str(), l)).collect();
+    for lot in &applied.lots {
+        let step_index = lot.step_index.min(route.steps.len() - 1);
+        let step_id = route.steps[step_index].id.as_str();
+        let doc = json(lot)?;
+        let deadline = lot.qtime.as_ref().map(|q| q.deadline);
+        let lot_type = serde_json::to_value(lot.lot_type)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        if lot.version == 1 {
+            c.execute(
+                "INSERT INTO lots (id, product, route_id, route_version, lot_type, priority, tenant, \
+                 state, step_id, step_index, equipment, held, wafer_count, parent, qtime_deadline, doc, \
+                 version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                vec![
+                    Param::from(lot.id.as_str()),
+                    Param::from(lot.product.as_str()),
+                    Param::from(lot.route_id.as_str()),
+                    Param::Int(i64::from(lot.route_version)),
+                    Param::Text(lot_type),
+                    Param::Int(i64::from(lot.priority)),
+                    Param::from(lot.tenant.as_deref()),
+                    Param::from(lot.state.as_str()),
+                    Param::from(step_id),
+                    Param::Int(step_index as i64),
+                    Param::from(lot.equipment.as_deref()),
+                    Param::Bool(lot.is_held()),
+                    Param::Int(lot.wafer_count() as i64),
+                    Param::from(lot.parent.as_deref()),
+                    Param::OptTime(deadline),
+                    doc,
+                    Param::Int(1),
+                    Param::Time(lot.created_at),
+                    Param::Time(lot.updated_at),
+                ],
+            )
+            .await
+            .map_err(|e| conflict_on_unique(e, || format!("lot {} already exists", lot.id)))?;
+        } else {
+            let updated = c
+                .execute(
+                    "UPDATE lots SET state = $1, step_id = $2, step_index = $3, equipment = $4, \
+                     held = $5, wafer_count = $6, qtime_deadline = $7, doc = $8, version = $9, \
+                     updated_at = $10, priority = $11 WHERE id = $12 AND version = $13",
+                    vec![
+                        Param::from(lot.state.as_str()),
+                        Param::from(step_id),
+                        Param::Int(step_index as i64),
+                        Param::from(lot.equipment.as_deref()),
+                        Param::Bool(lot.is_held()),
+                        Param::Int(lot.wafer_count() as i64),
+                        Param::OptTime(deadline),
+                        doc,
+                        Param::Int(lot.version as i64),
+                        Param::Time(lot.updated_at),
+                        Param::Int(i64::from(lot.priority)),
+                        Param::from(lot.id.as_str()),
+                        Param::Int(lot.version as i64 - 1),
+                    ],
+                )
+                .await?;
+            if updated == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "lot {} was changed by another transaction; reload and retry",
+                    lot.id
+                )));
+            }
+        }
+        let old = before.get(lot.id.as_str());
+        for w in &lot.wafers {
+            let unchanged = old.is_some_and(|o| o.wafers.iter().any(|x| x == w));
+            if unchanged {
+                continue;
+            }
+            let state = if w.state == pilotline_domain::WaferState::Active {
+                "active"
+            } else {
+                "scrapped"
+            };
+            let is_start = lot.version == 1 && lot.parent.is_none();
+            let sql = if is_start {
+                "INSERT INTO wafers (id, lot_id, slot, state) VALUES ($1, $2, $3, $4)"
+            } else {
+                "INSERT INTO wafers (id, lot_id, slot, state) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (id) DO UPDATE SET lot_id = excluded.lot_id, slot = excluded.slot, \
+                 state = excluded.state"
+            };
+            c.execute(
+                sql,
+                params![w.id.as_str(), lot.id.as_str(), i64::from(w.slot), state],
+            )
+            .await
+            .map_err(|e| {
+                conflict_on_unique(e, || {
+                    format!("wafer {} already exists in another lot", w.id)
+                })
+            })?;
+        }
+    }
+    let mut seqs: HashMap<String, i64> = HashMap::new();
+    for e in &applied.events {
+        let seq = match seqs.get_mut(&e.lot_id) {
+            Some(s) => s,
+            None => {
+                let row = c
+                    .fetch_optional(
+                        "SELECT MAX(seq) AS s FROM lot_events WHERE lot_id = $1",
+                        params![e.lot_id.as_str()],
+                    )
+                    .await?;
+                let last = row
+                    .map(|r| r.opt_int("s"))
+                    .transpose()?
+                    .flatten()
+                    .unwrap_or(0);
+                seqs.entry(e.lot_id.clone()).or_insert(last)
+            }
+        };
+        *seq += 1;
+        c.execute(
+            "INSERT INTO lot_events (lot_id, seq, at, user_name, role, kind, why, change, before_state, after_state) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            vec![
+                Param::from(e.lot_id.as_str()),
+                Param::Int(*seq),
+                Param::Time(e.at),
+                Param::from(e.user.as_str()),
+                Param::from(e.role.as_str()),
+                Param::from(e.change.kind()),
+                Param::from(e.why.as_deref()),
+                json(&e.change)?,
+                json(&e.before)?,
+                json(&e.after)?,
+            ],
+        )
+        .await?;
+        let link = match &e.change {
+            Change::SplitOut { child, wafers } => {
+                Some((e.lot_id.as_str(), child.as_str(), "split", wafers))
+            }
+            Change::MergedInto { into, wafers } => {
+                Some((e.lot_id.as_str(), into.as_str(), "merge", wafers))
+            }
+            _ => None,
+        };
+        if let Some((from, to, kind, wafers)) = link {
+            c.execute(
+                "INSERT INTO lot_links (from_lot, to_lot, kind, wafers, at) VALUES ($1, $2, $3, $4, $5)",
+                vec![Param::from(from), Param::from(to), Param::from(kind), json(wafers)?, Param::Time(e.at)],
+            )
+            .await?;
+        }
+    }
+    if let Some((tool, change)) = &applied.equipment {
+        write_equipment(c, tool, change).await?;
+    }
+    Ok(())
+}
