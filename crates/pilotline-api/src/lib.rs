@@ -1,1 +1,83 @@
-//! stub
+//! Pilotline's HTTP API.
+//!
+//! JSON over HTTP with axum. Every request under `/api/v1` carries `Authorization: Bearer …`;
+//! the caller's role decides what it may do and a customer sees only its own tenant's lots.
+//! Errors are `application/problem+json`. Every mutating request honours `Idempotency-Key`.
+//! The OpenAPI 3.1 description is generated from this code and served at `/api/openapi.json`.
+
+mod auth;
+mod body;
+mod error;
+mod handlers;
+mod metrics;
+mod openapi;
+mod write;
+
+pub use auth::TokenCache;
+pub use error::ApiError;
+pub use metrics::Metrics;
+pub use openapi::ApiDoc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use pilotline_store::Store;
+use std::sync::Arc;
+
+/// Shared state of every request.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+    /// Recently seen tokens.
+    pub tokens: Arc<TokenCache>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// State over `store` with a fresh token cache and metrics registry.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            tokens: Arc::new(TokenCache::default()),
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+}
+
+/// The whole API as an axum router.
+pub fn router(state: AppState) -> Router {
+    use handlers::{lots, master, system};
+    let api = Router::new()
+        .route("/routes", post(master::create_route).get(master::list_routes))
+        .route("/routes/{id}", get(master::get_route))
+        .route("/products", post(master::create_product).get(master::list_products))
+        .route("/equipment", post(master::create_equipment).get(master::list_equipment))
+        .route("/equipment/{id}", get(master::get_equipment))
+        .route("/equipment/{id}/state", post(master::set_equipment_state))
+        .route("/equipment/{id}/states", get(master::equipment_states))
+        .route("/lots", post(lots::start).get(lots::list))
+        .route("/lots/{id}", get(lots::get))
+        .route("/lots/{id}/history", get(lots::history))
+        .route("/lots/{id}/genealogy", get(lots::genealogy))
+        .route("/lots/{id}/track-in", post(lots::track_in))
+        .route("/lots/{id}/track-out", post(lots::track_out))
+        .route("/lots/{id}/holds", post(lots::hold))
+        .route("/lots/{id}/holds/{hold_id}/release", post(lots::release))
+        .route("/lots/{id}/future-holds", post(lots::future_hold))
+        .route("/lots/{id}/split", post(lots::split))
+        .route("/lots/{id}/merge", post(lots::merge))
+        .route("/lots/{id}/rework", post(lots::rework))
+        .route("/lots/{id}/scrap", post(lots::scrap))
+        .route("/lots/{id}/ship", post(lots::ship))
+        .route("/wip", get(lots::wip));
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/metrics", get(system::metrics))
+        .route("/api/openapi.json", get(system::openapi))
+        .nest("/api/v1", api)
+        .fallback(system::not_found)
+        .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .with_state(state)
+}

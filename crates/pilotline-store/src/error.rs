@@ -18,6 +18,9 @@ pub enum StoreError {
     /// The same `Idempotency-Key` was sent with a different request.
     #[error("Idempotency-Key {0:?} was already used for a different request")]
     IdempotencyMismatch(String),
+    /// A request with the same `Idempotency-Key` is being processed right now.
+    #[error("a request with Idempotency-Key {0:?} is being processed concurrently; retry")]
+    IdempotencyInFlight(String),
     /// The configuration or URL is unusable.
     #[error("{0}")]
     Config(String),
@@ -36,6 +39,16 @@ impl StoreError {
     /// Whether the database reported a unique-constraint violation.
     pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
         matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+    }
+
+    /// Whether the database could not be reached at all (pool timeout, I/O error, closed pool).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+            )
+        )
     }
 
     /// Whether this is a transient database failure worth retrying (serialization failure,

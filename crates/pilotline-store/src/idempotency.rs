@@ -59,10 +59,9 @@ pub(crate) async fn insert<C: Conn>(
         .await;
     match result {
         Ok(_) => Ok(()),
-        Err(e) if StoreError::is_unique_violation(&e) => Err(StoreError::Conflict(format!(
-            "a request with Idempotency-Key {:?} is being processed concurrently; retry",
-            key.key
-        ))),
+        Err(e) if StoreError::is_unique_violation(&e) => {
+            Err(StoreError::IdempotencyInFlight(key.key.clone()))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -33,6 +33,7 @@ pub struct LotFilter {
 
 /// One page of lots.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LotPage {
     /// Lots, ordered by id.
     pub items: Vec<LotView>,
@@ -42,6 +43,7 @@ pub struct LotPage {
 
 /// One row of the WIP report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WipRow {
     /// Route id.
     pub route: String,
@@ -65,6 +67,7 @@ pub struct WipRow {
 
 /// A genealogy edge: wafers moved from one lot to another by a split or a merge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GenealogyLink {
     /// Lot the wafers came from.
     pub from_lot: String,
@@ -80,6 +83,7 @@ pub struct GenealogyLink {
 
 /// A lot's family: every lot connected to it by splits and merges, and the links between them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Genealogy {
     /// The lot asked about.
     pub lot: String,
@@ -92,6 +96,14 @@ pub struct Genealogy {
 }
 
 impl Store {
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_read_conn!(self, |c| {
+            c.fetch_optional("SELECT 1 AS one", vec![]).await?;
+            Ok(())
+        })
+    }
+
     /// The lot `id` as `actor` may see it; `None` when it does not exist or is another tenant's.
     pub async fn lot(&self, id: &str, actor: &Actor) -> Result<Option<LotView>, StoreError> {
         with_read_conn!(self, |c| {

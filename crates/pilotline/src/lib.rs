@@ -1,1 +1,8 @@
-//! stub
+//! The Pilotline MES binary's library: command line, configuration, the serving roles and the demo.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod serve;
+
+pub use cli::main;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `pilotline` binary: see `pilotline --help`.
+
+fn main() -> std::process::ExitCode {
+    pilotline::main()
+}

@@ -1,0 +1,196 @@
+//! Master data: routes, products, equipment.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use pilotline_domain::equipment::StateChange;
+use pilotline_domain::{Action, E10State, Equipment, Product, Route, RouteSpec};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Caller;
+use crate::body::{Body, Params};
+use crate::write::{IdemKey, created, created_or_ok, ok, perform};
+use crate::{ApiError, AppState};
+use pilotline_store::WriteOp;
+
+/// Store a route. Unchanged content answers 200 with the existing version; changed content
+/// stores a new version (201). Versions never change once stored.
+#[utoipa::path(post, path = "/api/v1/routes", tag = "routes", request_body = RouteSpec,
+    security(("bearer" = [])),
+    responses((status = 201, body = Route), (status = 200, body = Route), (status = 422), (status = 403)))]
+pub async fn create_route(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdemKey,
+    body: Body<RouteSpec>,
+) -> Result<Response, ApiError> {
+    perform(&state, &caller, WriteOp::PutRoute(body.value), key, body.fingerprint, created_or_ok).await
+}
+
+/// The latest version of every route.
+#[utoipa::path(get, path = "/api/v1/routes", tag = "routes", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Route>)))]
+pub async fn list_routes(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Route>>, ApiError> {
+    caller.require(Action::ReadMasterData, "read routes")?;
+    let routes = state.store.routes().await?;
+    Ok(Json(routes.iter().map(|r| (**r).clone()).collect()))
+}
+
+/// Query of a route read.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RouteQuery {
+    /// Version; the latest when absent.
+    pub version: Option<u32>,
+}
+
+/// One route version.
+#[utoipa::path(get, path = "/api/v1/routes/{id}", tag = "routes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Route id"), RouteQuery),
+    responses((status = 200, body = Route), (status = 404)))]
+pub async fn get_route(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(q): Params<RouteQuery>,
+) -> Result<Json<Route>, ApiError> {
+    caller.require(Action::ReadMasterData, "read routes")?;
+    let route = state.store.route(&id, q.version).await?.ok_or_else(|| {
+        ApiError::not_found(match q.version {
+            Some(v) => format!("route {id} v{v} does not exist"),
+            None => format!("route {id} does not exist"),
+        })
+    })?;
+    Ok(Json((*route).clone()))
+}
+
+/// Create a product (201); the same content again answers 201 with it, other content 409.
+#[utoipa::path(post, path = "/api/v1/products", tag = "products", request_body = Product,
+    security(("bearer" = [])), responses((status = 201, body = Product), (status = 409), (status = 422)))]
+pub async fn create_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdemKey,
+    body: Body<Product>,
+) -> Result<Response, ApiError> {
+    perform(&state, &caller, WriteOp::PutProduct(body.value), key, body.fingerprint, created).await
+}
+
+/// Every product.
+#[utoipa::path(get, path = "/api/v1/products", tag = "products", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Product>)))]
+pub async fn list_products(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Product>>, ApiError> {
+    caller.require(Action::ReadMasterData, "read products")?;
+    Ok(Json(state.store.products().await?))
+}
+
+/// A tool to register.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEquipment {
+    /// Tool id.
+    pub id: String,
+    /// Equipment type, matched against route steps.
+    pub equipment_type: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Register a tool; it starts in E10 `standby`.
+#[utoipa::path(post, path = "/api/v1/equipment", tag = "equipment", request_body = NewEquipment,
+    security(("bearer" = [])), responses((status = 201, body = Equipment), (status = 409), (status = 422)))]
+pub async fn create_equipment(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdemKey,
+    body: Body<NewEquipment>,
+) -> Result<Response, ApiError> {
+    let NewEquipment { id, equipment_type, description } = body.value;
+    let op = WriteOp::PutEquipment { id, equipment_type, description };
+    perform(&state, &caller, op, key, body.fingerprint, created).await
+}
+
+/// Filter of the equipment list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EquipmentQuery {
+    /// Only tools of this type.
+    pub equipment_type: Option<String>,
+}
+
+/// Every tool with its E10 state.
+#[utoipa::path(get, path = "/api/v1/equipment", tag = "equipment", security(("bearer" = [])),
+    params(EquipmentQuery), responses((status = 200, body = Vec<Equipment>)))]
+pub async fn list_equipment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(q): Params<EquipmentQuery>,
+) -> Result<Json<Vec<Equipment>>, ApiError> {
+    caller.require(Action::ReadMasterData, "read equipment")?;
+    Ok(Json(state.store.equipment_list(q.equipment_type.as_deref()).await?))
+}
+
+/// One tool.
+#[utoipa::path(get, path = "/api/v1/equipment/{id}", tag = "equipment", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Tool id")),
+    responses((status = 200, body = Equipment), (status = 404)))]
+pub async fn get_equipment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Equipment>, ApiError> {
+    caller.require(Action::ReadMasterData, "read equipment")?;
+    let tool = state
+        .store
+        .equipment(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("equipment {id} does not exist")))?;
+    Ok(Json(tool))
+}
+
+/// A manual E10 state change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetState {
+    /// New state: standby, scheduled_down, unscheduled_down or non_scheduled.
+    pub state: E10State,
+    /// Why (work order, failure, calendar).
+    pub reason: String,
+}
+
+/// Change a tool's E10 state by hand (maintenance, repair, calendar).
+#[utoipa::path(post, path = "/api/v1/equipment/{id}/state", tag = "equipment", request_body = SetState,
+    security(("bearer" = [])), params(("id" = String, Path, description = "Tool id")),
+    responses((status = 200, body = Equipment), (status = 409), (status = 404)))]
+pub async fn set_equipment_state(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    key: IdemKey,
+    body: Body<SetState>,
+) -> Result<Response, ApiError> {
+    let SetState { state: to, reason } = body.value;
+    if reason.trim().is_empty() {
+        return Err(ApiError::invalid("reason: must not be empty"));
+    }
+    let op = WriteOp::SetEquipmentState { id, state: to, reason };
+    perform(&state, &caller, op, key, body.fingerprint, ok).await
+}
+
+/// A tool's E10 state changes, oldest first.
+#[utoipa::path(get, path = "/api/v1/equipment/{id}/states", tag = "equipment", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Tool id")),
+    responses((status = 200, body = Vec<StateChange>), (status = 404)))]
+pub async fn equipment_states(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<StateChange>>, ApiError> {
+    caller.require(Action::ReadMasterData, "read equipment")?;
+    if state.store.equipment(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!("equipment {id} does not exist")));
+    }
+    Ok(Json(state.store.equipment_states(&id).await?))
+}

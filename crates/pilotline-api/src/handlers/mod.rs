@@ -1,0 +1,5 @@
+//! Request handlers, one module per resource family.
+
+pub mod lots;
+pub mod master;
+pub mod system;

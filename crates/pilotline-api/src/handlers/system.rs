@@ -1,0 +1,57 @@
+//! Health, metrics, the OpenAPI document and the fallbacks.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pilotline_domain::Action;
+use utoipa::OpenApi;
+
+use crate::auth::Caller;
+use crate::{ApiDoc, ApiError, AppState};
+
+/// Liveness and database reachability. Public: it reveals nothing but "up".
+#[utoipa::path(get, path = "/healthz", tag = "system",
+    responses((status = 200, description = "Up, database reachable"), (status = 503, description = "Database unreachable")))]
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(_) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database unreachable");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "database unreachable")
+                .into_response()
+        }
+    }
+}
+
+/// Prometheus metrics (any staff role).
+#[utoipa::path(get, path = "/metrics", tag = "system", security(("bearer" = [])),
+    responses((status = 200, description = "Prometheus text format")))]
+pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(Action::ReadMasterData, "read metrics")?;
+    let mut res = state.metrics.render().into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    Ok(res)
+}
+
+/// The OpenAPI 3.1 description of this API. Public, like any published API description.
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// 404 for every path the API does not have.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such resource; see /api/openapi.json")
+}
+
+/// 405 for a known path with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "this resource does not support that method; see /api/openapi.json",
+    )
+}

@@ -1,0 +1,192 @@
+//! A real API server on an ephemeral port over a fresh database, with a token per role.
+
+use pilotline_api::{AppState, router};
+use pilotline_domain::{Role, RouteSpec};
+use pilotline_store::testing::TestDb;
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+pub const ROUTE_TOML: &str = include_str!("../../../../ops/routes/mhp-gas-sensor.toml");
+
+pub struct Server {
+    pub base: String,
+    pub client: Client,
+    pub tokens: HashMap<&'static str, String>,
+    pub label: &'static str,
+    pub route: RouteSpec,
+    db: Option<TestDb>,
+    store: pilotline_store::Store,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Server {
+    pub async fn start(db: TestDb) -> Server {
+        let store = db.store().await.expect("store");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = router(AppState::new(store.clone()));
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        let mut tokens = HashMap::new();
+        for (name, role, tenant) in [
+            ("admin", Role::Admin, None),
+            ("engineer", Role::Engineer, None),
+            ("operator", Role::Operator, None),
+            ("manager", Role::Manager, None),
+            ("acme", Role::Customer, Some("acme")),
+            ("beta", Role::Customer, Some("beta")),
+        ] {
+            tokens.insert(name, store.create_token(name, role, tenant).await.unwrap());
+        }
+        let route: RouteSpec = toml::from_str(ROUTE_TOML).unwrap();
+        Server {
+            base: format!("http://{addr}"),
+            client: Client::new(),
+            tokens,
+            label: db.label,
+            route,
+            db: Some(db),
+            store,
+            task,
+        }
+    }
+
+    /// Every backend this run can reach.
+    pub async fn all(test: &str) -> Vec<Server> {
+        let mut out = Vec::new();
+        for db in TestDb::all(test).await {
+            out.push(Server::start(db).await);
+        }
+        out
+    }
+
+    pub async fn stop(mut self) {
+        self.task.abort();
+        self.store.close().await;
+        if let Some(db) = self.db.take() {
+            db.cleanup().await;
+        }
+    }
+
+    pub async fn call(&self, who: &str, method: Method, path: &str, body: Option<Value>) -> Answer {
+        self.call_with(who, method, path, body, &[]).await
+    }
+
+    pub async fn call_with(
+        &self,
+        who: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = self.tokens.get(who) {
+            req = req.bearer_auth(t);
+        } else if !who.is_empty() {
+            req = req.bearer_auth(who);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        Answer::read(res).await
+    }
+
+    pub async fn raw(&self, who: &str, path: &str, content_type: &str, body: &'static str) -> Answer {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.tokens[who])
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        Answer::read(res).await
+    }
+
+    pub async fn get(&self, who: &str, path: &str) -> Answer {
+        self.call(who, Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, who: &str, path: &str, body: Value) -> Answer {
+        self.call(who, Method::POST, path, Some(body)).await
+    }
+
+    /// Route, products (platform, acme, beta) and two tools of every type, over HTTP.
+    pub async fn seed(&self) {
+        let a = self.post("engineer", "/api/v1/routes", serde_json::to_value(&self.route).unwrap()).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
+        for (id, tenant) in [("MHP-GS200", None), ("ACME-GS1", Some("acme")), ("BETA-GS1", Some("beta"))] {
+            let body = json!({"id": id, "description": "", "default_route": "MHP-GAS", "tenant": tenant});
+            let a = self.post("engineer", "/api/v1/products", body).await;
+            assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
+        }
+        let mut types: Vec<String> = self.route.steps.iter().map(|s| s.equipment_type.clone()).collect();
+        types.sort();
+        types.dedup();
+        for ty in types {
+            for n in 1..=2 {
+                let a = self
+                    .post("engineer", "/api/v1/equipment", json!({"id": format!("{ty}-{n:02}"), "equipment_type": ty}))
+                    .await;
+                assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
+            }
+        }
+    }
+
+    pub async fn start_lot(&self, id: &str, product: &str, wafers: usize) -> Value {
+        let body = json!({"id": id, "product": product, "route": "MHP-GAS", "wafer_count": wafers,
+            "priority": 3, "lot_type": "production"});
+        let a = self.post("operator", "/api/v1/lots", body).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}: {:?}", self.label, a.body);
+        a.body
+    }
+
+    /// Tracks the lot in and out of its current step on the `-01` tool.
+    pub async fn move_step(&self, lot: &str) -> Value {
+        let view = self.get("operator", &format!("/api/v1/lots/{lot}")).await.body;
+        let tool = format!("{}-01", view["step"]["equipment_type"].as_str().unwrap());
+        let a = self.post("operator", &format!("/api/v1/lots/{lot}/track-in"), json!({"equipment": tool})).await;
+        assert_eq!(a.status, StatusCode::OK, "{}: {:?}", self.label, a.body);
+        let a = self.post("operator", &format!("/api/v1/lots/{lot}/track-out"), json!({})).await;
+        assert_eq!(a.status, StatusCode::OK, "{}: {:?}", self.label, a.body);
+        a.body
+    }
+}
+
+impl Answer {
+    async fn read(res: reqwest::Response) -> Answer {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let text = res.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Answer { status, content_type, body, headers }
+    }
+
+    /// Asserts a problem+json answer with `status` whose detail mentions `needle`.
+    pub fn problem(&self, status: StatusCode, needle: &str) {
+        assert_eq!(self.status, status, "{:?}", self.body);
+        assert_eq!(self.content_type, "application/problem+json", "{:?}", self.body);
+        assert_eq!(self.body["status"], status.as_u16(), "{:?}", self.body);
+        let detail = self.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(needle), "detail {detail:?} does not mention {needle:?}");
+    }
+}

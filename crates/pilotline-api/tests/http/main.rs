@@ -1,0 +1,8 @@
+//! HTTP tests of the API against a real server on port 0 over real SQLite and, when
+//! configured, PostgreSQL.
+
+mod concurrency;
+mod errors;
+mod harness;
+mod lot_flow;
+mod tenancy;

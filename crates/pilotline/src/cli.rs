@@ -1,0 +1,187 @@
+//! The command line.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use pilotline_domain::{Actor, Role, RouteSpec};
+use pilotline_store::{Outcome, Store, WriteOp};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::config::Config;
+
+/// Pilotline: the manufacturing execution system of the MEMS pilot line.
+#[derive(Debug, Parser)]
+#[command(name = "pilotline", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (default: ./pilotline.toml when present). `PILOTLINE_*` environment
+    /// variables override it.
+    #[arg(long, global = true, env = "PILOTLINE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every service in one process: migrations, the HTTP API, the Q-time monitor.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage routes.
+    Route {
+        /// Route command.
+        #[command(subcommand)]
+        command: RouteCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        /// Token command.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Start a ready-to-explore instance on a fresh SQLite file: the example route, tools and
+    /// lots already moved. Prints the URL and an admin token.
+    Demo {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Directory for the demo database (default: a new temporary directory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// Route commands.
+#[derive(Debug, Subcommand)]
+pub enum RouteCommand {
+    /// Import route files (TOML). Changed content stores a new version; unchanged is a no-op.
+    Import {
+        /// Route files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// User recorded as the author.
+        #[arg(long, env = "USER", default_value = "cli")]
+        user: String,
+    },
+}
+
+/// Token commands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for a user (creating or updating the user). The token is printed alone
+    /// on the last line.
+    Create {
+        /// User name.
+        #[arg(long)]
+        user: String,
+        /// Role: admin, engineer, operator, manager or customer.
+        #[arg(long)]
+        role: Role,
+        /// Tenant (customers only).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    init_tracing(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => crate::serve::serve(&config).await,
+            Command::Migrate => {
+                let store = open(&config).await?;
+                store.migrate().await?;
+                println!("migrations applied");
+                Ok(())
+            }
+            Command::Route { command: RouteCommand::Import { files, user } } => {
+                let store = open_migrated(&config).await?;
+                import_routes(&store, &files, &user).await
+            }
+            Command::Token { command: TokenCommand::Create { user, role, tenant } } => {
+                let store = open_migrated(&config).await?;
+                let token = store.create_token(&user, role, tenant.as_deref()).await?;
+                println!("created a {role} token for {user}; it is shown once:");
+                println!("{token}");
+                Ok(())
+            }
+            Command::Demo { listen, data_dir } => crate::demo::run(&listen, data_dir).await,
+        }
+    })
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Opens the configured store.
+pub async fn open(config: &Config) -> Result<Store> {
+    let opts = pilotline_store::OpenOptions {
+        max_connections: config.max_connections,
+        ..Default::default()
+    };
+    Store::open_with(&config.database_url, &opts).await.with_context(|| {
+        format!("cannot open database {}", pilotline_store::redact_url(&config.database_url))
+    })
+}
+
+/// Opens the configured store and applies pending migrations.
+pub async fn open_migrated(config: &Config) -> Result<Store> {
+    let store = open(config).await?;
+    store.migrate().await.context("cannot apply migrations")?;
+    Ok(store)
+}
+
+/// Parses a route file, naming the file and line of any fault.
+pub fn parse_route_file(path: &std::path::Path) -> Result<RouteSpec> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let spec: RouteSpec =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    spec.validate()
+        .map_err(|errors| anyhow::anyhow!("{}:\n  {}", path.display(), errors.join("\n  ")))?;
+    Ok(spec)
+}
+
+async fn import_routes(store: &Store, files: &[PathBuf], user: &str) -> Result<()> {
+    let specs: Vec<RouteSpec> = files.iter().map(|f| parse_route_file(f)).collect::<Result<_>>()?;
+    let actor = Actor { user: user.to_string(), role: Role::Admin, tenant: None };
+    for spec in specs {
+        match store.execute(&WriteOp::PutRoute(spec), &actor, None).await? {
+            Outcome::Route { route, created: true } => {
+                println!("route {} v{} stored ({} steps)", route.id, route.version, route.steps.len())
+            }
+            Outcome::Route { route, .. } => {
+                println!("route {} v{} unchanged", route.id, route.version)
+            }
+            other => anyhow::bail!("unexpected outcome {other:?}"),
+        }
+    }
+    Ok(())
+}

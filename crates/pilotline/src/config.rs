@@ -1,0 +1,116 @@
+//! Configuration: a TOML file, overridden by `PILOTLINE_*` environment variables.
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Pilotline's configuration. Every field can be overridden by an environment variable
+/// named in its doc comment; every command honours them.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Database: `sqlite://FILE` (embedded default) or `postgres://…`.
+    /// Env: `PILOTLINE_DATABASE_URL`.
+    pub database_url: String,
+    /// Address the HTTP API listens on, `HOST:PORT` (port 0 picks a free port).
+    /// Env: `PILOTLINE_LISTEN`.
+    pub listen: String,
+    /// Maximum pooled database connections. Env: `PILOTLINE_MAX_CONNECTIONS`.
+    pub max_connections: u32,
+    /// Seconds between Q-time checks. Env: `PILOTLINE_QTIME_CHECK_INTERVAL_S`.
+    pub qtime_check_interval_s: u64,
+    /// Log filter (`info`, `pilotline=debug,info`, …). Env: `PILOTLINE_LOG`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://pilotline.db".into(),
+            listen: "127.0.0.1:8080".into(),
+            max_connections: 16,
+            qtime_check_interval_s: 30,
+            log: "info".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &pilotline_store::redact_url(&self.database_url))
+            .field("listen", &self.listen)
+            .field("max_connections", &self.max_connections)
+            .field("qtime_check_interval_s", &self.qtime_check_interval_s)
+            .field("log", &self.log)
+            .finish()
+    }
+}
+
+/// Where the configuration file is looked for when none is named.
+pub const DEFAULT_CONFIG_FILE: &str = "pilotline.toml";
+
+impl Config {
+    /// Loads `file` (or `pilotline.toml` when present), then applies environment overrides.
+    pub fn load(file: Option<&Path>) -> Result<Config> {
+        let mut config = match file {
+            Some(path) => Self::from_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                Self::from_file(&PathBuf::from(DEFAULT_CONFIG_FILE))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    /// Applies `PILOTLINE_*` overrides read through `var`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(v) = var("PILOTLINE_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = var("PILOTLINE_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = var("PILOTLINE_MAX_CONNECTIONS") {
+            self.max_connections =
+                v.parse().context("PILOTLINE_MAX_CONNECTIONS must be a whole number")?;
+        }
+        if let Some(v) = var("PILOTLINE_QTIME_CHECK_INTERVAL_S") {
+            self.qtime_check_interval_s =
+                v.parse().context("PILOTLINE_QTIME_CHECK_INTERVAL_S must be a whole number")?;
+        }
+        if let Some(v) = var("PILOTLINE_LOG") {
+            self.log = v;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut c: Config = toml::from_str("database_url = 'sqlite://a.db'\nlisten = '0.0.0.0:1'").unwrap();
+        c.apply_env(|k| (k == "PILOTLINE_LISTEN").then(|| "127.0.0.1:9".to_string())).unwrap();
+        assert_eq!(c.database_url, "sqlite://a.db");
+        assert_eq!(c.listen, "127.0.0.1:9");
+        assert!(c.apply_env(|k| (k == "PILOTLINE_MAX_CONNECTIONS").then(|| "x".into())).is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_and_secrets_redacted() {
+        assert!(toml::from_str::<Config>("databse_url = 'x'").is_err());
+        let c = Config { database_url: "postgres://u:hunter2@h/db".into(), ..Config::default() };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

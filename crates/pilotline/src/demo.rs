@@ -1,0 +1,163 @@
+//! `pilotline demo`: a ready-to-explore instance on a fresh SQLite file.
+
+use anyhow::{Context, Result};
+use pilotline_domain::{Actor, E10State, LotType, Product, Role, RouteSpec};
+use pilotline_store::{LotCommand, NewLotRequest, Outcome, Store, WriteOp};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The example route shipped with Pilotline (a MEMS micro-hotplate gas sensor).
+pub const EXAMPLE_ROUTE: &str = include_str!("../../../ops/routes/mhp-gas-sensor.toml");
+
+/// Seeds a fresh store and serves it on `listen` until interrupted.
+pub async fn run(listen: &str, data_dir: Option<PathBuf>) -> Result<()> {
+    let dir = match data_dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("pilotline-demo-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let db = dir.join("pilotline-demo.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let store = Store::open(&format!("sqlite://{}", db.display())).await?;
+    store.migrate().await?;
+    let tokens = seed(&store).await.context("cannot seed the demo")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    println!("Pilotline demo: a simulated MEMS pilot line on {}", db.display());
+    println!("Try:");
+    println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/wip");
+    println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/lots");
+    println!("  curl http://{addr}/api/openapi.json");
+    for (role, token) in &tokens[1..] {
+        println!("{role:>9} token: {token}");
+    }
+    println!("URL: http://{addr}");
+    println!("token: {}", tokens[0].1);
+    crate::serve::run(store, listener, crate::serve::shutdown_signal(), Duration::from_secs(30)).await
+}
+
+fn actor(user: &str, role: Role) -> Actor {
+    Actor { user: user.into(), role, tenant: None }
+}
+
+/// Fills `store` with the example route, products, tools and lots in every state; returns
+/// tokens for each role (admin first).
+pub async fn seed(store: &Store) -> Result<Vec<(String, String)>> {
+    let eng = actor("demo-engineer", Role::Engineer);
+    let op = actor("demo-operator", Role::Operator);
+    let spec: RouteSpec = toml::from_str(EXAMPLE_ROUTE)?;
+    store.execute(&WriteOp::PutRoute(spec.clone()), &eng, None).await?;
+    let products = [
+        ("MHP-GS200", "Micro-hotplate MOX gas sensor, platform product", None),
+        ("ACME-NO2", "Acme Sensing NO2 sensor (start-up, MPW)", Some("acme")),
+        ("NOVA-CO", "Nova MEMS CO sensor (start-up, MPW)", Some("nova")),
+    ];
+    for (id, description, tenant) in products {
+        let p = Product {
+            id: id.into(),
+            description: description.into(),
+            default_route: spec.id.clone(),
+            tenant: tenant.map(Into::into),
+        };
+        store.execute(&WriteOp::PutProduct(p), &eng, None).await?;
+    }
+    let mut types: Vec<&str> = spec.steps.iter().map(|s| s.equipment_type.as_str()).collect();
+    types.sort_unstable();
+    types.dedup();
+    for ty in &types {
+        for n in 1..=2 {
+            let id = format!("{ty}-{n:02}");
+            let put = WriteOp::PutEquipment {
+                id,
+                equipment_type: ty.to_string(),
+                description: format!("{ty} #{n}"),
+            };
+            store.execute(&put, &eng, None).await?;
+        }
+    }
+    let down = WriteOp::SetEquipmentState {
+        id: "DRIE-02".into(),
+        state: E10State::UnscheduledDown,
+        reason: "RF generator fault, waiting for service".into(),
+    };
+    store.execute(&down, &eng, None).await?;
+
+    let lots: [(&str, &str, LotType, usize, usize); 8] = [
+        ("A26001", "MHP-GS200", LotType::Production, 25, spec.steps.len()),
+        ("A26002", "MHP-GS200", LotType::Production, 25, 9),
+        ("A26003", "MHP-GS200", LotType::Production, 24, 15),
+        ("A26004", "MHP-GS200", LotType::Production, 25, 7),
+        ("E26001", "MHP-GS200", LotType::Engineering, 6, 4),
+        ("M26001", "ACME-NO2", LotType::Mpw, 12, 11),
+        ("M26002", "NOVA-CO", LotType::Mpw, 12, 19),
+        ("A26005", "MHP-GS200", LotType::Production, 25, 2),
+    ];
+    for (id, product, lot_type, wafers, steps) in lots {
+        let req = NewLotRequest {
+            id: Some(id.into()),
+            product: product.into(),
+            route: None,
+            route_version: None,
+            lot_type,
+            priority: if lot_type == LotType::Mpw { 2 } else { 3 },
+            tenant: None,
+            due_date: None,
+            wafer_count: wafers,
+            wafer_ids: None,
+        };
+        store.execute(&WriteOp::StartLot(req), &op, None).await?;
+        for _ in 0..steps {
+            move_one_step(store, &spec, id, &op).await?;
+        }
+    }
+    let lot = |id: &str, command| WriteOp::Lot { lot_id: id.into(), command, if_version: None };
+    store.execute(&lot("A26001", LotCommand::Ship), &op, None).await?;
+    let hold = LotCommand::Hold {
+        reason_code: "ENG-REVIEW".into(),
+        comment: "Heater sheet resistance at the upper limit; engineer to review".into(),
+    };
+    store.execute(&lot("A26004", hold), &op, None).await?;
+    let split = LotCommand::Split { wafers: vec!["A26005-W01".into(), "A26005-W02".into()] };
+    store.execute(&lot("A26005", split), &op, None).await?;
+    let future = LotCommand::FutureHold {
+        step: spec.steps[20].id.clone(),
+        reason_code: "CUST-INSPECT".into(),
+        comment: "Acme wants to inspect wafers before dicing".into(),
+    };
+    store.execute(&lot("M26001", future), &eng, None).await?;
+    // One lot left running on its tool.
+    let a26002 = store.lot("A26002", &op).await?.context("lot A26002")?;
+    let tool = format!("{}-01", a26002.step.equipment_type);
+    let tin = LotCommand::TrackIn { equipment: tool, recipe: None };
+    store.execute(&lot("A26002", tin), &op, None).await?;
+
+    let mut tokens = Vec::new();
+    for (user, role, tenant) in [
+        ("admin", Role::Admin, None),
+        ("erin", Role::Engineer, None),
+        ("otto", Role::Operator, None),
+        ("maya", Role::Manager, None),
+        ("acme", Role::Customer, Some("acme")),
+    ] {
+        let token = store.create_token(user, role, tenant).await?;
+        tokens.push((role.to_string(), token));
+    }
+    Ok(tokens)
+}
+
+async fn move_one_step(store: &Store, spec: &RouteSpec, id: &str, op: &Actor) -> Result<()> {
+    let lot = |command| WriteOp::Lot { lot_id: id.into(), command, if_version: None };
+    let view = store.lot(id, op).await?.context("lot vanished")?;
+    let ty = &spec.steps[view.step.index].equipment_type;
+    let tool = if ty == "DRIE" { "DRIE-01".to_string() } else { format!("{ty}-01") };
+    store.execute(&lot(LotCommand::TrackIn { equipment: tool, recipe: None }), op, None).await?;
+    let out = LotCommand::TrackOut { scrap_wafers: vec![], scrap_reason: None };
+    match store.execute(&lot(out), op, None).await? {
+        Outcome::Lot(_) => Ok(()),
+        other => anyhow::bail!("unexpected outcome {other:?}"),
+    }
+}

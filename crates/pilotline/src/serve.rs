@@ -1,0 +1,105 @@
+//! `pilotline serve`: the HTTP API and the background monitors in one process.
+
+use anyhow::{Context, Result};
+use pilotline_domain::{Actor, Role};
+use pilotline_store::{Store, WriteOp};
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+/// Opens the store, applies migrations, binds the listener and serves until SIGINT/SIGTERM.
+pub async fn serve(config: &Config) -> Result<()> {
+    tracing::info!(?config, "starting");
+    let store = crate::cli::open_migrated(config).await?;
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    run(store, listener, shutdown_signal(), Duration::from_secs(config.qtime_check_interval_s)).await
+}
+
+/// Serves the API on `listener` and runs the monitors until `shutdown` completes, then drains
+/// in-flight requests and closes the store.
+pub async fn run(
+    store: Store,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    qtime_interval: Duration,
+) -> Result<()> {
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let monitor = tokio::spawn(monitors(store.clone(), qtime_interval, stop_rx));
+    let app = pilotline_api::router(pilotline_api::AppState::new(store.clone()));
+    println!("Pilotline listening on http://{addr}");
+    tracing::info!(%addr, "HTTP API listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server failed")?;
+    let _ = stop_tx.send(true);
+    let _ = monitor.await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The system actor background jobs act as; it appears in the audit trail.
+fn system_actor(name: &str) -> Actor {
+    Actor { user: name.to_string(), role: Role::Admin, tenant: None }
+}
+
+/// Periodic jobs: the Q-time monitor (holds lots whose window closed) and idempotency-key expiry.
+async fn monitors(store: Store, qtime_interval: Duration, mut stop: watch::Receiver<bool>) {
+    let actor = system_actor("qtime-monitor");
+    let mut qtime = tokio::time::interval(qtime_interval.max(Duration::from_secs(1)));
+    let mut expiry = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = qtime.tick() => {
+                match store.lots_past_qtime(pilotline_store::now()).await {
+                    Ok(ids) => {
+                        for lot_id in ids {
+                            match store.execute(&WriteOp::ExpireQTime { lot_id: lot_id.clone() }, &actor, None).await {
+                                Ok(pilotline_store::Outcome::Nothing) => {}
+                                Ok(_) => tracing::warn!(lot = %lot_id, "Q-time expired: lot held"),
+                                Err(e) => tracing::warn!(lot = %lot_id, error = %e, "Q-time hold failed"),
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "Q-time check failed"),
+                }
+            }
+            _ = expiry.tick() => {
+                if let Err(e) = store.expire_idempotency_keys().await {
+                    tracing::warn!(error = %e, "idempotency key expiry failed");
+                }
+            }
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}
