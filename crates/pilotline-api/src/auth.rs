@@ -47,7 +47,10 @@ impl Caller {
         if self.0.role.may(action) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("role {} may not {what}", self.0.role)))
+            Err(ApiError::forbidden(format!(
+                "role {} may not {what}",
+                self.0.role
+            )))
         }
     }
 }
@@ -56,17 +59,18 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token> header"))?;
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized("missing Authorization: Bearer <token> header")
+        })?;
         let token = header
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("Authorization header must be 'Bearer <token>'"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("Authorization header must be 'Bearer <token>'")
+            })?;
         let hash = hash_token(token);
         if let Some(actor) = state.tokens.get(&hash) {
             return Ok(Caller(actor));

@@ -46,7 +46,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| ApiError::invalid(format!("cannot read the request body: {e}")))?;
-        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
         if !bytes.is_empty()
             && !content_type.as_deref().is_some_and(|ct| {
                 let ct = ct.split(';').next().unwrap_or("").trim();
@@ -69,8 +73,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
                 ApiError::invalid(format!("invalid JSON body at `{at}`: {inner}"))
             }
         })?;
-        de.end().map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
-        Ok(Body { value, fingerprint: fingerprint(&method, &path, &bytes) })
+        de.end()
+            .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
+        Ok(Body {
+            value,
+            fingerprint: fingerprint(&method, &path, &bytes),
+        })
     }
 }
 

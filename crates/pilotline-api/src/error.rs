@@ -32,7 +32,11 @@ struct Problem<'a> {
 impl ApiError {
     /// An error with the given status, problem type and detail.
     pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, kind, detail: detail.into() }
+        Self {
+            status,
+            kind,
+            detail: detail.into(),
+        }
     }
 
     /// 401: no or bad token.
@@ -99,9 +103,11 @@ impl From<StoreError> for ApiError {
                 ApiError::not_found(m)
             }
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            StoreError::IdempotencyInFlight(_) => {
-                ApiError::new(StatusCode::CONFLICT, "idempotency-key-in-flight", e.to_string())
-            }
+            StoreError::IdempotencyInFlight(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency-key-in-flight",
+                e.to_string(),
+            ),
             StoreError::IdempotencyMismatch(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",
@@ -126,4 +132,3 @@ impl From<StoreError> for ApiError {
         }
     }
 }
-

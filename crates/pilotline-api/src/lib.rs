@@ -49,10 +49,19 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     use handlers::{lots, master, system};
     let api = Router::new()
-        .route("/routes", post(master::create_route).get(master::list_routes))
+        .route(
+            "/routes",
+            post(master::create_route).get(master::list_routes),
+        )
         .route("/routes/{id}", get(master::get_route))
-        .route("/products", post(master::create_product).get(master::list_products))
-        .route("/equipment", post(master::create_equipment).get(master::list_equipment))
+        .route(
+            "/products",
+            post(master::create_product).get(master::list_products),
+        )
+        .route(
+            "/equipment",
+            post(master::create_equipment).get(master::list_equipment),
+        )
         .route("/equipment/{id}", get(master::get_equipment))
         .route("/equipment/{id}/state", post(master::set_equipment_state))
         .route("/equipment/{id}/states", get(master::equipment_states))
@@ -78,6 +87,9 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
 }

@@ -5,7 +5,9 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use pilotline_store::{LotCommand, WriteOp};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 use std::time::Instant;
 
 use crate::AppState;
@@ -29,18 +31,29 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new_custom(Some("pilotline".into()), None).expect("registry");
         let requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by route template, method and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route template, method and status",
+            ),
             &["method", "route", "status"],
         )
         .expect("metric");
         let latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency in seconds")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]),
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency in seconds",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
             &["method", "route"],
         )
         .expect("metric");
         let writes = IntCounterVec::new(
-            Opts::new("writes_total", "Store writes by operation and result (ok / refused)"),
+            Opts::new(
+                "writes_total",
+                "Store writes by operation and result (ok / refused)",
+            ),
             &["operation", "result"],
         )
         .expect("metric");
@@ -51,7 +64,12 @@ impl Metrics {
         ] {
             registry.register(m).expect("register");
         }
-        Self { registry, requests, latency, writes }
+        Self {
+            registry,
+            requests,
+            latency,
+            writes,
+        }
     }
 
     /// Counts a store write.
@@ -76,7 +94,9 @@ impl Metrics {
                 LotCommand::Ship => "ship",
             },
         };
-        self.writes.with_label_values(&[name, if ok { "ok" } else { "refused" }]).inc();
+        self.writes
+            .with_label_values(&[name, if ok { "ok" } else { "refused" }])
+            .inc();
     }
 
     /// The registry in Prometheus' text format.
@@ -98,8 +118,16 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let res = next.run(req).await;
     let elapsed = start.elapsed();
     let status = res.status().as_u16().to_string();
-    state.metrics.requests.with_label_values(&[&method, &route, &status]).inc();
-    state.metrics.latency.with_label_values(&[&method, &route]).observe(elapsed.as_secs_f64());
+    state
+        .metrics
+        .requests
+        .with_label_values(&[&method, &route, &status])
+        .inc();
+    state
+        .metrics
+        .latency
+        .with_label_values(&[&method, &route])
+        .observe(elapsed.as_secs_f64());
     tracing::debug!(%method, %route, %status, elapsed_us = elapsed.as_micros() as u64, "request");
     res
 }

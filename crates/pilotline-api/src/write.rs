@@ -41,8 +41,10 @@ pub type Render = fn(&Outcome) -> (StatusCode, serde_json::Value);
 
 fn json_response(status: StatusCode, body: String) -> Response {
     let mut res = (status, body).into_response();
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     res
 }
 
@@ -70,7 +72,11 @@ pub async fn perform(
     fingerprint: String,
     render: Render,
 ) -> Result<Response, ApiError> {
-    let key = key.0.map(|key| IdempotencyKey { user: caller.0.user.clone(), key, fingerprint });
+    let key = key.0.map(|key| IdempotencyKey {
+        user: caller.0.user.clone(),
+        key,
+        fingerprint,
+    });
     if let Some(k) = &key
         && let Some(stored) = state.store.idempotent_response(k).await?
     {
@@ -78,11 +84,18 @@ pub async fn perform(
     }
     let store_render = move |o: &Outcome| {
         let (status, body) = render(o);
-        StoredResponse { status: status.as_u16(), body: body.to_string() }
+        StoredResponse {
+            status: status.as_u16(),
+            body: body.to_string(),
+        }
     };
     let result = state
         .store
-        .execute(&op, &caller.0, key.as_ref().map(|k| (k, &store_render as _)))
+        .execute(
+            &op,
+            &caller.0,
+            key.as_ref().map(|k| (k, &store_render as _)),
+        )
         .await;
     state.metrics.record_write(&op, result.is_ok());
     match result {
@@ -100,7 +113,10 @@ pub async fn perform(
                 && remember
                 && err.status.is_client_error()
             {
-                let stored = StoredResponse { status: err.status.as_u16(), body: err.body() };
+                let stored = StoredResponse {
+                    status: err.status.as_u16(),
+                    body: err.body(),
+                };
                 if let Err(e) = state.store.save_response(k, &stored).await {
                     tracing::warn!(error = %e, "could not remember a refused request's answer");
                 }
@@ -117,7 +133,10 @@ pub fn ok(o: &Outcome) -> (StatusCode, serde_json::Value) {
 
 /// 201 with the outcome as JSON.
 pub fn created(o: &Outcome) -> (StatusCode, serde_json::Value) {
-    (StatusCode::CREATED, serde_json::to_value(o).unwrap_or_default())
+    (
+        StatusCode::CREATED,
+        serde_json::to_value(o).unwrap_or_default(),
+    )
 }
 
 /// 201 when the outcome created something new, 200 when it already existed (routes).

@@ -53,8 +53,11 @@ enum Backend {
 pub struct Store {
     backend: Backend,
     /// Route versions are immutable, so once read they are cached for good.
-    routes: Arc<RwLock<HashMap<(String, u32), Arc<Route>>>>,
+    routes: Arc<RwLock<RouteCache>>,
 }
+
+/// Route versions by (id, version).
+type RouteCache = HashMap<(String, u32), Arc<Route>>;
 
 impl Store {
     /// Which backend this store runs on.

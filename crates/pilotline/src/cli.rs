@@ -113,11 +113,15 @@ fn run(cli: Cli) -> Result<()> {
                 println!("migrations applied");
                 Ok(())
             }
-            Command::Route { command: RouteCommand::Import { files, user } } => {
+            Command::Route {
+                command: RouteCommand::Import { files, user },
+            } => {
                 let store = open_migrated(&config).await?;
                 import_routes(&store, &files, &user).await
             }
-            Command::Token { command: TokenCommand::Create { user, role, tenant } } => {
+            Command::Token {
+                command: TokenCommand::Create { user, role, tenant },
+            } => {
                 let store = open_migrated(&config).await?;
                 let token = store.create_token(&user, role, tenant.as_deref()).await?;
                 println!("created a {role} token for {user}; it is shown once:");
@@ -146,9 +150,14 @@ pub async fn open(config: &Config) -> Result<Store> {
         max_connections: config.max_connections,
         ..Default::default()
     };
-    Store::open_with(&config.database_url, &opts).await.with_context(|| {
-        format!("cannot open database {}", pilotline_store::redact_url(&config.database_url))
-    })
+    Store::open_with(&config.database_url, &opts)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open database {}",
+                pilotline_store::redact_url(&config.database_url)
+            )
+        })
 }
 
 /// Opens the configured store and applies pending migrations.
@@ -160,8 +169,8 @@ pub async fn open_migrated(config: &Config) -> Result<Store> {
 
 /// Parses a route file, naming the file and line of any fault.
 pub fn parse_route_file(path: &std::path::Path) -> Result<RouteSpec> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let spec: RouteSpec =
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     spec.validate()
@@ -170,12 +179,30 @@ pub fn parse_route_file(path: &std::path::Path) -> Result<RouteSpec> {
 }
 
 async fn import_routes(store: &Store, files: &[PathBuf], user: &str) -> Result<()> {
-    let specs: Vec<RouteSpec> = files.iter().map(|f| parse_route_file(f)).collect::<Result<_>>()?;
-    let actor = Actor { user: user.to_string(), role: Role::Admin, tenant: None };
+    let specs: Vec<RouteSpec> = files
+        .iter()
+        .map(|f| parse_route_file(f))
+        .collect::<Result<_>>()?;
+    let actor = Actor {
+        user: user.to_string(),
+        role: Role::Admin,
+        tenant: None,
+    };
     for spec in specs {
-        match store.execute(&WriteOp::PutRoute(spec), &actor, None).await? {
-            Outcome::Route { route, created: true } => {
-                println!("route {} v{} stored ({} steps)", route.id, route.version, route.steps.len())
+        match store
+            .execute(&WriteOp::PutRoute(spec), &actor, None)
+            .await?
+        {
+            Outcome::Route {
+                route,
+                created: true,
+            } => {
+                println!(
+                    "route {} v{} stored ({} steps)",
+                    route.id,
+                    route.version,
+                    route.steps.len()
+                )
             }
             Outcome::Route { route, .. } => {
                 println!("route {} v{} unchanged", route.id, route.version)

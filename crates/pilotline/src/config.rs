@@ -38,7 +38,10 @@ impl Default for Config {
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("database_url", &pilotline_store::redact_url(&self.database_url))
+            .field(
+                "database_url",
+                &pilotline_store::redact_url(&self.database_url),
+            )
             .field("listen", &self.listen)
             .field("max_connections", &self.max_connections)
             .field("qtime_check_interval_s", &self.qtime_check_interval_s)
@@ -79,12 +82,14 @@ impl Config {
             self.listen = v;
         }
         if let Some(v) = var("PILOTLINE_MAX_CONNECTIONS") {
-            self.max_connections =
-                v.parse().context("PILOTLINE_MAX_CONNECTIONS must be a whole number")?;
+            self.max_connections = v
+                .parse()
+                .context("PILOTLINE_MAX_CONNECTIONS must be a whole number")?;
         }
         if let Some(v) = var("PILOTLINE_QTIME_CHECK_INTERVAL_S") {
-            self.qtime_check_interval_s =
-                v.parse().context("PILOTLINE_QTIME_CHECK_INTERVAL_S must be a whole number")?;
+            self.qtime_check_interval_s = v
+                .parse()
+                .context("PILOTLINE_QTIME_CHECK_INTERVAL_S must be a whole number")?;
         }
         if let Some(v) = var("PILOTLINE_LOG") {
             self.log = v;
@@ -99,17 +104,25 @@ mod tests {
 
     #[test]
     fn environment_overrides_the_file() {
-        let mut c: Config = toml::from_str("database_url = 'sqlite://a.db'\nlisten = '0.0.0.0:1'").unwrap();
-        c.apply_env(|k| (k == "PILOTLINE_LISTEN").then(|| "127.0.0.1:9".to_string())).unwrap();
+        let mut c: Config =
+            toml::from_str("database_url = 'sqlite://a.db'\nlisten = '0.0.0.0:1'").unwrap();
+        c.apply_env(|k| (k == "PILOTLINE_LISTEN").then(|| "127.0.0.1:9".to_string()))
+            .unwrap();
         assert_eq!(c.database_url, "sqlite://a.db");
         assert_eq!(c.listen, "127.0.0.1:9");
-        assert!(c.apply_env(|k| (k == "PILOTLINE_MAX_CONNECTIONS").then(|| "x".into())).is_err());
+        assert!(
+            c.apply_env(|k| (k == "PILOTLINE_MAX_CONNECTIONS").then(|| "x".into()))
+                .is_err()
+        );
     }
 
     #[test]
     fn unknown_keys_are_refused_and_secrets_redacted() {
         assert!(toml::from_str::<Config>("databse_url = 'x'").is_err());
-        let c = Config { database_url: "postgres://u:hunter2@h/db".into(), ..Config::default() };
+        let c = Config {
+            database_url: "postgres://u:hunter2@h/db".into(),
+            ..Config::default()
+        };
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
     }

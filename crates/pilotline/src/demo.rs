@@ -27,7 +27,10 @@ pub async fn run(listen: &str, data_dir: Option<PathBuf>) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    println!("Pilotline demo: a simulated MEMS pilot line on {}", db.display());
+    println!(
+        "Pilotline demo: a simulated MEMS pilot line on {}",
+        db.display()
+    );
     println!("Try:");
     println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/wip");
     println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/lots");
@@ -37,11 +40,21 @@ pub async fn run(listen: &str, data_dir: Option<PathBuf>) -> Result<()> {
     }
     println!("URL: http://{addr}");
     println!("token: {}", tokens[0].1);
-    crate::serve::run(store, listener, crate::serve::shutdown_signal(), Duration::from_secs(30)).await
+    crate::serve::run(
+        store,
+        listener,
+        crate::serve::shutdown_signal(),
+        Duration::from_secs(30),
+    )
+    .await
 }
 
 fn actor(user: &str, role: Role) -> Actor {
-    Actor { user: user.into(), role, tenant: None }
+    Actor {
+        user: user.into(),
+        role,
+        tenant: None,
+    }
 }
 
 /// Fills `store` with the example route, products, tools and lots in every state; returns
@@ -50,11 +63,25 @@ pub async fn seed(store: &Store) -> Result<Vec<(String, String)>> {
     let eng = actor("demo-engineer", Role::Engineer);
     let op = actor("demo-operator", Role::Operator);
     let spec: RouteSpec = toml::from_str(EXAMPLE_ROUTE)?;
-    store.execute(&WriteOp::PutRoute(spec.clone()), &eng, None).await?;
+    store
+        .execute(&WriteOp::PutRoute(spec.clone()), &eng, None)
+        .await?;
     let products = [
-        ("MHP-GS200", "Micro-hotplate MOX gas sensor, platform product", None),
-        ("ACME-NO2", "Acme Sensing NO2 sensor (start-up, MPW)", Some("acme")),
-        ("NOVA-CO", "Nova MEMS CO sensor (start-up, MPW)", Some("nova")),
+        (
+            "MHP-GS200",
+            "Micro-hotplate MOX gas sensor, platform product",
+            None,
+        ),
+        (
+            "ACME-NO2",
+            "Acme Sensing NO2 sensor (start-up, MPW)",
+            Some("acme"),
+        ),
+        (
+            "NOVA-CO",
+            "Nova MEMS CO sensor (start-up, MPW)",
+            Some("nova"),
+        ),
     ];
     for (id, description, tenant) in products {
         let p = Product {
@@ -65,7 +92,11 @@ pub async fn seed(store: &Store) -> Result<Vec<(String, String)>> {
         };
         store.execute(&WriteOp::PutProduct(p), &eng, None).await?;
     }
-    let mut types: Vec<&str> = spec.steps.iter().map(|s| s.equipment_type.as_str()).collect();
+    let mut types: Vec<&str> = spec
+        .steps
+        .iter()
+        .map(|s| s.equipment_type.as_str())
+        .collect();
     types.sort_unstable();
     types.dedup();
     for ty in &types {
@@ -87,7 +118,13 @@ pub async fn seed(store: &Store) -> Result<Vec<(String, String)>> {
     store.execute(&down, &eng, None).await?;
 
     let lots: [(&str, &str, LotType, usize, usize); 8] = [
-        ("A26001", "MHP-GS200", LotType::Production, 25, spec.steps.len()),
+        (
+            "A26001",
+            "MHP-GS200",
+            LotType::Production,
+            25,
+            spec.steps.len(),
+        ),
         ("A26002", "MHP-GS200", LotType::Production, 25, 9),
         ("A26003", "MHP-GS200", LotType::Production, 24, 15),
         ("A26004", "MHP-GS200", LotType::Production, 25, 7),
@@ -114,14 +151,22 @@ pub async fn seed(store: &Store) -> Result<Vec<(String, String)>> {
             move_one_step(store, &spec, id, &op).await?;
         }
     }
-    let lot = |id: &str, command| WriteOp::Lot { lot_id: id.into(), command, if_version: None };
-    store.execute(&lot("A26001", LotCommand::Ship), &op, None).await?;
+    let lot = |id: &str, command| WriteOp::Lot {
+        lot_id: id.into(),
+        command,
+        if_version: None,
+    };
+    store
+        .execute(&lot("A26001", LotCommand::Ship), &op, None)
+        .await?;
     let hold = LotCommand::Hold {
         reason_code: "ENG-REVIEW".into(),
         comment: "Heater sheet resistance at the upper limit; engineer to review".into(),
     };
     store.execute(&lot("A26004", hold), &op, None).await?;
-    let split = LotCommand::Split { wafers: vec!["A26005-W01".into(), "A26005-W02".into()] };
+    let split = LotCommand::Split {
+        wafers: vec!["A26005-W01".into(), "A26005-W02".into()],
+    };
     store.execute(&lot("A26005", split), &op, None).await?;
     let future = LotCommand::FutureHold {
         step: spec.steps[20].id.clone(),
@@ -132,7 +177,10 @@ pub async fn seed(store: &Store) -> Result<Vec<(String, String)>> {
     // One lot left running on its tool.
     let a26002 = store.lot("A26002", &op).await?.context("lot A26002")?;
     let tool = format!("{}-01", a26002.step.equipment_type);
-    let tin = LotCommand::TrackIn { equipment: tool, recipe: None };
+    let tin = LotCommand::TrackIn {
+        equipment: tool,
+        recipe: None,
+    };
     store.execute(&lot("A26002", tin), &op, None).await?;
 
     let mut tokens = Vec::new();
@@ -150,12 +198,32 @@ pub async fn seed(store: &Store) -> Result<Vec<(String, String)>> {
 }
 
 async fn move_one_step(store: &Store, spec: &RouteSpec, id: &str, op: &Actor) -> Result<()> {
-    let lot = |command| WriteOp::Lot { lot_id: id.into(), command, if_version: None };
+    let lot = |command| WriteOp::Lot {
+        lot_id: id.into(),
+        command,
+        if_version: None,
+    };
     let view = store.lot(id, op).await?.context("lot vanished")?;
     let ty = &spec.steps[view.step.index].equipment_type;
-    let tool = if ty == "DRIE" { "DRIE-01".to_string() } else { format!("{ty}-01") };
-    store.execute(&lot(LotCommand::TrackIn { equipment: tool, recipe: None }), op, None).await?;
-    let out = LotCommand::TrackOut { scrap_wafers: vec![], scrap_reason: None };
+    let tool = if ty == "DRIE" {
+        "DRIE-01".to_string()
+    } else {
+        format!("{ty}-01")
+    };
+    store
+        .execute(
+            &lot(LotCommand::TrackIn {
+                equipment: tool,
+                recipe: None,
+            }),
+            op,
+            None,
+        )
+        .await?;
+    let out = LotCommand::TrackOut {
+        scrap_wafers: vec![],
+        scrap_reason: None,
+    };
     match store.execute(&lot(out), op, None).await? {
         Outcome::Lot(_) => Ok(()),
         other => anyhow::bail!("unexpected outcome {other:?}"),

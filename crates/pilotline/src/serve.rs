@@ -17,7 +17,13 @@ pub async fn serve(config: &Config) -> Result<()> {
     let listener = TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    run(store, listener, shutdown_signal(), Duration::from_secs(config.qtime_check_interval_s)).await
+    run(
+        store,
+        listener,
+        shutdown_signal(),
+        Duration::from_secs(config.qtime_check_interval_s),
+    )
+    .await
 }
 
 /// Serves the API on `listener` and runs the monitors until `shutdown` completes, then drains
@@ -47,7 +53,11 @@ pub async fn run(
 
 /// The system actor background jobs act as; it appears in the audit trail.
 fn system_actor(name: &str) -> Actor {
-    Actor { user: name.to_string(), role: Role::Admin, tenant: None }
+    Actor {
+        user: name.to_string(),
+        role: Role::Admin,
+        tenant: None,
+    }
 }
 
 /// Periodic jobs: the Q-time monitor (holds lots whose window closed) and idempotency-key expiry.

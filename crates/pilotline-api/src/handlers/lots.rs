@@ -52,7 +52,9 @@ fn default_lot_type() -> LotType {
 }
 
 fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(v) = headers.get(axum::http::header::IF_MATCH) else { return Ok(None) };
+    let Some(v) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
     v.to_str()
         .ok()
         .map(|s| s.trim().trim_matches('"'))
@@ -84,7 +86,15 @@ pub async fn start(
         wafer_count: b.wafer_count,
         wafer_ids: b.wafer_ids,
     };
-    perform(&state, &caller, WriteOp::StartLot(req), key, body.fingerprint, created).await
+    perform(
+        &state,
+        &caller,
+        WriteOp::StartLot(req),
+        key,
+        body.fingerprint,
+        created,
+    )
+    .await
 }
 
 /// Filters and paging of the lot list.
@@ -112,7 +122,13 @@ pub async fn list(
     Params(q): Params<ListQuery>,
 ) -> Result<Json<LotPage>, ApiError> {
     caller.require(Action::ReadLots, "read lots")?;
-    let filter = LotFilter { state: q.state, step: q.step, product: q.product, limit: q.limit, after: q.cursor };
+    let filter = LotFilter {
+        state: q.state,
+        step: q.step,
+        product: q.product,
+        limit: q.limit,
+        after: q.cursor,
+    };
     Ok(Json(state.store.lots(&filter, &caller.0).await?))
 }
 
@@ -130,7 +146,11 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<LotView>, ApiError> {
     caller.require(Action::ReadLots, "read lots")?;
-    let lot = state.store.lot(&id, &caller.0).await?.ok_or_else(|| lot_not_found(&id))?;
+    let lot = state
+        .store
+        .lot(&id, &caller.0)
+        .await?
+        .ok_or_else(|| lot_not_found(&id))?;
     Ok(Json(lot))
 }
 
@@ -163,23 +183,20 @@ pub async fn genealogy(
 /// Work in progress: lots and wafers by route step and state.
 #[utoipa::path(get, path = "/api/v1/wip", tag = "lots", security(("bearer" = [])),
     responses((status = 200, body = Vec<WipRow>)))]
-pub async fn wip(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<WipRow>>, ApiError> {
+pub async fn wip(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<WipRow>>, ApiError> {
     caller.require(Action::ReadLots, "read WIP")?;
     Ok(Json(state.store.wip(&caller.0).await?))
 }
 
-async fn lot_command(
-    state: &AppState,
-    caller: &Caller,
-    id: String,
-    headers: &HeaderMap,
-    command: LotCommand,
-    key: IdemKey,
-    fingerprint: String,
-    render: crate::write::Render,
-) -> Result<Response, ApiError> {
-    let op = WriteOp::Lot { lot_id: id, command, if_version: if_match(headers)? };
-    perform(state, caller, op, key, fingerprint, render).await
+fn lot_op(id: String, headers: &HeaderMap, command: LotCommand) -> Result<WriteOp, ApiError> {
+    Ok(WriteOp::Lot {
+        lot_id: id,
+        command,
+        if_version: if_match(headers)?,
+    })
 }
 
 /// Track-in.
@@ -209,7 +226,15 @@ pub async fn track_in(
 ) -> Result<Response, ApiError> {
     let TrackIn { equipment, recipe } = body.value;
     let cmd = LotCommand::TrackIn { equipment, recipe };
-    lot_command(&state, &caller, id, &headers, cmd, key, body.fingerprint, ok).await
+    perform(
+        &state,
+        &caller,
+        lot_op(id, &headers, cmd)?,
+        key,
+        body.fingerprint,
+        ok,
+    )
+    .await
 }
 
 /// Track-out.
@@ -235,9 +260,23 @@ pub async fn track_out(
     key: IdemKey,
     body: Body<TrackOut>,
 ) -> Result<Response, ApiError> {
-    let TrackOut { scrap_wafers, scrap_reason } = body.value;
-    let cmd = LotCommand::TrackOut { scrap_wafers, scrap_reason };
-    lot_command(&state, &caller, id, &headers, cmd, key, body.fingerprint, ok).await
+    let TrackOut {
+        scrap_wafers,
+        scrap_reason,
+    } = body.value;
+    let cmd = LotCommand::TrackOut {
+        scrap_wafers,
+        scrap_reason,
+    };
+    perform(
+        &state,
+        &caller,
+        lot_op(id, &headers, cmd)?,
+        key,
+        body.fingerprint,
+        ok,
+    )
+    .await
 }
 
 /// A hold to place.
@@ -262,9 +301,23 @@ pub async fn hold(
     key: IdemKey,
     body: Body<PlaceHold>,
 ) -> Result<Response, ApiError> {
-    let PlaceHold { reason_code, comment } = body.value;
-    let cmd = LotCommand::Hold { reason_code, comment };
-    lot_command(&state, &caller, id, &headers, cmd, key, body.fingerprint, created).await
+    let PlaceHold {
+        reason_code,
+        comment,
+    } = body.value;
+    let cmd = LotCommand::Hold {
+        reason_code,
+        comment,
+    };
+    perform(
+        &state,
+        &caller,
+        lot_op(id, &headers, cmd)?,
+        key,
+        body.fingerprint,
+        created,
+    )
+    .await
 }
 
 /// A release.
@@ -291,8 +344,19 @@ pub async fn release(
     let hold_id: u32 = hold_id
         .parse()
         .map_err(|_| ApiError::not_found(format!("lot {id} has no hold {hold_id:?}")))?;
-    let cmd = LotCommand::Release { hold_id, comment: body.value.comment };
-    lot_command(&state, &caller, id, &headers, cmd, key, body.fingerprint, ok).await
+    let cmd = LotCommand::Release {
+        hold_id,
+        comment: body.value.comment,
+    };
+    perform(
+        &state,
+        &caller,
+        lot_op(id, &headers, cmd)?,
+        key,
+        body.fingerprint,
+        ok,
+    )
+    .await
 }
 
 /// A future hold.
@@ -319,9 +383,25 @@ pub async fn future_hold(
     key: IdemKey,
     body: Body<FutureHoldReq>,
 ) -> Result<Response, ApiError> {
-    let FutureHoldReq { step, reason_code, comment } = body.value;
-    let cmd = LotCommand::FutureHold { step, reason_code, comment };
-    lot_command(&state, &caller, id, &headers, cmd, key, body.fingerprint, created).await
+    let FutureHoldReq {
+        step,
+        reason_code,
+        comment,
+    } = body.value;
+    let cmd = LotCommand::FutureHold {
+        step,
+        reason_code,
+        comment,
+    };
+    perform(
+        &state,
+        &caller,
+        lot_op(id, &headers, cmd)?,
+        key,
+        body.fingerprint,
+        created,
+    )
+    .await
 }
 
 /// A split.
@@ -344,8 +424,18 @@ pub async fn split(
     key: IdemKey,
     body: Body<Split>,
 ) -> Result<Response, ApiError> {
-    let cmd = LotCommand::Split { wafers: body.value.wafers };
-    lot_command(&state, &caller, id, &headers, cmd, key, body.fingerprint, created).await
+    let cmd = LotCommand::Split {
+        wafers: body.value.wafers,
+    };
+    perform(
+        &state,
+        &caller,
+        lot_op(id, &headers, cmd)?,
+        key,
+        body.fingerprint,
+        created,
+    )
+    .await
 }
 
 /// A merge.
@@ -368,8 +458,18 @@ pub async fn merge(
     key: IdemKey,
     body: Body<Merge>,
 ) -> Result<Response, ApiError> {
-    let cmd = LotCommand::Merge { from_lot: body.value.from_lot };
-    lot_command(&state, &caller, id, &headers, cmd, key, body.fingerprint, ok).await
+    let cmd = LotCommand::Merge {
+        from_lot: body.value.from_lot,
+    };
+    perform(
+        &state,
+        &caller,
+        lot_op(id, &headers, cmd)?,
+        key,
+        body.fingerprint,
+        ok,
+    )
+    .await
 }
 
 /// A rework.
@@ -396,7 +496,15 @@ pub async fn rework(
 ) -> Result<Response, ApiError> {
     let Rework { to_step, reason } = body.value;
     let cmd = LotCommand::Rework { to_step, reason };
-    lot_command(&state, &caller, id, &headers, cmd, key, body.fingerprint, ok).await
+    perform(
+        &state,
+        &caller,
+        lot_op(id, &headers, cmd)?,
+        key,
+        body.fingerprint,
+        ok,
+    )
+    .await
 }
 
 /// A scrap.
@@ -423,7 +531,15 @@ pub async fn scrap(
 ) -> Result<Response, ApiError> {
     let Scrap { wafers, reason } = body.value;
     let cmd = LotCommand::Scrap { wafers, reason };
-    lot_command(&state, &caller, id, &headers, cmd, key, body.fingerprint, ok).await
+    perform(
+        &state,
+        &caller,
+        lot_op(id, &headers, cmd)?,
+        key,
+        body.fingerprint,
+        ok,
+    )
+    .await
 }
 
 /// A ship (no fields).
@@ -443,5 +559,13 @@ pub async fn ship(
     key: IdemKey,
     body: Body<Ship>,
 ) -> Result<Response, ApiError> {
-    lot_command(&state, &caller, id, &headers, LotCommand::Ship, key, body.fingerprint, ok).await
+    perform(
+        &state,
+        &caller,
+        lot_op(id, &headers, LotCommand::Ship)?,
+        key,
+        body.fingerprint,
+        ok,
+    )
+    .await
 }

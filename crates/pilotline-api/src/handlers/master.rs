@@ -25,13 +25,24 @@ pub async fn create_route(
     key: IdemKey,
     body: Body<RouteSpec>,
 ) -> Result<Response, ApiError> {
-    perform(&state, &caller, WriteOp::PutRoute(body.value), key, body.fingerprint, created_or_ok).await
+    perform(
+        &state,
+        &caller,
+        WriteOp::PutRoute(body.value),
+        key,
+        body.fingerprint,
+        created_or_ok,
+    )
+    .await
 }
 
 /// The latest version of every route.
 #[utoipa::path(get, path = "/api/v1/routes", tag = "routes", security(("bearer" = [])),
     responses((status = 200, body = Vec<Route>)))]
-pub async fn list_routes(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Route>>, ApiError> {
+pub async fn list_routes(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Route>>, ApiError> {
     caller.require(Action::ReadMasterData, "read routes")?;
     let routes = state.store.routes().await?;
     Ok(Json(routes.iter().map(|r| (**r).clone()).collect()))
@@ -74,13 +85,24 @@ pub async fn create_product(
     key: IdemKey,
     body: Body<Product>,
 ) -> Result<Response, ApiError> {
-    perform(&state, &caller, WriteOp::PutProduct(body.value), key, body.fingerprint, created).await
+    perform(
+        &state,
+        &caller,
+        WriteOp::PutProduct(body.value),
+        key,
+        body.fingerprint,
+        created,
+    )
+    .await
 }
 
 /// Every product.
 #[utoipa::path(get, path = "/api/v1/products", tag = "products", security(("bearer" = [])),
     responses((status = 200, body = Vec<Product>)))]
-pub async fn list_products(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Product>>, ApiError> {
+pub async fn list_products(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Product>>, ApiError> {
     caller.require(Action::ReadMasterData, "read products")?;
     Ok(Json(state.store.products().await?))
 }
@@ -107,8 +129,16 @@ pub async fn create_equipment(
     key: IdemKey,
     body: Body<NewEquipment>,
 ) -> Result<Response, ApiError> {
-    let NewEquipment { id, equipment_type, description } = body.value;
-    let op = WriteOp::PutEquipment { id, equipment_type, description };
+    let NewEquipment {
+        id,
+        equipment_type,
+        description,
+    } = body.value;
+    let op = WriteOp::PutEquipment {
+        id,
+        equipment_type,
+        description,
+    };
     perform(&state, &caller, op, key, body.fingerprint, created).await
 }
 
@@ -129,7 +159,12 @@ pub async fn list_equipment(
     Params(q): Params<EquipmentQuery>,
 ) -> Result<Json<Vec<Equipment>>, ApiError> {
     caller.require(Action::ReadMasterData, "read equipment")?;
-    Ok(Json(state.store.equipment_list(q.equipment_type.as_deref()).await?))
+    Ok(Json(
+        state
+            .store
+            .equipment_list(q.equipment_type.as_deref())
+            .await?,
+    ))
 }
 
 /// One tool.
@@ -175,7 +210,11 @@ pub async fn set_equipment_state(
     if reason.trim().is_empty() {
         return Err(ApiError::invalid("reason: must not be empty"));
     }
-    let op = WriteOp::SetEquipmentState { id, state: to, reason };
+    let op = WriteOp::SetEquipmentState {
+        id,
+        state: to,
+        reason,
+    };
     perform(&state, &caller, op, key, body.fingerprint, ok).await
 }
 
@@ -190,7 +229,9 @@ pub async fn equipment_states(
 ) -> Result<Json<Vec<StateChange>>, ApiError> {
     caller.require(Action::ReadMasterData, "read equipment")?;
     if state.store.equipment(&id).await?.is_none() {
-        return Err(ApiError::not_found(format!("equipment {id} does not exist")));
+        return Err(ApiError::not_found(format!(
+            "equipment {id} does not exist"
+        )));
     }
     Ok(Json(state.store.equipment_states(&id).await?))
 }

@@ -18,8 +18,12 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         Ok(_) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "health check: database unreachable");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "database unreachable")
-                .into_response()
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "database unreachable",
+            )
+            .into_response()
         }
     }
 }

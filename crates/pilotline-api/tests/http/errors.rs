@@ -11,76 +11,171 @@ async fn bad_requests_get_clear_problems_and_change_nothing() {
         s.start_lot("E1", "MHP-GS200", 5).await;
         let before = s.get("manager", "/api/v1/lots/E1/history").await.body;
 
-        s.raw("operator", "/api/v1/lots/E1/track-in", "application/json", "{\"equipment\": ")
-            .await
-            .problem(StatusCode::UNPROCESSABLE_ENTITY, "EOF while parsing");
-        s.raw("operator", "/api/v1/lots/E1/track-in", "application/json", "{\"equipment\": \"DESIGN-SIGNOFF-01\"} trailing")
-            .await
-            .problem(StatusCode::UNPROCESSABLE_ENTITY, "trailing");
-        s.post("operator", "/api/v1/lots/E1/track-in", json!({"equipment": "DESIGN-SIGNOFF-01", "speed": 3}))
-            .await
-            .problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown field `speed`");
-        s.post("operator", "/api/v1/lots/E1/track-in", json!({"equipment": 42}))
-            .await
-            .problem(StatusCode::UNPROCESSABLE_ENTITY, "`equipment`");
+        s.raw(
+            "operator",
+            "/api/v1/lots/E1/track-in",
+            "application/json",
+            "{\"equipment\": ",
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "EOF while parsing");
+        s.raw(
+            "operator",
+            "/api/v1/lots/E1/track-in",
+            "application/json",
+            "{\"equipment\": \"DESIGN-SIGNOFF-01\"} trailing",
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "trailing");
+        s.post(
+            "operator",
+            "/api/v1/lots/E1/track-in",
+            json!({"equipment": "DESIGN-SIGNOFF-01", "speed": 3}),
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown field `speed`");
+        s.post(
+            "operator",
+            "/api/v1/lots/E1/track-in",
+            json!({"equipment": 42}),
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "`equipment`");
         s.post("operator", "/api/v1/lots/E1/track-in", json!({}))
             .await
-            .problem(StatusCode::UNPROCESSABLE_ENTITY, "missing field `equipment`");
-        s.raw("operator", "/api/v1/lots/E1/track-in", "text/plain", "equipment=x")
+            .problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "missing field `equipment`",
+            );
+        s.raw(
+            "operator",
+            "/api/v1/lots/E1/track-in",
+            "text/plain",
+            "equipment=x",
+        )
+        .await
+        .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json");
+        s.post(
+            "operator",
+            "/api/v1/lots/E1/track-in",
+            json!({"equipment": "NO-SUCH-TOOL"}),
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "NO-SUCH-TOOL");
+        s.post(
+            "operator",
+            "/api/v1/lots/E1/track-in",
+            json!({"equipment": "FURNACE-01"}),
+        )
+        .await
+        .problem(StatusCode::CONFLICT, "runs on DESIGN-SIGNOFF");
+        s.post(
+            "operator",
+            "/api/v1/lots",
+            json!({"product": "MHP-GS200", "wafer_count": 26}),
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "wafer_count");
+        s.post(
+            "operator",
+            "/api/v1/lots",
+            json!({"product": "MHP-GS200", "wafer_count": 2, "lot_type": "hobby"}),
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "lot_type");
+        s.post(
+            "operator",
+            "/api/v1/lots",
+            json!({"product": "NOPE", "wafer_count": 2}),
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "product: NOPE");
+        s.post(
+            "operator",
+            "/api/v1/lots",
+            json!({"id": "E1", "product": "MHP-GS200", "wafer_count": 2}),
+        )
+        .await
+        .problem(StatusCode::CONFLICT, "already exists");
+        s.get("operator", "/api/v1/lots?state=flying")
             .await
-            .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json");
-        s.post("operator", "/api/v1/lots/E1/track-in", json!({"equipment": "NO-SUCH-TOOL"}))
-            .await
-            .problem(StatusCode::UNPROCESSABLE_ENTITY, "NO-SUCH-TOOL");
-        s.post("operator", "/api/v1/lots/E1/track-in", json!({"equipment": "FURNACE-01"}))
-            .await
-            .problem(StatusCode::CONFLICT, "runs on DESIGN-SIGNOFF");
-        s.post("operator", "/api/v1/lots", json!({"product": "MHP-GS200", "wafer_count": 26}))
-            .await
-            .problem(StatusCode::UNPROCESSABLE_ENTITY, "wafer_count");
-        s.post("operator", "/api/v1/lots", json!({"product": "MHP-GS200", "wafer_count": 2, "lot_type": "hobby"}))
-            .await
-            .problem(StatusCode::UNPROCESSABLE_ENTITY, "lot_type");
-        s.post("operator", "/api/v1/lots", json!({"product": "NOPE", "wafer_count": 2}))
-            .await
-            .problem(StatusCode::UNPROCESSABLE_ENTITY, "product: NOPE");
-        s.post("operator", "/api/v1/lots", json!({"id": "E1", "product": "MHP-GS200", "wafer_count": 2}))
-            .await
-            .problem(StatusCode::CONFLICT, "already exists");
-        s.get("operator", "/api/v1/lots?state=flying").await.problem(StatusCode::UNPROCESSABLE_ENTITY, "state");
-        s.get("operator", "/api/v1/lots/NOPE").await.problem(StatusCode::NOT_FOUND, "NOPE");
-        s.post("operator", "/api/v1/lots/NOPE/track-in", json!({"equipment": "DESIGN-SIGNOFF-01"}))
+            .problem(StatusCode::UNPROCESSABLE_ENTITY, "state");
+        s.get("operator", "/api/v1/lots/NOPE")
             .await
             .problem(StatusCode::NOT_FOUND, "NOPE");
-        s.get("operator", "/api/v1/nothing-here").await.problem(StatusCode::NOT_FOUND, "no such resource");
+        s.post(
+            "operator",
+            "/api/v1/lots/NOPE/track-in",
+            json!({"equipment": "DESIGN-SIGNOFF-01"}),
+        )
+        .await
+        .problem(StatusCode::NOT_FOUND, "NOPE");
+        s.get("operator", "/api/v1/nothing-here")
+            .await
+            .problem(StatusCode::NOT_FOUND, "no such resource");
         s.call("operator", Method::DELETE, "/api/v1/lots/E1", None)
             .await
             .problem(StatusCode::METHOD_NOT_ALLOWED, "method");
 
         // Authentication: missing, malformed and unknown tokens.
-        let anon = s.client.get(format!("{}/api/v1/lots", s.base)).send().await.unwrap();
+        let anon = s
+            .client
+            .get(format!("{}/api/v1/lots", s.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(anon.headers()["www-authenticate"], "Bearer");
-        s.get("plt_not-a-real-token", "/api/v1/lots").await.problem(StatusCode::UNAUTHORIZED, "unknown");
-        let basic = s.client.get(format!("{}/api/v1/lots", s.base)).header("authorization", "Basic eDp5").send().await.unwrap();
-        assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
-        s.call("plt_bad", Method::POST, "/api/v1/lots/E1/track-in", Some(json!({"equipment": "DESIGN-SIGNOFF-01"})))
+        s.get("plt_not-a-real-token", "/api/v1/lots")
             .await
             .problem(StatusCode::UNAUTHORIZED, "unknown");
+        let basic = s
+            .client
+            .get(format!("{}/api/v1/lots", s.base))
+            .header("authorization", "Basic eDp5")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
+        s.call(
+            "plt_bad",
+            Method::POST,
+            "/api/v1/lots/E1/track-in",
+            Some(json!({"equipment": "DESIGN-SIGNOFF-01"})),
+        )
+        .await
+        .problem(StatusCode::UNAUTHORIZED, "unknown");
         // Role: a manager reads but does not move.
-        s.post("manager", "/api/v1/lots/E1/track-in", json!({"equipment": "DESIGN-SIGNOFF-01"}))
-            .await
-            .problem(StatusCode::FORBIDDEN, "manager");
+        s.post(
+            "manager",
+            "/api/v1/lots/E1/track-in",
+            json!({"equipment": "DESIGN-SIGNOFF-01"}),
+        )
+        .await
+        .problem(StatusCode::FORBIDDEN, "manager");
         // If-Match on a stale version.
-        s.call_with("operator", Method::POST, "/api/v1/lots/E1/track-in", Some(json!({"equipment": "DESIGN-SIGNOFF-01"})), &[("If-Match", "99")])
-            .await
-            .problem(StatusCode::CONFLICT, "version");
+        s.call_with(
+            "operator",
+            Method::POST,
+            "/api/v1/lots/E1/track-in",
+            Some(json!({"equipment": "DESIGN-SIGNOFF-01"})),
+            &[("If-Match", "99")],
+        )
+        .await
+        .problem(StatusCode::CONFLICT, "version");
 
         let after = s.get("manager", "/api/v1/lots/E1/history").await.body;
-        assert_eq!(before, after, "{}: a refused request wrote something", s.label);
+        assert_eq!(
+            before, after,
+            "{}: a refused request wrote something",
+            s.label
+        );
         let lots = s.get("manager", "/api/v1/lots").await.body;
         assert_eq!(lots["items"].as_array().unwrap().len(), 1);
-        let tool = s.get("manager", "/api/v1/equipment/DESIGN-SIGNOFF-01").await.body;
+        let tool = s
+            .get("manager", "/api/v1/equipment/DESIGN-SIGNOFF-01")
+            .await
+            .body;
         assert_eq!(tool["state"], "standby");
         s.stop().await;
     }

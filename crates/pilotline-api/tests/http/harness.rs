@@ -105,7 +105,13 @@ impl Server {
         Answer::read(res).await
     }
 
-    pub async fn raw(&self, who: &str, path: &str, content_type: &str, body: &'static str) -> Answer {
+    pub async fn raw(
+        &self,
+        who: &str,
+        path: &str,
+        content_type: &str,
+        body: &'static str,
+    ) -> Answer {
         let res = self
             .client
             .post(format!("{}{path}", self.base))
@@ -128,20 +134,40 @@ impl Server {
 
     /// Route, products (platform, acme, beta) and two tools of every type, over HTTP.
     pub async fn seed(&self) {
-        let a = self.post("engineer", "/api/v1/routes", serde_json::to_value(&self.route).unwrap()).await;
+        let a = self
+            .post(
+                "engineer",
+                "/api/v1/routes",
+                serde_json::to_value(&self.route).unwrap(),
+            )
+            .await;
         assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
-        for (id, tenant) in [("MHP-GS200", None), ("ACME-GS1", Some("acme")), ("BETA-GS1", Some("beta"))] {
-            let body = json!({"id": id, "description": "", "default_route": "MHP-GAS", "tenant": tenant});
+        for (id, tenant) in [
+            ("MHP-GS200", None),
+            ("ACME-GS1", Some("acme")),
+            ("BETA-GS1", Some("beta")),
+        ] {
+            let body =
+                json!({"id": id, "description": "", "default_route": "MHP-GAS", "tenant": tenant});
             let a = self.post("engineer", "/api/v1/products", body).await;
             assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
         }
-        let mut types: Vec<String> = self.route.steps.iter().map(|s| s.equipment_type.clone()).collect();
+        let mut types: Vec<String> = self
+            .route
+            .steps
+            .iter()
+            .map(|s| s.equipment_type.clone())
+            .collect();
         types.sort();
         types.dedup();
         for ty in types {
             for n in 1..=2 {
                 let a = self
-                    .post("engineer", "/api/v1/equipment", json!({"id": format!("{ty}-{n:02}"), "equipment_type": ty}))
+                    .post(
+                        "engineer",
+                        "/api/v1/equipment",
+                        json!({"id": format!("{ty}-{n:02}"), "equipment_type": ty}),
+                    )
                     .await;
                 assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
             }
@@ -152,17 +178,38 @@ impl Server {
         let body = json!({"id": id, "product": product, "route": "MHP-GAS", "wafer_count": wafers,
             "priority": 3, "lot_type": "production"});
         let a = self.post("operator", "/api/v1/lots", body).await;
-        assert_eq!(a.status, StatusCode::CREATED, "{}: {:?}", self.label, a.body);
+        assert_eq!(
+            a.status,
+            StatusCode::CREATED,
+            "{}: {:?}",
+            self.label,
+            a.body
+        );
         a.body
     }
 
     /// Tracks the lot in and out of its current step on the `-01` tool.
     pub async fn move_step(&self, lot: &str) -> Value {
-        let view = self.get("operator", &format!("/api/v1/lots/{lot}")).await.body;
+        let view = self
+            .get("operator", &format!("/api/v1/lots/{lot}"))
+            .await
+            .body;
         let tool = format!("{}-01", view["step"]["equipment_type"].as_str().unwrap());
-        let a = self.post("operator", &format!("/api/v1/lots/{lot}/track-in"), json!({"equipment": tool})).await;
+        let a = self
+            .post(
+                "operator",
+                &format!("/api/v1/lots/{lot}/track-in"),
+                json!({"equipment": tool}),
+            )
+            .await;
         assert_eq!(a.status, StatusCode::OK, "{}: {:?}", self.label, a.body);
-        let a = self.post("operator", &format!("/api/v1/lots/{lot}/track-out"), json!({})).await;
+        let a = self
+            .post(
+                "operator",
+                &format!("/api/v1/lots/{lot}/track-out"),
+                json!({}),
+            )
+            .await;
         assert_eq!(a.status, StatusCode::OK, "{}: {:?}", self.label, a.body);
         a.body
     }
@@ -178,15 +225,27 @@ impl Answer {
             .unwrap_or_default();
         let text = res.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Answer { status, content_type, body, headers }
+        Answer {
+            status,
+            content_type,
+            body,
+            headers,
+        }
     }
 
     /// Asserts a problem+json answer with `status` whose detail mentions `needle`.
     pub fn problem(&self, status: StatusCode, needle: &str) {
         assert_eq!(self.status, status, "{:?}", self.body);
-        assert_eq!(self.content_type, "application/problem+json", "{:?}", self.body);
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "{:?}",
+            self.body
+        );
         assert_eq!(self.body["status"], status.as_u16(), "{:?}", self.body);
         let detail = self.body["detail"].as_str().unwrap_or_default();
-        assert!(detail.contains(needle), "detail {detail:?} does not mention {needle:?}");
+        assert!(
+            detail.contains(needle),
+            "detail {detail:?} does not mention {needle:?}"
+        );
     }
 }

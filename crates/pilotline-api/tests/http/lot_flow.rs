@@ -25,7 +25,7 @@ async fn a_lot_runs_every_step_to_completion_over_http() {
         assert_eq!(events.len(), 1 + 2 * steps);
         for (i, e) in events.iter().enumerate() {
             assert_eq!(e["seq"], i + 1);
-            assert_eq!(e["user"], if i == 0 { "operator" } else { "operator" });
+            assert_eq!(e["user"], "operator");
             assert!(e["at"].as_str().unwrap().starts_with("20"));
         }
         assert_eq!(events[0]["change"]["type"], "started");
@@ -45,34 +45,104 @@ async fn holds_split_merge_rework_scrap_future_hold_and_genealogy() {
         s.start_lot("G1", "MHP-GS200", 10).await;
         s.move_step("G1").await;
         // Two holds: 201 with ids; the lot cannot move until both are released.
-        let h1 = s.post("operator", "/api/v1/lots/G1/holds", json!({"reason_code": "ENG", "comment": "look"})).await;
+        let h1 = s
+            .post(
+                "operator",
+                "/api/v1/lots/G1/holds",
+                json!({"reason_code": "ENG", "comment": "look"}),
+            )
+            .await;
         assert_eq!(h1.status, StatusCode::CREATED);
-        let h2 = s.post("operator", "/api/v1/lots/G1/holds", json!({"reason_code": "QA", "comment": "look"})).await;
-        let (id1, id2) = (h1.body["id"].as_u64().unwrap(), h2.body["id"].as_u64().unwrap());
+        let h2 = s
+            .post(
+                "operator",
+                "/api/v1/lots/G1/holds",
+                json!({"reason_code": "QA", "comment": "look"}),
+            )
+            .await;
+        let (id1, id2) = (
+            h1.body["id"].as_u64().unwrap(),
+            h2.body["id"].as_u64().unwrap(),
+        );
         assert_ne!(id1, id2);
         let tin = json!({"equipment": "MASK-INSPECT-01"});
-        s.post("operator", "/api/v1/lots/G1/track-in", tin.clone()).await.problem(StatusCode::CONFLICT, "on hold");
+        s.post("operator", "/api/v1/lots/G1/track-in", tin.clone())
+            .await
+            .problem(StatusCode::CONFLICT, "on hold");
         let rel = |id: u64| format!("/api/v1/lots/G1/holds/{id}/release");
-        s.post("operator", &rel(id1), json!({"comment": "ok"})).await.problem(StatusCode::FORBIDDEN, "may not");
-        assert_eq!(s.post("engineer", &rel(id1), json!({"comment": "ok"})).await.status, StatusCode::OK);
-        s.post("operator", "/api/v1/lots/G1/track-in", tin.clone()).await.problem(StatusCode::CONFLICT, "QA");
-        assert_eq!(s.post("engineer", &rel(id2), json!({"comment": "ok"})).await.status, StatusCode::OK);
-        s.post("engineer", &rel(id2), json!({"comment": "ok"})).await.problem(StatusCode::NOT_FOUND, "no active hold");
-        s.post("operator", "/api/v1/lots/G1/track-out", json!({})).await.problem(StatusCode::CONFLICT, "not running");
-        assert_eq!(s.post("operator", "/api/v1/lots/G1/track-in", tin).await.status, StatusCode::OK);
-        s.post("operator", "/api/v1/lots/G1/track-out", json!({})).await;
+        s.post("operator", &rel(id1), json!({"comment": "ok"}))
+            .await
+            .problem(StatusCode::FORBIDDEN, "may not");
+        assert_eq!(
+            s.post("engineer", &rel(id1), json!({"comment": "ok"}))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        s.post("operator", "/api/v1/lots/G1/track-in", tin.clone())
+            .await
+            .problem(StatusCode::CONFLICT, "QA");
+        assert_eq!(
+            s.post("engineer", &rel(id2), json!({"comment": "ok"}))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        s.post("engineer", &rel(id2), json!({"comment": "ok"}))
+            .await
+            .problem(StatusCode::NOT_FOUND, "no active hold");
+        s.post("operator", "/api/v1/lots/G1/track-out", json!({}))
+            .await
+            .problem(StatusCode::CONFLICT, "not running");
+        assert_eq!(
+            s.post("operator", "/api/v1/lots/G1/track-in", tin)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        s.post("operator", "/api/v1/lots/G1/track-out", json!({}))
+            .await;
 
         // Split two wafers off, then merge them back.
-        let split = s.post("operator", "/api/v1/lots/G1/split", json!({"wafers": ["G1-W03", "G1-W07"]})).await;
+        let split = s
+            .post(
+                "operator",
+                "/api/v1/lots/G1/split",
+                json!({"wafers": ["G1-W03", "G1-W07"]}),
+            )
+            .await;
         assert_eq!(split.status, StatusCode::CREATED, "{:?}", split.body);
         assert_eq!(split.body["child"]["id"], "G1.1");
         assert_eq!(split.body["child"]["wafer_count"], 2);
         assert_eq!(split.body["parent"]["wafer_count"], 8);
-        let held_child = s.post("operator", "/api/v1/lots/G1.1/holds", json!({"reason_code": "X", "comment": "c"})).await;
-        s.post("operator", "/api/v1/lots/G1/merge", json!({"from_lot": "G1.1"})).await.problem(StatusCode::CONFLICT, "on hold");
+        let held_child = s
+            .post(
+                "operator",
+                "/api/v1/lots/G1.1/holds",
+                json!({"reason_code": "X", "comment": "c"}),
+            )
+            .await;
+        s.post(
+            "operator",
+            "/api/v1/lots/G1/merge",
+            json!({"from_lot": "G1.1"}),
+        )
+        .await
+        .problem(StatusCode::CONFLICT, "on hold");
         let hid = held_child.body["id"].as_u64().unwrap();
-        s.post("engineer", &format!("/api/v1/lots/G1.1/holds/{hid}/release"), json!({"comment": "ok"})).await;
-        let merged = s.post("operator", "/api/v1/lots/G1/merge", json!({"from_lot": "G1.1"})).await;
+        s.post(
+            "engineer",
+            &format!("/api/v1/lots/G1.1/holds/{hid}/release"),
+            json!({"comment": "ok"}),
+        )
+        .await;
+        let merged = s
+            .post(
+                "operator",
+                "/api/v1/lots/G1/merge",
+                json!({"from_lot": "G1.1"}),
+            )
+            .await;
         assert_eq!(merged.status, StatusCode::OK, "{:?}", merged.body);
         assert_eq!(merged.body["lot"]["wafer_count"], 10);
         assert_eq!(merged.body["merged"]["state"], "merged");
@@ -85,8 +155,13 @@ async fn holds_split_merge_rework_scrap_future_hold_and_genealogy() {
 
         // Future hold at step index 4 fires on arrival.
         let target = s.route.steps[4].id.clone();
-        let fh = s.post("engineer", "/api/v1/lots/G1/future-holds",
-            json!({"step": target, "reason_code": "PRE-OX", "comment": "check clean"})).await;
+        let fh = s
+            .post(
+                "engineer",
+                "/api/v1/lots/G1/future-holds",
+                json!({"step": target, "reason_code": "PRE-OX", "comment": "check clean"}),
+            )
+            .await;
         assert_eq!(fh.status, StatusCode::CREATED, "{:?}", fh.body);
         s.move_step("G1").await;
         s.move_step("G1").await;
@@ -94,26 +169,68 @@ async fn holds_split_merge_rework_scrap_future_hold_and_genealogy() {
         assert_eq!(lot["step"]["id"], target.as_str());
         assert_eq!(lot["holds"][0]["reason_code"], "PRE-OX");
         let hid = lot["holds"][0]["id"].as_u64().unwrap();
-        s.post("engineer", &format!("/api/v1/lots/G1/holds/{hid}/release"), json!({"comment": "ok"})).await;
+        s.post(
+            "engineer",
+            &format!("/api/v1/lots/G1/holds/{hid}/release"),
+            json!({"comment": "ok"}),
+        )
+        .await;
 
         // Rework back to the clean step, within the limit of 2.
         let back = s.route.steps[3].id.clone();
-        let rw = s.post("engineer", "/api/v1/lots/G1/rework", json!({"to_step": back, "reason": "particles"})).await;
+        let rw = s
+            .post(
+                "engineer",
+                "/api/v1/lots/G1/rework",
+                json!({"to_step": back, "reason": "particles"}),
+            )
+            .await;
         assert_eq!(rw.status, StatusCode::OK, "{:?}", rw.body);
         assert_eq!(rw.body["rework_count"], 1);
-        s.post("engineer", "/api/v1/lots/G1/rework", json!({"to_step": s.route.steps[9].id, "reason": "x"}))
-            .await
-            .problem(StatusCode::CONFLICT, "must go back");
+        s.post(
+            "engineer",
+            "/api/v1/lots/G1/rework",
+            json!({"to_step": s.route.steps[9].id, "reason": "x"}),
+        )
+        .await
+        .problem(StatusCode::CONFLICT, "must go back");
 
         // Scrap wafers, then ship is refused for a lot that is not completed.
-        let sc = s.post("operator", "/api/v1/lots/G1/scrap", json!({"wafers": ["G1-W01"], "reason": "cracked"})).await;
+        let sc = s
+            .post(
+                "operator",
+                "/api/v1/lots/G1/scrap",
+                json!({"wafers": ["G1-W01"], "reason": "cracked"}),
+            )
+            .await;
         assert_eq!(sc.body["wafer_count"], 9);
-        s.post("operator", "/api/v1/lots/G1/ship", json!({})).await.problem(StatusCode::CONFLICT, "only a completed lot");
-        let sc = s.post("operator", "/api/v1/lots/G1/scrap", json!({"reason": "contaminated"})).await;
+        s.post("operator", "/api/v1/lots/G1/ship", json!({}))
+            .await
+            .problem(StatusCode::CONFLICT, "only a completed lot");
+        let sc = s
+            .post(
+                "operator",
+                "/api/v1/lots/G1/scrap",
+                json!({"reason": "contaminated"}),
+            )
+            .await;
         assert_eq!(sc.body["state"], "scrapped");
         let history = s.get("engineer", "/api/v1/lots/G1/history").await.body;
-        let kinds: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["change"]["type"].as_str().unwrap()).collect();
-        for k in ["hold_placed", "hold_released", "split_out", "merged_in", "future_hold_placed", "reworked", "scrapped"] {
+        let kinds: Vec<&str> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["change"]["type"].as_str().unwrap())
+            .collect();
+        for k in [
+            "hold_placed",
+            "hold_released",
+            "split_out",
+            "merged_in",
+            "future_hold_placed",
+            "reworked",
+            "scrapped",
+        ] {
             assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
         }
         s.stop().await;
@@ -128,7 +245,12 @@ async fn lists_wip_equipment_and_openapi() {
         s.start_lot("W2", "MHP-GS200", 7).await;
         s.move_step("W2").await;
         let tool = "MASK-INSPECT-01";
-        s.post("operator", "/api/v1/lots/W2/track-in", json!({"equipment": tool})).await;
+        s.post(
+            "operator",
+            "/api/v1/lots/W2/track-in",
+            json!({"equipment": tool}),
+        )
+        .await;
         let page = s.get("manager", "/api/v1/lots?state=running").await.body;
         assert_eq!(page["items"].as_array().unwrap().len(), 1);
         assert_eq!(page["items"][0]["id"], "W2");
@@ -140,21 +262,44 @@ async fn lists_wip_equipment_and_openapi() {
         assert_eq!(rows[0]["state"], "waiting");
         assert_eq!(rows[1]["state"], "running");
         assert_eq!(rows[1]["wafers"], 7);
-        let eq = s.get("operator", &format!("/api/v1/equipment/{tool}")).await.body;
-        assert_eq!((eq["state"].as_str(), eq["current_lot"].as_str()), (Some("productive"), Some("W2")));
-        let list = s.get("operator", "/api/v1/equipment?equipment_type=DRIE").await.body;
+        let eq = s
+            .get("operator", &format!("/api/v1/equipment/{tool}"))
+            .await
+            .body;
+        assert_eq!(
+            (eq["state"].as_str(), eq["current_lot"].as_str()),
+            (Some("productive"), Some("W2"))
+        );
+        let list = s
+            .get("operator", "/api/v1/equipment?equipment_type=DRIE")
+            .await
+            .body;
         assert_eq!(list.as_array().unwrap().len(), 2);
-        let down = s.post("engineer", "/api/v1/equipment/DRIE-02/state",
-            json!({"state": "scheduled_down", "reason": "PM work order 4711"})).await;
+        let down = s
+            .post(
+                "engineer",
+                "/api/v1/equipment/DRIE-02/state",
+                json!({"state": "scheduled_down", "reason": "PM work order 4711"}),
+            )
+            .await;
         assert_eq!(down.body["state"], "scheduled_down");
-        let states = s.get("engineer", "/api/v1/equipment/DRIE-02/states").await.body;
+        let states = s
+            .get("engineer", "/api/v1/equipment/DRIE-02/states")
+            .await
+            .body;
         assert_eq!(states[0]["to"], "scheduled_down");
         let doc = s.get("", "/api/openapi.json").await.body;
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
         assert!(doc["paths"]["/api/v1/lots/{id}/track-in"]["post"].is_object());
         assert_eq!(s.get("", "/healthz").await.status, StatusCode::OK);
         let metrics = s.get("manager", "/metrics").await;
-        assert!(metrics.body.as_str().unwrap().contains("pilotline_http_requests_total"));
+        assert!(
+            metrics
+                .body
+                .as_str()
+                .unwrap()
+                .contains("pilotline_http_requests_total")
+        );
         s.stop().await;
     }
 }

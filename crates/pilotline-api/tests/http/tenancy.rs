@@ -7,33 +7,179 @@ use std::collections::BTreeSet;
 
 /// Every operation of the API with the request a customer of tenant `acme` tries against
 /// lot `B1` of tenant `beta`, and the statuses that count as refused.
-fn attempts() -> Vec<(Method, &'static str, String, Option<Value>, &'static [u16])> {
+type Attempt = (Method, &'static str, String, Option<Value>, &'static [u16]);
+
+fn attempts() -> Vec<Attempt> {
     let deny: &'static [u16] = &[403, 404];
     vec![
-        (Method::GET, "/api/v1/lots/{id}", "/api/v1/lots/B1".into(), None, &[404]),
-        (Method::GET, "/api/v1/lots/{id}/history", "/api/v1/lots/B1/history".into(), None, &[404]),
-        (Method::GET, "/api/v1/lots/{id}/genealogy", "/api/v1/lots/B1/genealogy".into(), None, &[404]),
-        (Method::POST, "/api/v1/lots/{id}/track-in", "/api/v1/lots/B1/track-in".into(), Some(json!({"equipment": "DESIGN-SIGNOFF-01"})), deny),
-        (Method::POST, "/api/v1/lots/{id}/track-out", "/api/v1/lots/B1/track-out".into(), Some(json!({})), deny),
-        (Method::POST, "/api/v1/lots/{id}/holds", "/api/v1/lots/B1/holds".into(), Some(json!({"reason_code": "X", "comment": "x"})), deny),
-        (Method::POST, "/api/v1/lots/{id}/holds/{hold_id}/release", "/api/v1/lots/B1/holds/1/release".into(), Some(json!({"comment": "x"})), deny),
-        (Method::POST, "/api/v1/lots/{id}/future-holds", "/api/v1/lots/B1/future-holds".into(), Some(json!({"step": "FB050", "reason_code": "X", "comment": "x"})), deny),
-        (Method::POST, "/api/v1/lots/{id}/split", "/api/v1/lots/B1/split".into(), Some(json!({"wafers": ["B1-W01"]})), deny),
-        (Method::POST, "/api/v1/lots/{id}/merge", "/api/v1/lots/B1/merge".into(), Some(json!({"from_lot": "B2"})), deny),
-        (Method::POST, "/api/v1/lots/{id}/rework", "/api/v1/lots/B1/rework".into(), Some(json!({"to_step": "DR010", "reason": "x"})), deny),
-        (Method::POST, "/api/v1/lots/{id}/scrap", "/api/v1/lots/B1/scrap".into(), Some(json!({"reason": "x"})), deny),
-        (Method::POST, "/api/v1/lots/{id}/ship", "/api/v1/lots/B1/ship".into(), Some(json!({})), deny),
-        (Method::POST, "/api/v1/lots", "/api/v1/lots".into(), Some(json!({"product": "BETA-GS1", "wafer_count": 1})), &[403]),
-        (Method::GET, "/api/v1/routes", "/api/v1/routes".into(), None, &[403]),
-        (Method::POST, "/api/v1/routes", "/api/v1/routes".into(), Some(json!({"id": "R", "name": "r", "steps": []})), &[403, 422]),
-        (Method::GET, "/api/v1/routes/{id}", "/api/v1/routes/MHP-GAS".into(), None, &[403]),
-        (Method::GET, "/api/v1/products", "/api/v1/products".into(), None, &[403]),
-        (Method::POST, "/api/v1/products", "/api/v1/products".into(), Some(json!({"id": "P", "default_route": "MHP-GAS"})), &[403]),
-        (Method::GET, "/api/v1/equipment", "/api/v1/equipment".into(), None, &[403]),
-        (Method::POST, "/api/v1/equipment", "/api/v1/equipment".into(), Some(json!({"id": "T", "equipment_type": "X"})), &[403]),
-        (Method::GET, "/api/v1/equipment/{id}", "/api/v1/equipment/DRIE-01".into(), None, &[403]),
-        (Method::POST, "/api/v1/equipment/{id}/state", "/api/v1/equipment/DRIE-01/state".into(), Some(json!({"state": "non_scheduled", "reason": "x"})), &[403]),
-        (Method::GET, "/api/v1/equipment/{id}/states", "/api/v1/equipment/DRIE-01/states".into(), None, &[403]),
+        (
+            Method::GET,
+            "/api/v1/lots/{id}",
+            "/api/v1/lots/B1".into(),
+            None,
+            &[404],
+        ),
+        (
+            Method::GET,
+            "/api/v1/lots/{id}/history",
+            "/api/v1/lots/B1/history".into(),
+            None,
+            &[404],
+        ),
+        (
+            Method::GET,
+            "/api/v1/lots/{id}/genealogy",
+            "/api/v1/lots/B1/genealogy".into(),
+            None,
+            &[404],
+        ),
+        (
+            Method::POST,
+            "/api/v1/lots/{id}/track-in",
+            "/api/v1/lots/B1/track-in".into(),
+            Some(json!({"equipment": "DESIGN-SIGNOFF-01"})),
+            deny,
+        ),
+        (
+            Method::POST,
+            "/api/v1/lots/{id}/track-out",
+            "/api/v1/lots/B1/track-out".into(),
+            Some(json!({})),
+            deny,
+        ),
+        (
+            Method::POST,
+            "/api/v1/lots/{id}/holds",
+            "/api/v1/lots/B1/holds".into(),
+            Some(json!({"reason_code": "X", "comment": "x"})),
+            deny,
+        ),
+        (
+            Method::POST,
+            "/api/v1/lots/{id}/holds/{hold_id}/release",
+            "/api/v1/lots/B1/holds/1/release".into(),
+            Some(json!({"comment": "x"})),
+            deny,
+        ),
+        (
+            Method::POST,
+            "/api/v1/lots/{id}/future-holds",
+            "/api/v1/lots/B1/future-holds".into(),
+            Some(json!({"step": "FB050", "reason_code": "X", "comment": "x"})),
+            deny,
+        ),
+        (
+            Method::POST,
+            "/api/v1/lots/{id}/split",
+            "/api/v1/lots/B1/split".into(),
+            Some(json!({"wafers": ["B1-W01"]})),
+            deny,
+        ),
+        (
+            Method::POST,
+            "/api/v1/lots/{id}/merge",
+            "/api/v1/lots/B1/merge".into(),
+            Some(json!({"from_lot": "B2"})),
+            deny,
+        ),
+        (
+            Method::POST,
+            "/api/v1/lots/{id}/rework",
+            "/api/v1/lots/B1/rework".into(),
+            Some(json!({"to_step": "DR010", "reason": "x"})),
+            deny,
+        ),
+        (
+            Method::POST,
+            "/api/v1/lots/{id}/scrap",
+            "/api/v1/lots/B1/scrap".into(),
+            Some(json!({"reason": "x"})),
+            deny,
+        ),
+        (
+            Method::POST,
+            "/api/v1/lots/{id}/ship",
+            "/api/v1/lots/B1/ship".into(),
+            Some(json!({})),
+            deny,
+        ),
+        (
+            Method::POST,
+            "/api/v1/lots",
+            "/api/v1/lots".into(),
+            Some(json!({"product": "BETA-GS1", "wafer_count": 1})),
+            &[403],
+        ),
+        (
+            Method::GET,
+            "/api/v1/routes",
+            "/api/v1/routes".into(),
+            None,
+            &[403],
+        ),
+        (
+            Method::POST,
+            "/api/v1/routes",
+            "/api/v1/routes".into(),
+            Some(json!({"id": "R", "name": "r", "steps": []})),
+            &[403, 422],
+        ),
+        (
+            Method::GET,
+            "/api/v1/routes/{id}",
+            "/api/v1/routes/MHP-GAS".into(),
+            None,
+            &[403],
+        ),
+        (
+            Method::GET,
+            "/api/v1/products",
+            "/api/v1/products".into(),
+            None,
+            &[403],
+        ),
+        (
+            Method::POST,
+            "/api/v1/products",
+            "/api/v1/products".into(),
+            Some(json!({"id": "P", "default_route": "MHP-GAS"})),
+            &[403],
+        ),
+        (
+            Method::GET,
+            "/api/v1/equipment",
+            "/api/v1/equipment".into(),
+            None,
+            &[403],
+        ),
+        (
+            Method::POST,
+            "/api/v1/equipment",
+            "/api/v1/equipment".into(),
+            Some(json!({"id": "T", "equipment_type": "X"})),
+            &[403],
+        ),
+        (
+            Method::GET,
+            "/api/v1/equipment/{id}",
+            "/api/v1/equipment/DRIE-01".into(),
+            None,
+            &[403],
+        ),
+        (
+            Method::POST,
+            "/api/v1/equipment/{id}/state",
+            "/api/v1/equipment/DRIE-01/state".into(),
+            Some(json!({"state": "non_scheduled", "reason": "x"})),
+            &[403],
+        ),
+        (
+            Method::GET,
+            "/api/v1/equipment/{id}/states",
+            "/api/v1/equipment/DRIE-01/states".into(),
+            None,
+            &[403],
+        ),
         (Method::GET, "/metrics", "/metrics".into(), None, &[403]),
     ]
 }
@@ -51,7 +197,12 @@ async fn a_customer_cannot_read_or_act_on_another_tenants_lot_through_any_route(
         s.start_lot("B1", "BETA-GS1", 3).await;
         s.start_lot("B2", "BETA-GS1", 3).await;
         s.start_lot("P1", "MHP-GS200", 3).await;
-        s.post("operator", "/api/v1/lots/B1/holds", json!({"reason_code": "X", "comment": "x"})).await;
+        s.post(
+            "operator",
+            "/api/v1/lots/B1/holds",
+            json!({"reason_code": "X", "comment": "x"}),
+        )
+        .await;
         let b1_before = s.get("engineer", "/api/v1/lots/B1").await.body;
 
         // Every documented operation is in the table (or is a filtered list, or public).
@@ -62,11 +213,17 @@ async fn a_customer_cannot_read_or_act_on_another_tenants_lot_through_any_route(
                 documented.insert(format!("{} {path}", method.to_uppercase()));
             }
         }
-        let mut covered: BTreeSet<String> = attempts().iter().map(|(m, t, ..)| format!("{m} {t}")).collect();
+        let mut covered: BTreeSet<String> = attempts()
+            .iter()
+            .map(|(m, t, ..)| format!("{m} {t}"))
+            .collect();
         covered.extend(FILTERED.iter().map(|p| format!("GET {p}")));
         covered.extend(PUBLIC.iter().map(|p| format!("GET {p}")));
         let missing: Vec<_> = documented.difference(&covered).collect();
-        assert!(missing.is_empty(), "operations without a tenant test: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "operations without a tenant test: {missing:?}"
+        );
 
         for (method, template, path, body, refused) in attempts() {
             let a = s.call("acme", method.clone(), &path, body).await;
@@ -77,28 +234,62 @@ async fn a_customer_cannot_read_or_act_on_another_tenants_lot_through_any_route(
                 a.status,
                 a.body
             );
-            assert_eq!(a.content_type, "application/problem+json", "{method} {template}");
+            assert_eq!(
+                a.content_type, "application/problem+json",
+                "{method} {template}"
+            );
             let text = a.body.to_string();
-            assert!(!text.contains("BETA-GS1") && !text.contains("beta"), "{template} leaked {text}");
+            assert!(
+                !text.contains("BETA-GS1") && !text.contains("beta"),
+                "{template} leaked {text}"
+            );
         }
-        assert_eq!(s.get("engineer", "/api/v1/lots/B1").await.body, b1_before, "{}: B1 changed", s.label);
+        assert_eq!(
+            s.get("engineer", "/api/v1/lots/B1").await.body,
+            b1_before,
+            "{}: B1 changed",
+            s.label
+        );
 
         // Filtered lists show only acme's lot; the customer reads its own lot, history, genealogy.
         let page = s.get("acme", "/api/v1/lots").await.body;
-        let ids: Vec<&str> = page["items"].as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, ["A1"]);
         let page = s.get("acme", "/api/v1/lots?product=BETA-GS1").await.body;
         assert!(page["items"].as_array().unwrap().is_empty());
         let wip = s.get("acme", "/api/v1/wip").await.body;
-        let total: u64 = wip.as_array().unwrap().iter().map(|r| r["lots"].as_u64().unwrap()).sum();
+        let total: u64 = wip
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["lots"].as_u64().unwrap())
+            .sum();
         assert_eq!(total, 1);
-        assert_eq!(s.get("acme", "/api/v1/lots/A1").await.status, StatusCode::OK);
-        assert_eq!(s.get("acme", "/api/v1/lots/A1/history").await.status, StatusCode::OK);
-        assert_eq!(s.get("acme", "/api/v1/lots/A1/genealogy").await.status, StatusCode::OK);
+        assert_eq!(
+            s.get("acme", "/api/v1/lots/A1").await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            s.get("acme", "/api/v1/lots/A1/history").await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            s.get("acme", "/api/v1/lots/A1/genealogy").await.status,
+            StatusCode::OK
+        );
         // Customers read; they never move lots, not even their own.
-        s.post("acme", "/api/v1/lots/A1/ship", json!({})).await.problem(StatusCode::FORBIDDEN, "customer");
+        s.post("acme", "/api/v1/lots/A1/ship", json!({}))
+            .await
+            .problem(StatusCode::FORBIDDEN, "customer");
         // And the other tenant sees acme's lot as absent.
-        s.get("beta", "/api/v1/lots/A1").await.problem(StatusCode::NOT_FOUND, "A1");
+        s.get("beta", "/api/v1/lots/A1")
+            .await
+            .problem(StatusCode::NOT_FOUND, "A1");
         s.stop().await;
     }
 }

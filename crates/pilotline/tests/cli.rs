@@ -1,0 +1,105 @@
+//! The command line: token creation, route import, validation errors, migrate, help.
+
+use std::process::Command;
+
+const ROUTE_FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../ops/routes/mhp-gas-sensor.toml"
+);
+
+fn pilotline(args: &[&str], db: &str) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pilotline"))
+        .args(args)
+        .env("PILOTLINE_DATABASE_URL", db)
+        .env("PILOTLINE_LOG", "warn")
+        .env_remove("PILOTLINE_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn token_create_prints_the_token_alone_on_the_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let (ok, out, err) = pilotline(
+        &["token", "create", "--user", "root", "--role", "admin"],
+        &db,
+    );
+    assert!(ok, "{err}");
+    let last = out.lines().last().unwrap();
+    assert!(last.starts_with("plt_") && !last.contains(' '), "{out}");
+    let (ok, _, err) = pilotline(
+        &["token", "create", "--user", "c", "--role", "customer"],
+        &db,
+    );
+    assert!(!ok && err.contains("tenant"), "{err}");
+    let (ok, _, err) = pilotline(&["token", "create", "--user", "x", "--role", "wizard"], &db);
+    assert!(!ok && err.contains("unknown role"), "{err}");
+    let (ok, out, _) = pilotline(
+        &[
+            "token", "create", "--user", "a", "--role", "customer", "--tenant", "acme",
+        ],
+        &db,
+    );
+    assert!(ok && out.lines().last().unwrap().starts_with("plt_"));
+}
+
+#[test]
+fn route_import_stores_a_version_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("r.db").display());
+    let (ok, out, err) = pilotline(&["route", "import", ROUTE_FILE], &db);
+    assert!(ok, "{err}");
+    assert!(out.contains("route MHP-GAS v1 stored (27 steps)"), "{out}");
+    let (ok, out, _) = pilotline(&["route", "import", ROUTE_FILE], &db);
+    assert!(ok && out.contains("MHP-GAS v1 unchanged"), "{out}");
+}
+
+#[test]
+fn bad_route_files_are_refused_with_the_place_of_the_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("b.db").display());
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "id = \"R\"\nname = \"r\"\n[[steps]]\nid = \"S1\"\nname = \"x\"\nstage = \"baking\"\n",
+    )
+    .unwrap();
+    let (ok, _, err) = pilotline(&["route", "import", bad.to_str().unwrap()], &db);
+    assert!(!ok);
+    assert!(
+        err.contains("bad.toml") && err.contains("line 6") && err.contains("baking"),
+        "{err}"
+    );
+    std::fs::write(&bad, "id = \"R R\"\nname = \"\"\nsteps = []\n").unwrap();
+    let (ok, _, err) = pilotline(&["route", "import", bad.to_str().unwrap()], &db);
+    assert!(
+        !ok && err.contains("id:") && err.contains("name:") && err.contains("steps:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn migrate_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("m.db").display());
+    let (ok, out, err) = pilotline(&["migrate"], &db);
+    assert!(ok && out.contains("migrations applied"), "{err}");
+    for cmd in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["route", "import", "--help"],
+        vec!["token", "create", "--help"],
+        vec!["demo", "--help"],
+    ] {
+        let (ok, out, _) = pilotline(&cmd, &db);
+        assert!(ok && out.contains("Usage"), "{cmd:?}");
+    }
+    let (ok, _, err) = pilotline(&["migrate"], "mysql://nope");
+    assert!(!ok && err.contains("unsupported database URL"), "{err}");
+}

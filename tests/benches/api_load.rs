@@ -1,0 +1,223 @@
+//! Lot moves per second through the HTTP API with 32 concurrent clients, on SQLite and
+//! PostgreSQL, beside pgbench's TPC-B figure on the same PostgreSQL server in the same run.
+//!
+//! Run: `cargo bench -p pilotline-tests --bench api_load`
+//! Env: `BENCH_SECONDS` (default 20), `BENCH_CLIENTS` (default 32),
+//! `PILOTLINE_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/postgres).
+//!
+//! Each client owns one tool and moves its own lots through a 20-step route: every request is
+//! one lot transaction (track-in or track-out), each a durable database transaction with its
+//! event and E10 state change. A lot that completes is replaced by a new one (not counted).
+
+use pilotline_domain::{Actor, Product, Role, RouteSpec, Stage, Step};
+use pilotline_store::{NewLotRequest, Store, WriteOp};
+use serde_json::json;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const STEPS: usize = 20;
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Figures {
+    tps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    moves: usize,
+    errors: usize,
+}
+
+async fn seed(store: &Store, clients: usize) {
+    let admin = Actor { user: "bench".into(), role: Role::Admin, tenant: None };
+    let steps = (0..STEPS)
+        .map(|i| Step {
+            id: format!("S{i:03}"),
+            name: format!("step {i}"),
+            stage: Stage::Fabrication,
+            equipment_type: "BENCH".into(),
+            recipe: "R".into(),
+            qtime_max_minutes: None,
+            qtime_action: Default::default(),
+        })
+        .collect();
+    let spec = RouteSpec { id: "BENCH".into(), name: "bench".into(), description: None, rework_limit: 3, steps };
+    store.execute(&WriteOp::PutRoute(spec), &admin, None).await.unwrap();
+    let product = Product { id: "BENCH-P".into(), description: String::new(), default_route: "BENCH".into(), tenant: None };
+    store.execute(&WriteOp::PutProduct(product), &admin, None).await.unwrap();
+    for c in 0..clients {
+        let tool = WriteOp::PutEquipment { id: format!("T{c}"), equipment_type: "BENCH".into(), description: String::new() };
+        store.execute(&tool, &admin, None).await.unwrap();
+    }
+}
+
+async fn start_lot(store: &Store, id: &str) {
+    let admin = Actor { user: "bench".into(), role: Role::Admin, tenant: None };
+    let req = NewLotRequest {
+        id: Some(id.into()),
+        product: "BENCH-P".into(),
+        route: None,
+        route_version: None,
+        lot_type: pilotline_domain::LotType::Production,
+        priority: 3,
+        tenant: None,
+        due_date: None,
+        wafer_count: 25,
+        wafer_ids: None,
+    };
+    store.execute(&WriteOp::StartLot(req), &admin, None).await.unwrap();
+}
+
+async fn load(db_url: &str, label: &str, seconds: u64, clients: usize) -> Figures {
+    let store = Store::open_with(db_url, &pilotline_store::OpenOptions { max_connections: 32, ..Default::default() })
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    seed(&store, clients).await;
+    let token = store.create_token("bench-operator", Role::Operator, None).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server_store = store.clone();
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop_rx.await;
+        };
+        pilotline::serve::run(server_store, listener, shutdown, Duration::from_secs(3600)).await.unwrap();
+    });
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (base, token, store) = (base.clone(), token.clone(), store.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            let mut generation = 0;
+            'outer: loop {
+                let lot = format!("B{c}x{generation}");
+                start_lot(&store, &lot).await;
+                for _ in 0..STEPS {
+                    for (action, body) in [("track-in", json!({"equipment": format!("T{c}")})), ("track-out", json!({}))] {
+                        if Instant::now() >= deadline {
+                            break 'outer;
+                        }
+                        let t = Instant::now();
+                        let res = client
+                            .post(format!("{base}/api/v1/lots/{lot}/{action}"))
+                            .bearer_auth(&token)
+                            .json(&body)
+                            .send()
+                            .await;
+                        let ok = matches!(&res, Ok(r) if r.status().is_success());
+                        if let Ok(r) = res {
+                            let _ = r.bytes().await;
+                        }
+                        latencies.push(t.elapsed().as_micros() as u32);
+                        if !ok {
+                            errors += 1;
+                        }
+                    }
+                }
+                generation += 1;
+            }
+            (latencies, errors)
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        all.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    all.sort_unstable();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as f64 / 1000.0;
+    let f = Figures { tps: all.len() as f64 / elapsed, p50_ms: pct(0.50), p99_ms: pct(0.99), moves: all.len(), errors };
+    println!(
+        "{label:>10}: {:>8.0} lot moves/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} moves, {} errors, {clients} clients, {seconds} s)",
+        f.tps, f.p50_ms, f.p99_ms, f.moves, f.errors
+    );
+    f
+}
+
+fn psql(admin: &str, sql: &str) {
+    let ok = Command::new("psql").args([admin, "-qc", sql]).status().map(|s| s.success()).unwrap_or(false);
+    assert!(ok, "psql {sql} failed");
+}
+
+fn with_db(admin: &str, db: &str) -> String {
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.to_string());
+    format!("{base}/{db}")
+}
+
+fn pgbench(admin: &str, seconds: u64, clients: usize) -> Option<f64> {
+    psql(admin, "DROP DATABASE IF EXISTS pilotline_pgbench WITH (FORCE)");
+    psql(admin, "CREATE DATABASE pilotline_pgbench");
+    let url = with_db(admin, "pilotline_pgbench");
+    let init = Command::new("pgbench").args(["-i", "-q", "-s", "10", &url]).output().ok()?;
+    if !init.status.success() {
+        eprintln!("pgbench -i failed: {}", String::from_utf8_lossy(&init.stderr));
+        return None;
+    }
+    let out = Command::new("pgbench")
+        .args(["-c", &clients.to_string(), "-j", "2", "-T", &seconds.to_string(), &url])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let tps = text
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.trim_start_matches("tps = ").split_whitespace().next()?.parse().ok());
+    let latency = text.lines().find(|l| l.starts_with("latency average")).unwrap_or("").to_string();
+    if let Some(t) = tps {
+        println!("   pgbench: {t:>8.0} TPC-B tps ({clients} clients, 2 threads, scale 10, {seconds} s; {latency})");
+    }
+    psql(admin, "DROP DATABASE IF EXISTS pilotline_pgbench WITH (FORCE)");
+    tps
+}
+
+fn fsync_time() {
+    let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") else { return };
+    for e in entries.flatten() {
+        let bin = e.path().join("bin/pg_test_fsync");
+        if bin.exists() {
+            let dir = std::env::temp_dir().join("pilotline-fsync-probe");
+            let out = Command::new(bin).args(["-s", "1", "-f"]).arg(&dir).output();
+            let _ = std::fs::remove_file(&dir);
+            if let Ok(out) = out {
+                let text = String::from_utf8_lossy(&out.stdout);
+                if let Some(line) = text.lines().find(|l| l.trim_start().starts_with("fdatasync")) {
+                    println!("     fsync: {}", line.split_whitespace().collect::<Vec<_>>().join(" "));
+                }
+            }
+            return;
+        }
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let seconds = env_or("BENCH_SECONDS", 20u64);
+    let clients = env_or("BENCH_CLIENTS", 32usize);
+    println!("Pilotline API load: {clients} concurrent clients, {seconds} s per backend, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    fsync_time();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+    load(&sqlite, "sqlite", seconds, clients).await;
+
+    let admin = std::env::var("PILOTLINE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    psql(&admin, "DROP DATABASE IF EXISTS pilotline_bench WITH (FORCE)");
+    psql(&admin, "CREATE DATABASE pilotline_bench");
+    let pg = load(&with_db(&admin, "pilotline_bench"), "postgres", seconds, clients).await;
+    psql(&admin, "DROP DATABASE IF EXISTS pilotline_bench WITH (FORCE)");
+    if let Some(tps) = pgbench(&admin, seconds, clients) {
+        println!("     ratio: API on PostgreSQL = {:.2} x pgbench TPC-B", pg.tps / tps);
+    }
+}

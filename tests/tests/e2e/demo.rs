@@ -1,0 +1,65 @@
+//! The README's first command: the demo starts and answers on its URL.
+
+use pilotline_tests::start;
+
+#[tokio::test]
+async fn demo_starts_and_answers_on_its_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let mut demo = start(
+        &["demo", "--listen", "127.0.0.1:0", "--data-dir", data],
+        &[],
+    )
+    .await;
+    let token = demo
+        .printed
+        .iter()
+        .find_map(|l| l.strip_prefix("token: "))
+        .expect("the demo prints an admin token")
+        .trim()
+        .to_string();
+    assert!(
+        demo.printed
+            .iter()
+            .any(|l| l == &format!("URL: {}", demo.url)),
+        "{:?}",
+        demo.printed
+    );
+    let client = reqwest::Client::new();
+    let wip: serde_json::Value = client
+        .get(format!("{}/api/v1/wip", demo.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(wip.as_array().unwrap().len() >= 5, "{wip}");
+    let lots: serde_json::Value = client
+        .get(format!("{}/api/v1/lots?limit=500", demo.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let states: Vec<&str> = lots["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["state"].as_str().unwrap())
+        .collect();
+    for s in ["waiting", "running", "shipped"] {
+        assert!(states.contains(&s), "no {s} lot in the demo: {states:?}");
+    }
+    let held = lots["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| !l["holds"].as_array().unwrap().is_empty())
+        .count();
+    assert!(held >= 1, "the demo has a held lot");
+    demo.child.kill().await.unwrap();
+}

@@ -1,0 +1,4 @@
+//! End-to-end tests: the real `pilotline` binary, real sockets, real databases.
+
+mod crash;
+mod demo;
