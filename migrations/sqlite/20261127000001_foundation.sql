@@ -41,7 +41,11 @@ CREATE TABLE equipment (
     state           TEXT NOT NULL,
     current_lot     TEXT,
     state_since     TEXT NOT NULL,
-    version         INTEGER NOT NULL
+    version         INTEGER NOT NULL,
+    -- Who made the last state change, why, and for which lot (copied into the event below).
+    changed_by      TEXT,
+    change_reason   TEXT,
+    change_lot      TEXT
 );
 CREATE INDEX equipment_type_idx ON equipment (equipment_type);
 
@@ -56,6 +60,15 @@ CREATE TABLE equipment_state_events (
     reason        TEXT
 );
 CREATE INDEX equipment_state_events_idx ON equipment_state_events (equipment_id, at);
+
+-- Every E10 state change is recorded by the statement that makes it.
+CREATE TRIGGER equipment_state_event AFTER UPDATE OF state ON equipment
+WHEN OLD.state <> NEW.state
+BEGIN
+    INSERT INTO equipment_state_events (equipment_id, from_state, to_state, at, lot_id, user_name, reason)
+    VALUES (NEW.id, OLD.state, NEW.state, NEW.state_since, NEW.change_lot,
+            COALESCE(NEW.changed_by, 'unknown'), NEW.change_reason);
+END;
 
 CREATE TABLE lots (
     id              TEXT PRIMARY KEY,
@@ -75,6 +88,8 @@ CREATE TABLE lots (
     qtime_deadline  TEXT,
     doc             TEXT NOT NULL,
     version         INTEGER NOT NULL,
+    -- Sequence number of the lot's last event in lot_events.
+    event_seq       INTEGER NOT NULL,
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL
 );

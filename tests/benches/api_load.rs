@@ -2,7 +2,8 @@
 //! PostgreSQL, beside pgbench's TPC-B figure on the same PostgreSQL server in the same run.
 //!
 //! Run: `cargo bench -p pilotline-tests --bench api_load`
-//! Env: `BENCH_SECONDS` (default 20), `BENCH_CLIENTS` (default 32),
+//! Env: `BENCH_SECONDS` (default 20), `BENCH_CLIENTS` (comma-separated, default `32,8`),
+//! `BENCH_POOL` (database connections, default 8),
 //! `PILOTLINE_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/postgres).
 //!
 //! Each client owns one tool and moves its own lots through a 20-step route: every request is
@@ -18,7 +19,10 @@ use std::time::{Duration, Instant};
 const STEPS: usize = 20;
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 struct Figures {
@@ -30,7 +34,11 @@ struct Figures {
 }
 
 async fn seed(store: &Store, clients: usize) {
-    let admin = Actor { user: "bench".into(), role: Role::Admin, tenant: None };
+    let admin = Actor {
+        user: "bench".into(),
+        role: Role::Admin,
+        tenant: None,
+    };
     let steps = (0..STEPS)
         .map(|i| Step {
             id: format!("S{i:03}"),
@@ -42,18 +50,43 @@ async fn seed(store: &Store, clients: usize) {
             qtime_action: Default::default(),
         })
         .collect();
-    let spec = RouteSpec { id: "BENCH".into(), name: "bench".into(), description: None, rework_limit: 3, steps };
-    store.execute(&WriteOp::PutRoute(spec), &admin, None).await.unwrap();
-    let product = Product { id: "BENCH-P".into(), description: String::new(), default_route: "BENCH".into(), tenant: None };
-    store.execute(&WriteOp::PutProduct(product), &admin, None).await.unwrap();
+    let spec = RouteSpec {
+        id: "BENCH".into(),
+        name: "bench".into(),
+        description: None,
+        rework_limit: 3,
+        steps,
+    };
+    store
+        .execute(&WriteOp::PutRoute(spec), &admin, None)
+        .await
+        .unwrap();
+    let product = Product {
+        id: "BENCH-P".into(),
+        description: String::new(),
+        default_route: "BENCH".into(),
+        tenant: None,
+    };
+    store
+        .execute(&WriteOp::PutProduct(product), &admin, None)
+        .await
+        .unwrap();
     for c in 0..clients {
-        let tool = WriteOp::PutEquipment { id: format!("T{c}"), equipment_type: "BENCH".into(), description: String::new() };
+        let tool = WriteOp::PutEquipment {
+            id: format!("T{c}"),
+            equipment_type: "BENCH".into(),
+            description: String::new(),
+        };
         store.execute(&tool, &admin, None).await.unwrap();
     }
 }
 
 async fn start_lot(store: &Store, id: &str) {
-    let admin = Actor { user: "bench".into(), role: Role::Admin, tenant: None };
+    let admin = Actor {
+        user: "bench".into(),
+        role: Role::Admin,
+        tenant: None,
+    };
     let req = NewLotRequest {
         id: Some(id.into()),
         product: "BENCH-P".into(),
@@ -66,16 +99,29 @@ async fn start_lot(store: &Store, id: &str) {
         wafer_count: 25,
         wafer_ids: None,
     };
-    store.execute(&WriteOp::StartLot(req), &admin, None).await.unwrap();
+    store
+        .execute(&WriteOp::StartLot(req), &admin, None)
+        .await
+        .unwrap();
 }
 
 async fn load(db_url: &str, label: &str, seconds: u64, clients: usize) -> Figures {
-    let store = Store::open_with(db_url, &pilotline_store::OpenOptions { max_connections: 32, ..Default::default() })
-        .await
-        .unwrap();
+    let pool = env_or("BENCH_POOL", 8u32);
+    let store = Store::open_with(
+        db_url,
+        &pilotline_store::OpenOptions {
+            max_connections: pool,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     store.migrate().await.unwrap();
     seed(&store, clients).await;
-    let token = store.create_token("bench-operator", Role::Operator, None).await.unwrap();
+    let token = store
+        .create_token("bench-operator", Role::Operator, None)
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -84,7 +130,9 @@ async fn load(db_url: &str, label: &str, seconds: u64, clients: usize) -> Figure
         let shutdown = async move {
             let _ = stop_rx.await;
         };
-        pilotline::serve::run(server_store, listener, shutdown, Duration::from_secs(3600)).await.unwrap();
+        pilotline::serve::run(server_store, listener, shutdown, Duration::from_secs(3600))
+            .await
+            .unwrap();
     });
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
@@ -99,7 +147,10 @@ async fn load(db_url: &str, label: &str, seconds: u64, clients: usize) -> Figure
                 let lot = format!("B{c}x{generation}");
                 start_lot(&store, &lot).await;
                 for _ in 0..STEPS {
-                    for (action, body) in [("track-in", json!({"equipment": format!("T{c}")})), ("track-out", json!({}))] {
+                    for (action, body) in [
+                        ("track-in", json!({"equipment": format!("T{c}")})),
+                        ("track-out", json!({})),
+                    ] {
                         if Instant::now() >= deadline {
                             break 'outer;
                         }
@@ -138,52 +189,101 @@ async fn load(db_url: &str, label: &str, seconds: u64, clients: usize) -> Figure
     let _ = server.await;
     all.sort_unstable();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as f64 / 1000.0;
-    let f = Figures { tps: all.len() as f64 / elapsed, p50_ms: pct(0.50), p99_ms: pct(0.99), moves: all.len(), errors };
+    let f = Figures {
+        tps: all.len() as f64 / elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        moves: all.len(),
+        errors,
+    };
     println!(
-        "{label:>10}: {:>8.0} lot moves/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} moves, {} errors, {clients} clients, {seconds} s)",
+        "{label:>10}: {:>8.0} lot moves/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} moves, {} errors, {clients} clients, pool {pool}, {seconds} s)",
         f.tps, f.p50_ms, f.p99_ms, f.moves, f.errors
     );
     f
 }
 
 fn psql(admin: &str, sql: &str) {
-    let ok = Command::new("psql").args([admin, "-qc", sql]).status().map(|s| s.success()).unwrap_or(false);
+    let ok = Command::new("psql")
+        .env("PGOPTIONS", "-c client_min_messages=warning")
+        .args([admin, "-qc", sql])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     assert!(ok, "psql {sql} failed");
 }
 
 fn with_db(admin: &str, db: &str) -> String {
-    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.to_string());
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or(admin.to_string());
     format!("{base}/{db}")
 }
 
 fn pgbench(admin: &str, seconds: u64, clients: usize) -> Option<f64> {
-    psql(admin, "DROP DATABASE IF EXISTS pilotline_pgbench WITH (FORCE)");
+    psql(
+        admin,
+        "DROP DATABASE IF EXISTS pilotline_pgbench WITH (FORCE)",
+    );
     psql(admin, "CREATE DATABASE pilotline_pgbench");
-    let url = with_db(admin, "pilotline_pgbench");
-    let init = Command::new("pgbench").args(["-i", "-q", "-s", "10", &url]).output().ok()?;
+    // Pilotline's sqlx client speaks plain TCP; pgbench's libpq would prefer TLS. Same footing.
+    let url = format!("{}?sslmode=disable", with_db(admin, "pilotline_pgbench"));
+    let init = Command::new("pgbench")
+        .args(["-i", "-q", "-s", "10", &url])
+        .output()
+        .ok()?;
     if !init.status.success() {
-        eprintln!("pgbench -i failed: {}", String::from_utf8_lossy(&init.stderr));
+        eprintln!(
+            "pgbench -i failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
         return None;
     }
     let out = Command::new("pgbench")
-        .args(["-c", &clients.to_string(), "-j", "2", "-T", &seconds.to_string(), &url])
+        .args([
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            &url,
+        ])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let tps = text
         .lines()
         .find(|l| l.starts_with("tps = "))
-        .and_then(|l| l.trim_start_matches("tps = ").split_whitespace().next()?.parse().ok());
-    let latency = text.lines().find(|l| l.starts_with("latency average")).unwrap_or("").to_string();
+        .and_then(|l| {
+            l.trim_start_matches("tps = ")
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        });
+    let latency = text
+        .lines()
+        .find(|l| l.starts_with("latency average"))
+        .unwrap_or("")
+        .to_string();
     if let Some(t) = tps {
-        println!("   pgbench: {t:>8.0} TPC-B tps ({clients} clients, 2 threads, scale 10, {seconds} s; {latency})");
+        println!(
+            "   pgbench: {t:>8.0} TPC-B tps ({clients} clients, 2 threads, scale 10, {seconds} s; {latency})"
+        );
     }
-    psql(admin, "DROP DATABASE IF EXISTS pilotline_pgbench WITH (FORCE)");
+    psql(
+        admin,
+        "DROP DATABASE IF EXISTS pilotline_pgbench WITH (FORCE)",
+    );
     tps
 }
 
 fn fsync_time() {
-    let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") else { return };
+    let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") else {
+        return;
+    };
     for e in entries.flatten() {
         let bin = e.path().join("bin/pg_test_fsync");
         if bin.exists() {
@@ -192,8 +292,14 @@ fn fsync_time() {
             let _ = std::fs::remove_file(&dir);
             if let Ok(out) = out {
                 let text = String::from_utf8_lossy(&out.stdout);
-                if let Some(line) = text.lines().find(|l| l.trim_start().starts_with("fdatasync")) {
-                    println!("     fsync: {}", line.split_whitespace().collect::<Vec<_>>().join(" "));
+                if let Some(line) = text
+                    .lines()
+                    .find(|l| l.trim_start().starts_with("fdatasync"))
+                {
+                    println!(
+                        "     fsync: {}",
+                        line.split_whitespace().collect::<Vec<_>>().join(" ")
+                    );
                 }
             }
             return;
@@ -204,20 +310,43 @@ fn fsync_time() {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let seconds = env_or("BENCH_SECONDS", 20u64);
-    let clients = env_or("BENCH_CLIENTS", 32usize);
-    println!("Pilotline API load: {clients} concurrent clients, {seconds} s per backend, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let client_counts: Vec<usize> = std::env::var("BENCH_CLIENTS")
+        .unwrap_or_else(|_| "32,8".into())
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!("Pilotline API load: {seconds} s per run, {cores} cores");
     fsync_time();
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-    load(&sqlite, "sqlite", seconds, clients).await;
-
     let admin = std::env::var("PILOTLINE_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-    psql(&admin, "DROP DATABASE IF EXISTS pilotline_bench WITH (FORCE)");
-    psql(&admin, "CREATE DATABASE pilotline_bench");
-    let pg = load(&with_db(&admin, "pilotline_bench"), "postgres", seconds, clients).await;
-    psql(&admin, "DROP DATABASE IF EXISTS pilotline_bench WITH (FORCE)");
-    if let Some(tps) = pgbench(&admin, seconds, clients) {
-        println!("     ratio: API on PostgreSQL = {:.2} x pgbench TPC-B", pg.tps / tps);
+    for clients in client_counts {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+        load(&sqlite, "sqlite", seconds, clients).await;
+        psql(
+            &admin,
+            "DROP DATABASE IF EXISTS pilotline_bench WITH (FORCE)",
+        );
+        psql(&admin, "CREATE DATABASE pilotline_bench");
+        let pg = load(
+            &with_db(&admin, "pilotline_bench"),
+            "postgres",
+            seconds,
+            clients,
+        )
+        .await;
+        psql(
+            &admin,
+            "DROP DATABASE IF EXISTS pilotline_bench WITH (FORCE)",
+        );
+        if let Some(tps) = pgbench(&admin, seconds, clients) {
+            println!(
+                "     ratio: API on PostgreSQL = {:.2} x pgbench TPC-B at {clients} clients",
+                pg.tps / tps
+            );
+        }
     }
 }

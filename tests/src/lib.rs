@@ -148,3 +148,15 @@ impl Drop for PostgresGuard {
             .status();
     }
 }
+
+/// GETs `url` with a bearer token and parses the JSON answer, failing the test on any error.
+pub async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
+    let res = client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET");
+    assert!(res.status().is_success(), "GET {url}: {}", res.status());
+    res.json().await.expect("JSON body")
+}

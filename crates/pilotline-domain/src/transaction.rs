@@ -552,16 +552,7 @@ pub fn hold(
             lot.id, lot.state
         )));
     }
-    let mut after = touch(lot, now);
-    let hold = Hold {
-        id: lot.next_hold_id,
-        reason_code: reason_code.trim().to_string(),
-        comment: comment.to_string(),
-        placed_by: actor.user.clone(),
-        placed_at: now,
-    };
-    after.next_hold_id += 1;
-    after.holds.push(hold.clone());
+    let (after, hold) = with_hold(lot, reason_code.trim(), comment, actor, now);
     let mut log = EventLog::new(route, actor, now);
     log.push(
         Some(lot),
@@ -577,6 +568,27 @@ pub fn hold(
         },
         hold,
     ))
+}
+
+/// The lot with one more hold, and that hold.
+fn with_hold(
+    lot: &Lot,
+    reason_code: &str,
+    comment: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> (Lot, Hold) {
+    let mut after = touch(lot, now);
+    let hold = Hold {
+        id: lot.next_hold_id,
+        reason_code: reason_code.to_string(),
+        comment: comment.to_string(),
+        placed_by: actor.user.clone(),
+        placed_at: now,
+    };
+    after.next_hold_id += 1;
+    after.holds.push(hold.clone());
+    (after, hold)
 }
 
 /// Releases one hold, with a comment; only engineers and admins may.
@@ -996,16 +1008,7 @@ pub fn expire_qtime(
         window.from_step,
         window.deadline.to_rfc3339()
     );
-    let mut after = touch(lot, now);
-    let hold = Hold {
-        id: lot.next_hold_id,
-        reason_code: QTIME_REASON.to_string(),
-        comment: comment.clone(),
-        placed_by: actor.user.clone(),
-        placed_at: now,
-    };
-    after.next_hold_id += 1;
-    after.holds.push(hold.clone());
+    let (after, hold) = with_hold(lot, QTIME_REASON, &comment, actor, now);
     let mut log = EventLog::new(route, actor, now);
     log.push(
         Some(lot),

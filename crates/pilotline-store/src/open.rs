@@ -24,7 +24,7 @@ pub struct OpenOptions {
 impl Default for OpenOptions {
     fn default() -> Self {
         Self {
-            max_connections: 16,
+            max_connections: 8,
             acquire_timeout: Duration::from_secs(10),
         }
     }

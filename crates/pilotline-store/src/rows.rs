@@ -102,6 +102,61 @@ pub(crate) async fn lock_equipment<C: Conn>(
         .transpose()
 }
 
+/// Which tool to lock with a lot.
+pub(crate) enum ToolOf<'a> {
+    /// The tool named in a track-in.
+    Named(&'a str),
+    /// The tool the lot is running on (track-out).
+    Running,
+}
+
+/// Loads and locks a lot together with a tool in one statement (the hot path of track-in and
+/// track-out). Either may be `None` when it does not exist (or, for [`ToolOf::Running`], when
+/// the lot is not running).
+pub(crate) async fn lock_lot_and_tool<C: Conn>(
+    c: &mut C,
+    lot_id: &str,
+    tool: ToolOf<'_>,
+) -> Result<(Option<Lot>, Option<Equipment>), StoreError> {
+    let row = match tool {
+        ToolOf::Named(tool_id) => {
+            let sql = if C::POSTGRES {
+                "SELECT l.doc, e.id, e.equipment_type, e.description, e.state, e.current_lot, \
+                 e.state_since, e.version FROM lots l, equipment e \
+                 WHERE l.id = $1 AND e.id = $2 FOR UPDATE"
+            } else {
+                "SELECT l.doc, e.id, e.equipment_type, e.description, e.state, e.current_lot, \
+                 e.state_since, e.version FROM lots l, equipment e WHERE l.id = $1 AND e.id = $2"
+            };
+            c.fetch_optional(sql, params![lot_id, tool_id]).await?
+        }
+        ToolOf::Running => {
+            let sql = if C::POSTGRES {
+                "SELECT l.doc, e.id, e.equipment_type, e.description, e.state, e.current_lot, \
+                 e.state_since, e.version FROM lots l JOIN equipment e ON e.id = l.equipment \
+                 WHERE l.id = $1 FOR UPDATE"
+            } else {
+                "SELECT l.doc, e.id, e.equipment_type, e.description, e.state, e.current_lot, \
+                 e.state_since, e.version FROM lots l JOIN equipment e ON e.id = l.equipment \
+                 WHERE l.id = $1"
+            };
+            c.fetch_optional(sql, params![lot_id]).await?
+        }
+    };
+    match row {
+        Some(r) => Ok((Some(lot_from_row(&r)?), Some(equipment_from_row(&r)?))),
+        // One of the two is missing: fall back to single lookups to tell which.
+        None => {
+            let lot = lock_lot(c, lot_id).await?;
+            let tool = match tool {
+                ToolOf::Named(id) => lock_equipment(c, id).await?,
+                ToolOf::Running => None,
+            };
+            Ok((lot, tool))
+        }
+    }
+}
+
 impl Store {
     /// A route version, from the cache or the database.
     pub(crate) async fn route_in<C: Conn>(

@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use crate::conn::{Conn, Param, RowExt, params};
 use crate::idempotency::{self, IdempotencyKey, StoredResponse};
-use crate::rows::{equipment_from_row, lock_equipment, lock_lot, product_from_row};
+use crate::rows::{
+    ToolOf, equipment_from_row, lock_equipment, lock_lot, lock_lot_and_tool, product_from_row,
+};
 use crate::{Store, StoreError, in_write_tx, now};
 
 /// A request to start a lot.
@@ -469,7 +471,21 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
         let not_found = || StoreError::NotFound(format!("lot {lot_id} does not exist"));
-        let lot = lock_lot(c, lot_id).await?.ok_or_else(not_found)?;
+        if let LotCommand::Merge { from_lot } = command
+            && from_lot.as_str() < lot_id
+        {
+            // Lock both lots in id order so that two opposite merges cannot deadlock.
+            lock_lot(c, from_lot).await?;
+        }
+        // Track-in and track-out lock the lot and its tool in one statement.
+        let (lot, mut tool) = match command {
+            LotCommand::TrackIn { equipment, .. } => {
+                lock_lot_and_tool(c, lot_id, ToolOf::Named(equipment)).await?
+            }
+            LotCommand::TrackOut { .. } => lock_lot_and_tool(c, lot_id, ToolOf::Running).await?,
+            _ => (lock_lot(c, lot_id).await?, None),
+        };
+        let lot = lot.ok_or_else(not_found)?;
         if !actor.may_see_tenant(lot.tenant.as_deref()) {
             return Err(not_found());
         }
@@ -486,7 +502,7 @@ impl Store {
         let view = |l: &Lot| LotView::new(l, r);
         match command {
             LotCommand::TrackIn { equipment, recipe } => {
-                let tool = self.tool_for(c, equipment).await?;
+                let tool = tool.take().ok_or_else(|| unknown_tool(equipment))?;
                 let applied = transaction::track_in(&lot, r, &tool, recipe.as_deref(), actor, at)?;
                 persist(c, &applied, &[lot], r).await?;
                 Ok(Outcome::Lot(view(&applied.lots[0])))
@@ -495,14 +511,13 @@ impl Store {
                 scrap_wafers,
                 scrap_reason,
             } => {
-                let Some(tool_id) = lot.equipment.clone() else {
+                let Some(tool) = tool.take() else {
                     return Err(Refusal::illegal(format!(
                         "lot {lot_id} is {}, not running; only a running lot can be tracked out",
                         lot.state
                     ))
                     .into());
                 };
-                let tool = self.tool_for(c, &tool_id).await?;
                 let applied = transaction::track_out(
                     &lot,
                     r,
@@ -583,12 +598,10 @@ impl Store {
             }
         }
     }
+}
 
-    async fn tool_for<C: Conn>(&self, c: &mut C, id: &str) -> Result<Equipment, StoreError> {
-        lock_equipment(c, id)
-            .await?
-            .ok_or_else(|| Refusal::invalid(format!("equipment: {id} does not exist")).into())
-    }
+fn unknown_tool(id: &str) -> StoreError {
+    Refusal::invalid(format!("equipment: {id} does not exist")).into()
 }
 
 fn conflict_on_unique(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
@@ -677,6 +690,9 @@ async fn put_equipment<C: Conn>(
     Ok(Outcome::Equipment(tool))
 }
 
+/// Writes a tool's new state; the database records the E10 state change event from the
+/// `changed_by`/`change_reason`/`change_lot` columns in the same statement (trigger
+/// `equipment_state_event`).
 async fn write_equipment<C: Conn>(
     c: &mut C,
     tool: &Equipment,
@@ -684,15 +700,18 @@ async fn write_equipment<C: Conn>(
 ) -> Result<(), StoreError> {
     let updated = c
         .execute(
-            "UPDATE equipment SET state = $1, current_lot = $2, state_since = $3, version = $4 \
-             WHERE id = $5 AND version = $6",
+            "UPDATE equipment SET state = $1, current_lot = $2, state_since = $3, version = $4, \
+             changed_by = $7, change_reason = $8, change_lot = $9 WHERE id = $5 AND version = $6",
             params![
                 tool.state.as_str(),
                 tool.current_lot.as_deref(),
                 tool.state_since,
                 tool.version as i64,
                 tool.id.as_str(),
-                tool.version as i64 - 1
+                tool.version as i64 - 1,
+                change.actor.as_str(),
+                change.reason.as_deref(),
+                change.lot.as_deref()
             ],
         )
         .await?;
@@ -702,20 +721,6 @@ async fn write_equipment<C: Conn>(
             tool.id
         )));
     }
-    c.execute(
-        "INSERT INTO equipment_state_events (equipment_id, from_state, to_state, at, lot_id, user_name, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        params![
-            change.equipment.as_str(),
-            change.from.as_str(),
-            change.to.as_str(),
-            change.at,
-            change.lot.as_deref(),
-            change.actor.as_str(),
-            change.reason.as_deref()
-        ],
-    )
-    .await?;
     Ok(())
 }
 
@@ -734,7 +739,14 @@ async fn persist<C: Conn>(
     route: &Arc<Route>,
 ) -> Result<(), StoreError> {
     let before: HashMap<&str, &Lot> = before.iter().map(|l| (l.id.as_str(), l)).collect();
+    let mut event_counts: HashMap<&str, i64> = HashMap::new();
+    for e in &applied.events {
+        *event_counts.entry(e.lot_id.as_str()).or_default() += 1;
+    }
+    // Sequence number of the first event this transaction appends, per lot.
+    let mut next_seq: HashMap<String, i64> = HashMap::new();
     for lot in &applied.lots {
+        let n_events = event_counts.get(lot.id.as_str()).copied().unwrap_or(0);
         let step_index = lot.step_index.min(route.steps.len() - 1);
         let step_id = route.steps[step_index].id.as_str();
         let doc = json(lot)?;
@@ -747,8 +759,8 @@ async fn persist<C: Conn>(
             c.execute(
                 "INSERT INTO lots (id, product, route_id, route_version, lot_type, priority, tenant, \
                  state, step_id, step_index, equipment, held, wafer_count, parent, qtime_deadline, doc, \
-                 version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                 version, created_at, updated_at, event_seq) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
                 vec![
                     Param::from(lot.id.as_str()),
                     Param::from(lot.product.as_str()),
@@ -769,16 +781,19 @@ async fn persist<C: Conn>(
                     Param::Int(1),
                     Param::Time(lot.created_at),
                     Param::Time(lot.updated_at),
+                    Param::Int(n_events),
                 ],
             )
             .await
             .map_err(|e| conflict_on_unique(e, || format!("lot {} already exists", lot.id)))?;
+            next_seq.insert(lot.id.clone(), 1);
         } else {
             let updated = c
-                .execute(
+                .fetch_optional(
                     "UPDATE lots SET state = $1, step_id = $2, step_index = $3, equipment = $4, \
                      held = $5, wafer_count = $6, qtime_deadline = $7, doc = $8, version = $9, \
-                     updated_at = $10, priority = $11 WHERE id = $12 AND version = $13",
+                     updated_at = $10, priority = $11, event_seq = event_seq + $14 \
+                     WHERE id = $12 AND version = $13 RETURNING event_seq",
                     vec![
                         Param::from(lot.state.as_str()),
                         Param::from(step_id),
@@ -793,15 +808,17 @@ async fn persist<C: Conn>(
                         Param::Int(i64::from(lot.priority)),
                         Param::from(lot.id.as_str()),
                         Param::Int(lot.version as i64 - 1),
+                        Param::Int(n_events),
                     ],
                 )
                 .await?;
-            if updated == 0 {
+            let Some(row) = updated else {
                 return Err(StoreError::Conflict(format!(
                     "lot {} was changed by another transaction; reload and retry",
                     lot.id
                 )));
-            }
+            };
+            next_seq.insert(lot.id.clone(), row.int("event_seq")? - n_events + 1);
         }
         let old = before.get(lot.id.as_str());
         for w in &lot.wafers {
@@ -834,32 +851,18 @@ async fn persist<C: Conn>(
             })?;
         }
     }
-    let mut seqs: HashMap<String, i64> = HashMap::new();
     for e in &applied.events {
-        let seq = match seqs.get_mut(&e.lot_id) {
-            Some(s) => s,
-            None => {
-                let row = c
-                    .fetch_optional(
-                        "SELECT MAX(seq) AS s FROM lot_events WHERE lot_id = $1",
-                        params![e.lot_id.as_str()],
-                    )
-                    .await?;
-                let last = row
-                    .map(|r| r.opt_int("s"))
-                    .transpose()?
-                    .flatten()
-                    .unwrap_or(0);
-                seqs.entry(e.lot_id.clone()).or_insert(last)
-            }
-        };
+        let seq = next_seq.get_mut(e.lot_id.as_str()).ok_or_else(|| {
+            StoreError::Corrupt(format!("event for lot {} not written", e.lot_id))
+        })?;
+        let this = *seq;
         *seq += 1;
         c.execute(
             "INSERT INTO lot_events (lot_id, seq, at, user_name, role, kind, why, change, before_state, after_state) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             vec![
                 Param::from(e.lot_id.as_str()),
-                Param::Int(*seq),
+                Param::Int(this),
                 Param::Time(e.at),
                 Param::from(e.user.as_str()),
                 Param::from(e.role.as_str()),

@@ -28,7 +28,7 @@ impl Default for Config {
         Self {
             database_url: "sqlite://pilotline.db".into(),
             listen: "127.0.0.1:8080".into(),
-            max_connections: 16,
+            max_connections: 8,
             qtime_check_interval_s: 30,
             log: "info".into(),
         }

@@ -1,6 +1,6 @@
 //! SIGKILL in the middle of a stream of acknowledged transactions loses none of them.
 
-use pilotline_tests::{postgres_url, run, start, token};
+use pilotline_tests::{get_json, postgres_url, run, start, token};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -94,15 +94,12 @@ async fn crash_story(db_url: &str, label: &str) {
     let server = start(&["serve"], &env).await;
     for i in 0..LOTS {
         let lot = format!("K{i}");
-        let view: Value = client
-            .get(format!("{}/api/v1/lots/{lot}", server.url))
-            .bearer_auth(&engineer)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let view = get_json(
+            &client,
+            &format!("{}/api/v1/lots/{lot}", server.url),
+            &engineer,
+        )
+        .await;
         let holds: Vec<u64> = view["holds"]
             .as_array()
             .unwrap()
@@ -115,15 +112,12 @@ async fn crash_story(db_url: &str, label: &str) {
                 "{label}: acknowledged hold {l}#{id} was lost in the crash"
             );
         }
-        let history: Value = client
-            .get(format!("{}/api/v1/lots/{lot}/history", server.url))
-            .bearer_auth(&engineer)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let history = get_json(
+            &client,
+            &format!("{}/api/v1/lots/{lot}/history", server.url),
+            &engineer,
+        )
+        .await;
         assert_eq!(
             history.as_array().unwrap().len(),
             holds.len() + 1,

@@ -1,6 +1,6 @@
 //! The README's first command: the demo starts and answers on its URL.
 
-use pilotline_tests::start;
+use pilotline_tests::{get_json, start};
 
 #[tokio::test]
 async fn demo_starts_and_answers_on_its_url() {
@@ -26,25 +26,14 @@ async fn demo_starts_and_answers_on_its_url() {
         demo.printed
     );
     let client = reqwest::Client::new();
-    let wip: serde_json::Value = client
-        .get(format!("{}/api/v1/wip", demo.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let wip = get_json(&client, &format!("{}/api/v1/wip", demo.url), &token).await;
     assert!(wip.as_array().unwrap().len() >= 5, "{wip}");
-    let lots: serde_json::Value = client
-        .get(format!("{}/api/v1/lots?limit=500", demo.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let lots = get_json(
+        &client,
+        &format!("{}/api/v1/lots?limit=500", demo.url),
+        &token,
+    )
+    .await;
     let states: Vec<&str> = lots["items"]
         .as_array()
         .unwrap()
