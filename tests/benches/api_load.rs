@@ -240,6 +240,8 @@ fn pgbench(admin: &str, seconds: u64, clients: usize) -> Option<f64> {
         );
         return None;
     }
+    let logs = tempfile::tempdir().ok()?;
+    let prefix = logs.path().join("pgbench");
     let out = Command::new("pgbench")
         .args([
             "-c",
@@ -248,12 +250,14 @@ fn pgbench(admin: &str, seconds: u64, clients: usize) -> Option<f64> {
             "2",
             "-T",
             &seconds.to_string(),
-            &url,
+            "-l",
         ])
+        .arg(format!("--log-prefix={}", prefix.display()))
+        .arg(&url)
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let tps = text
+    let tps: Option<f64> = text
         .lines()
         .find(|l| l.starts_with("tps = "))
         .and_then(|l| {
@@ -263,14 +267,25 @@ fn pgbench(admin: &str, seconds: u64, clients: usize) -> Option<f64> {
                 .parse()
                 .ok()
         });
-    let latency = text
-        .lines()
-        .find(|l| l.starts_with("latency average"))
-        .unwrap_or("")
-        .to_string();
+    // Per-transaction log lines: client, transaction, latency (µs), script, epoch, µs.
+    let mut latencies: Vec<u64> = Vec::new();
+    for entry in std::fs::read_dir(logs.path()).ok()?.flatten() {
+        let body = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        latencies.extend(
+            body.lines()
+                .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok()),
+        );
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        let i = ((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1));
+        latencies.get(i).map_or(f64::NAN, |v| *v as f64 / 1000.0)
+    };
     if let Some(t) = tps {
         println!(
-            "   pgbench: {t:>8.0} TPC-B tps ({clients} clients, 2 threads, scale 10, {seconds} s; {latency})"
+            "   pgbench: {t:>8.0} TPC-B tps  p50 {:>6.2} ms  p99 {:>6.2} ms  ({clients} clients, 2 threads, scale 10, {seconds} s)",
+            pct(0.50),
+            pct(0.99)
         );
     }
     psql(

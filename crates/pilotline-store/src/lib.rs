@@ -16,6 +16,7 @@ mod identity;
 mod open;
 mod read;
 mod rows;
+mod sqlite_writer;
 pub mod testing;
 mod write;
 
@@ -42,7 +43,9 @@ pub enum BackendKind {
 #[derive(Debug, Clone)]
 enum Backend {
     Sqlite {
-        write: sqlx::SqlitePool,
+        /// The single writer, used by one transaction at a time.
+        writer: Arc<tokio::sync::Mutex<rusqlite::Connection>>,
+        /// Readers (and migrations).
         read: sqlx::SqlitePool,
     },
     Postgres(sqlx::PgPool),
@@ -71,10 +74,7 @@ impl Store {
     /// Closes every pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite { write, read } => {
-                write.close().await;
-                read.close().await;
-            }
+            Backend::Sqlite { read, .. } => read.close().await,
             Backend::Postgres(p) => p.close().await,
         }
     }
@@ -102,18 +102,19 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 }
 
 /// Runs `$body` with `$c` bound to a connection inside a write transaction of either backend,
-/// committing on `Ok` and rolling back on `Err`.
+/// committing on `Ok` and rolling back on `Err`. On SQLite the whole transaction runs in one
+/// hop on the writer connection (see `sqlite_writer`).
 macro_rules! in_write_tx {
     ($store:expr, |$c:ident| $body:expr) => {{
         match &$store.backend {
-            $crate::Backend::Sqlite { write, .. } => {
-                let mut tx = write.begin_with("BEGIN IMMEDIATE").await?;
-                let $c: &mut sqlx::SqliteConnection = &mut tx;
-                let out = $body;
-                if out.is_ok() {
-                    tx.commit().await?;
-                }
-                out
+            $crate::Backend::Sqlite { writer, .. } => {
+                let mut guard = writer.lock().await;
+                let conn: &mut rusqlite::Connection = &mut guard;
+                $crate::sqlite_writer::blocking(|| {
+                    $crate::sqlite_writer::transaction(conn, |$c| {
+                        $crate::sqlite_writer::run_ready(async { $body })
+                    })
+                })
             }
             $crate::Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;

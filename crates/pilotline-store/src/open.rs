@@ -58,19 +58,19 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            // One writer: SQLite serialises writers anyway; queueing them in the pool instead of
-            // on the file lock keeps latency predictable and avoids SQLITE_BUSY.
-            let write = SqlitePoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(opts.acquire_timeout)
-                .connect_with(connect.clone())
-                .await?;
+            let path = connect.get_filename().to_path_buf();
             let read = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.clamp(1, 8))
                 .acquire_timeout(opts.acquire_timeout)
                 .connect_with(connect)
                 .await?;
-            Backend::Sqlite { write, read }
+            // One writer: SQLite serialises writers anyway; queueing them on one connection
+            // instead of on the file lock keeps latency predictable and avoids SQLITE_BUSY.
+            let writer = crate::sqlite_writer::open(&path)?;
+            Backend::Sqlite {
+                writer: Arc::new(tokio::sync::Mutex::new(writer)),
+                read,
+            }
         } else {
             return Err(StoreError::Config(format!(
                 "unsupported database URL {:?}: use sqlite://FILE or postgres://…",
@@ -86,7 +86,7 @@ impl Store {
     /// Applies every pending migration of this backend.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.backend {
-            Backend::Sqlite { write, .. } => SQLITE_MIGRATIONS.run(write).await?,
+            Backend::Sqlite { read, .. } => SQLITE_MIGRATIONS.run(read).await?,
             Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
