@@ -41,6 +41,12 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Check equipment profiles: prints every error with file, line and field; exits 1 on any.
+    Validate {
+        /// Profile file or directory.
+        #[arg(default_value = "equipment-profiles")]
+        path: PathBuf,
+    },
     /// Start a ready-to-explore instance on a fresh SQLite file: the example route, tools and
     /// lots already moved. Prints the URL and an admin token.
     Demo {
@@ -98,6 +104,9 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if let Command::Validate { path } = &cli.command {
+        return validate(path);
+    }
     let config = Config::load(cli.config.as_deref())?;
     init_tracing(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -129,6 +138,7 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(())
             }
             Command::Demo { listen, data_dir } => crate::demo::run(&listen, data_dir).await,
+            Command::Validate { .. } => unreachable!("handled before the runtime starts"),
         }
     })
 }
@@ -211,4 +221,22 @@ async fn import_routes(store: &Store, files: &[PathBuf], user: &str) -> Result<(
         }
     }
     Ok(())
+}
+
+fn validate(path: &std::path::Path) -> Result<()> {
+    let (catalogue, errors) = pilotline_equipment::load_dir(path);
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    if errors.is_empty() {
+        println!(
+            "{}: {} device types, {} devices, no errors",
+            path.display(),
+            catalogue.types.len(),
+            catalogue.devices.len()
+        );
+        Ok(())
+    } else {
+        anyhow::bail!("{} error(s) in {}", errors.len(), path.display())
+    }
 }

@@ -103,3 +103,43 @@ fn migrate_and_help() {
     let (ok, _, err) = pilotline(&["migrate"], "mysql://nope");
     assert!(!ok && err.contains("unsupported database URL"), "{err}");
 }
+
+#[test]
+fn validate_passes_the_shipped_profiles_and_reports_every_error() {
+    let profiles = concat!(env!("CARGO_MANIFEST_DIR"), "/../../equipment-profiles");
+    let (ok, out, err) = pilotline(&["validate", profiles], "sqlite://unused.db");
+    assert!(ok, "{err}");
+    assert!(out.contains("no errors"), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("oven.toml");
+    std::fs::write(
+        &bad,
+        "[device_type]\nid = \"oven\"\nequipment_type = \"FURNACE\"\nprotocol = \"modbus\"\n\n\
+         [[poll_group]]\nname = \"p\"\ninterval_ms = 1000\n\n\
+         [[point]]\nname = \"t\"\narea = \"holding\"\naddress = 1\ntype = \"i16\"\nsacle = 0.1\npoll_group = \"p\"\n\n\
+         [[point]]\nname = \"s\"\narea = \"holding\"\naddress = -4\ntype = \"u16\"\npoll_group = \"p\"\n\n\
+         [[point]]\nname = \"f\"\narea = \"input\"\naddress = 9\ntype = \"f32\"\norder = \"ACBD\"\npoll_group = \"p\"\n",
+    )
+    .unwrap();
+    let (ok, _, err) = pilotline(
+        &["validate", dir.path().to_str().unwrap()],
+        "sqlite://unused.db",
+    );
+    assert!(!ok, "a broken profile must fail validation");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("oven.toml:")).collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(
+        lines[0].contains("oven.toml:15:") && lines[0].contains("sacle"),
+        "{err}"
+    );
+    assert!(
+        lines[1].contains("oven.toml:21:") && lines[1].contains("-4"),
+        "{err}"
+    );
+    assert!(
+        lines[2].contains("oven.toml:30:") && lines[2].contains("ACBD"),
+        "{err}"
+    );
+    assert!(err.contains("3 error(s)"), "{err}");
+}
