@@ -1,0 +1,320 @@
+//! Polling a Modbus tool with tokio-modbus.
+//!
+//! tokio-modbus has no timeout and no reconnect, and after a timed-out request a late reply can
+//! leave the connection one transaction behind for good; so every request runs under the
+//! device's timeout, and after any failure the context is dropped and the tool reconnected with
+//! capped exponential backoff.
+
+use chrono::Utc;
+use pilotline_equipment::decode::{self, Decoded, WordOrder};
+use pilotline_equipment::plan::{ReadRequest, plan_reads};
+use pilotline_equipment::profile::{Area, Device, DeviceType, Transport};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_modbus::client::{Context, Reader};
+use tokio_modbus::slave::Slave;
+
+use crate::{Event, Sample};
+
+/// First reconnect delay.
+pub const BACKOFF_START: Duration = Duration::from_millis(100);
+/// Longest reconnect delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Why a poll cycle failed.
+#[derive(Debug)]
+enum PollError {
+    Timeout,
+    Io(String),
+    Exception(String),
+}
+
+impl std::fmt::Display for PollError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PollError::Timeout => f.write_str("request timed out"),
+            PollError::Io(e) => write!(f, "communication error: {e}"),
+            PollError::Exception(e) => write!(f, "device answered with exception {e}"),
+        }
+    }
+}
+
+struct Group {
+    interval: Duration,
+    reads: Vec<ReadRequest>,
+    due: Instant,
+}
+
+/// Polls one Modbus tool until `stop` turns true, sending events to `events`.
+pub async fn run(
+    device: Device,
+    ty: Arc<DeviceType>,
+    events: mpsc::Sender<Event>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let now = Instant::now();
+    let mut groups: Vec<Group> = ty
+        .poll_group
+        .iter()
+        .map(|g| Group {
+            interval: Duration::from_millis(g.interval_ms.max(10)),
+            reads: plan_reads(&ty, &g.name, device.max_registers_per_request),
+            due: now,
+        })
+        .filter(|g| !g.reads.is_empty())
+        .collect();
+    if groups.is_empty() {
+        tracing::warn!(equipment = %device.id, "no Modbus points to poll");
+        return;
+    }
+    let mut last: HashMap<usize, Decoded> = HashMap::new();
+    let mut backoff = BACKOFF_START;
+    let mut stale = false;
+    let mut ctx: Option<Context> = None;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if ctx.is_none() {
+            match connect(&device).await {
+                Ok(c) => ctx = Some(c),
+                Err(reason) => {
+                    if !stale {
+                        stale = true;
+                        let _ = events
+                            .send(Event::Stale {
+                                equipment: device.id.clone(),
+                                at: Utc::now(),
+                                reason,
+                            })
+                            .await;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => return,
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    continue;
+                }
+            }
+        }
+        let next = groups.iter().map(|g| g.due).min().unwrap_or(now);
+        tokio::select! {
+            _ = sleep_until(next) => {}
+            _ = stop.changed() => return,
+        }
+        let Some(context) = ctx.as_mut() else {
+            continue;
+        };
+        let cycle = poll_due(&device, &ty, &mut groups, context, &mut last, &events);
+        let failure = tokio::select! {
+            f = cycle => f,
+            _ = stop.changed() => return,
+        };
+        match failure {
+            Some(e) => {
+                // Drop the context: a late reply would desynchronise it for good.
+                ctx = None;
+                if !stale {
+                    stale = true;
+                    let _ = events
+                        .send(Event::Stale {
+                            equipment: device.id.clone(),
+                            at: Utc::now(),
+                            reason: e.to_string(),
+                        })
+                        .await;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return,
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+            None => {
+                backoff = BACKOFF_START;
+                if stale {
+                    stale = false;
+                    let _ = events
+                        .send(Event::Recovered {
+                            equipment: device.id.clone(),
+                            at: Utc::now(),
+                        })
+                        .await;
+                }
+                if device.close_after_cycle {
+                    ctx = None;
+                }
+            }
+        }
+    }
+}
+
+/// Polls every group that is due; the first failure ends the cycle.
+async fn poll_due(
+    device: &Device,
+    ty: &DeviceType,
+    groups: &mut [Group],
+    context: &mut Context,
+    last: &mut HashMap<usize, Decoded>,
+    events: &mpsc::Sender<Event>,
+) -> Option<PollError> {
+    let tick = Instant::now();
+    for g in groups.iter_mut().filter(|g| g.due <= tick) {
+        g.due += g.interval;
+        if g.due < tick {
+            // Fell behind (a slow tool): skip missed cycles instead of bursting.
+            g.due = tick + g.interval;
+        }
+        for (n, read) in g.reads.iter().enumerate() {
+            if n > 0 && device.pause_between_requests_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(device.pause_between_requests_ms)).await;
+            }
+            match read_once(context, read, device).await {
+                Ok(words) => decode_read(device, ty, read, &words, last, events).await,
+                Err(e) => return Some(e),
+            }
+        }
+    }
+    None
+}
+
+async fn connect(device: &Device) -> Result<Context, String> {
+    let unit = Slave(device.unit_id.unwrap_or(1));
+    let limit = Duration::from_millis(device.timeout_ms);
+    let (host, port, rtu) = match &device.transport {
+        Transport::Tcp { host, port } => (host, *port, false),
+        Transport::RtuOverTcp { host, port } => (host, *port, true),
+        Transport::Rtu { path, .. } => {
+            return Err(format!(
+                "serial RTU ({path}) is not supported by this collector build"
+            ));
+        }
+        Transport::Mqtt { .. } => return Err("not a Modbus device".into()),
+    };
+    let addr: SocketAddr = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}:{port}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host}:{port} resolves to nothing"))?;
+    let stream = timeout(limit, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| format!("connect to {addr} timed out"))?
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    Ok(if rtu {
+        tokio_modbus::client::rtu::attach_slave(stream, unit)
+    } else {
+        tokio_modbus::client::tcp::attach_slave(stream, unit)
+    })
+}
+
+/// Reads one request, retrying up to the device's `retries` times on a timeout.
+async fn read_once(
+    ctx: &mut Context,
+    read: &ReadRequest,
+    device: &Device,
+) -> Result<Vec<u16>, PollError> {
+    let limit = Duration::from_millis(device.timeout_ms);
+    let call = async {
+        match read.area {
+            Area::Holding => ctx.read_holding_registers(read.start, read.count).await,
+            Area::Input => ctx.read_input_registers(read.start, read.count).await,
+            Area::Coil => ctx
+                .read_coils(read.start, read.count)
+                .await
+                .map(|r| r.map(|bits| bits.into_iter().map(u16::from).collect())),
+            Area::Discrete => ctx
+                .read_discrete_inputs(read.start, read.count)
+                .await
+                .map(|r| r.map(|bits| bits.into_iter().map(u16::from).collect())),
+        }
+    };
+    match timeout(limit, call).await {
+        Err(_) => Err(PollError::Timeout),
+        Ok(Err(e)) => Err(PollError::Io(e.to_string())),
+        Ok(Ok(Err(code))) => Err(PollError::Exception(format!("{code:?}"))),
+        Ok(Ok(Ok(words))) if words.len() < usize::from(read.count) => Err(PollError::Io(format!(
+            "short answer: {} of {} values",
+            words.len(),
+            read.count
+        ))),
+        Ok(Ok(Ok(words))) => Ok(words),
+    }
+}
+
+async fn decode_read(
+    device: &Device,
+    ty: &DeviceType,
+    read: &ReadRequest,
+    words: &[u16],
+    last: &mut HashMap<usize, Decoded>,
+    events: &mpsc::Sender<Event>,
+) {
+    let at = Utc::now();
+    for planned in &read.points {
+        let p = &ty.point[planned.index];
+        let start = usize::from(planned.offset);
+        let slice = &words[start..start + usize::from(planned.count)];
+        let data_type = p.data_type.unwrap_or(decode::DataType::U16);
+        let raw = decode::decode(
+            slice,
+            data_type,
+            p.order.unwrap_or(WordOrder::ABCD),
+            p.bit.unwrap_or(0),
+        );
+        let value = match raw {
+            Ok(v) => decode::scale(v, p.scale, p.offset),
+            Err(e) => {
+                reject(events, device, &p.name, e.to_string()).await;
+                continue;
+            }
+        };
+        if let Decoded::Number(n) = value
+            && (p.valid_min.is_some_and(|lo| n < lo) || p.valid_max.is_some_and(|hi| n > hi))
+        {
+            reject(
+                events,
+                device,
+                &p.name,
+                format!("{n} is outside the valid range"),
+            )
+            .await;
+            continue;
+        }
+        let changed = match (last.get(&planned.index), &value) {
+            (Some(Decoded::Number(old)), Decoded::Number(new)) => {
+                (new - old).abs() > p.deadband || p.deadband == 0.0
+            }
+            (Some(old), new) => old != new,
+            (None, _) => true,
+        };
+        if changed {
+            last.insert(planned.index, value.clone());
+            let sample = Sample {
+                equipment: device.id.clone(),
+                point: p.name.clone(),
+                at,
+                value,
+            };
+            if events.send(Event::Sample(sample)).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+async fn reject(events: &mpsc::Sender<Event>, device: &Device, point: &str, reason: String) {
+    tracing::warn!(equipment = %device.id, %point, %reason, "reading rejected");
+    let _ = events
+        .send(Event::Rejected {
+            equipment: device.id.clone(),
+            point: point.to_string(),
+            reason,
+        })
+        .await;
+}

@@ -1,0 +1,325 @@
+//! The Modbus poller against real Modbus TCP servers (tokio-modbus) on real sockets.
+
+use pilotline_collector::{Event, modbus};
+use pilotline_equipment::Decoded;
+use pilotline_equipment::profile::{Device, DeviceType};
+use std::collections::HashMap;
+use std::future::{Ready, ready};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_modbus::server::tcp::{Server, accept_tcp_connection};
+use tokio_modbus::{ExceptionCode, Request, Response};
+
+/// A register map served over Modbus TCP. Holding register 500 counts the reads it answers.
+#[derive(Default)]
+struct Device16 {
+    holding: Mutex<HashMap<u16, u16>>,
+    input: Mutex<HashMap<u16, u16>>,
+    discrete: Mutex<HashMap<u16, bool>>,
+    reads: AtomicU16,
+}
+
+impl tokio_modbus::server::Service for Device16 {
+    type Request = Request<'static>;
+    type Response = Response;
+    type Exception = ExceptionCode;
+    type Future = Ready<Result<Response, ExceptionCode>>;
+
+    fn call(&self, req: Request<'static>) -> Self::Future {
+        let n = self.reads.fetch_add(1, Ordering::SeqCst);
+        let regs = |map: &Mutex<HashMap<u16, u16>>, addr: u16, cnt: u16| {
+            let map = map.lock().unwrap();
+            (addr..addr + cnt)
+                .map(|a| {
+                    if a == 500 {
+                        n
+                    } else {
+                        map.get(&a).copied().unwrap_or(0)
+                    }
+                })
+                .collect::<Vec<u16>>()
+        };
+        ready(match req {
+            Request::ReadHoldingRegisters(a, c) => {
+                Ok(Response::ReadHoldingRegisters(regs(&self.holding, a, c)))
+            }
+            Request::ReadInputRegisters(a, c) => {
+                Ok(Response::ReadInputRegisters(regs(&self.input, a, c)))
+            }
+            Request::ReadDiscreteInputs(a, c) => {
+                let map = self.discrete.lock().unwrap();
+                Ok(Response::ReadDiscreteInputs(
+                    (a..a + c)
+                        .map(|x| map.get(&x).copied().unwrap_or(false))
+                        .collect(),
+                ))
+            }
+            _ => Err(ExceptionCode::IllegalFunction),
+        })
+    }
+}
+
+/// Serves `device` on `listener` until the returned task is aborted.
+fn serve(listener: TcpListener, device: Arc<Device16>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let server = Server::new(listener);
+        let on_connected = move |stream, addr| {
+            let device = device.clone();
+            async move { accept_tcp_connection(stream, addr, move |_| Ok(Some(device.clone()))) }
+        };
+        let _ = server.serve(&on_connected, |_err| {}).await;
+    })
+}
+
+const FURNACE: &str = r#"
+[device_type]
+id = "furnace"
+equipment_type = "FURNACE"
+protocol = "modbus"
+
+[[poll_group]]
+name = "fast"
+interval_ms = 50
+
+[[point]]
+name = "tube_temperature"
+area = "holding"
+address = 1
+type = "i16"
+scale = 0.1
+unit = "degC"
+valid_min = -50.0
+valid_max = 1300.0
+poll_group = "fast"
+
+[[point]]
+name = "alarm"
+area = "holding"
+address = 75
+type = "bit"
+bit = 0
+poll_group = "fast"
+
+[[point]]
+name = "o2_flow"
+area = "input"
+address = 100
+type = "f32"
+order = "CDAB"
+unit = "slm"
+poll_group = "fast"
+
+[[point]]
+name = "boat_in"
+area = "discrete"
+address = 0
+type = "bool"
+poll_group = "fast"
+
+[[point]]
+name = "reads"
+area = "holding"
+address = 500
+type = "u16"
+poll_group = "fast"
+"#;
+
+fn furnace_type() -> Arc<DeviceType> {
+    Arc::new(toml::from_str(FURNACE).unwrap())
+}
+
+fn device(id: &str, addr: SocketAddr, timeout_ms: u64) -> Device {
+    toml::from_str::<pilotline_equipment::profile::DeviceFile>(&format!(
+        "[[device]]\nid = \"{id}\"\ntype = \"furnace\"\nunit_id = 1\ntimeout_ms = {timeout_ms}\n\
+         transport = {{ kind = \"tcp\", host = \"{}\", port = {} }}\n",
+        addr.ip(),
+        addr.port()
+    ))
+    .unwrap()
+    .device
+    .remove(0)
+}
+
+fn furnace_registers() -> Arc<Device16> {
+    let d = Device16::default();
+    d.holding.lock().unwrap().extend([(1, 1140u16), (75, 0b1)]);
+    d.input
+        .lock()
+        .unwrap()
+        .extend([(100, 0xE979u16), (101, 0x42F6)]);
+    d.discrete.lock().unwrap().insert(0, true);
+    Arc::new(d)
+}
+
+async fn next_event(rx: &mut mpsc::Receiver<Event>) -> Event {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("an event within 10 s")
+        .expect("channel open")
+}
+
+#[tokio::test]
+async fn registers_are_polled_decoded_and_scaled() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = serve(listener, furnace_registers());
+    let (tx, mut rx) = mpsc::channel(64);
+    let (stop_tx, stop) = watch::channel(false);
+    let poller = tokio::spawn(modbus::run(
+        device("FURNACE-01", addr, 500),
+        furnace_type(),
+        tx,
+        stop,
+    ));
+    let mut seen: HashMap<String, Decoded> = HashMap::new();
+    while seen.len() < 5 {
+        if let Event::Sample(s) = next_event(&mut rx).await {
+            assert_eq!(s.equipment, "FURNACE-01");
+            seen.entry(s.point).or_insert(s.value);
+        }
+    }
+    assert_eq!(seen["tube_temperature"], Decoded::Number(114.0));
+    assert_eq!(seen["alarm"], Decoded::Bool(true));
+    assert_eq!(seen["boat_in"], Decoded::Bool(true));
+    let Decoded::Number(o2) = seen["o2_flow"] else {
+        panic!("o2_flow")
+    };
+    assert!((o2 - 123.456).abs() < 1e-3, "{o2}");
+    stop_tx.send(true).unwrap();
+    poller.await.unwrap();
+    server.abort();
+}
+
+#[tokio::test]
+async fn out_of_range_values_are_rejected_without_stopping_good_data() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let regs = furnace_registers();
+    regs.holding.lock().unwrap().insert(1, 20000); // 2000.0 degC: outside 1300
+    let server = serve(listener, regs);
+    let (tx, mut rx) = mpsc::channel(64);
+    let (stop_tx, stop) = watch::channel(false);
+    let poller = tokio::spawn(modbus::run(
+        device("FURNACE-01", addr, 500),
+        furnace_type(),
+        tx,
+        stop,
+    ));
+    let (mut rejected, mut good) = (false, false);
+    while !(rejected && good) {
+        match next_event(&mut rx).await {
+            Event::Rejected { point, reason, .. } => {
+                assert_eq!(point, "tube_temperature");
+                assert!(reason.contains("2000"), "{reason}");
+                rejected = true;
+            }
+            Event::Sample(s) => {
+                assert_ne!(s.point, "tube_temperature");
+                good |= s.point == "o2_flow";
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    stop_tx.send(true).unwrap();
+    poller.await.unwrap();
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_killed_tool_goes_stale_and_recovers_by_itself() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let regs = furnace_registers();
+    let server = serve(listener, regs.clone());
+    let (tx, mut rx) = mpsc::channel(256);
+    let (stop_tx, stop) = watch::channel(false);
+    let poller = tokio::spawn(modbus::run(
+        device("FURNACE-01", addr, 300),
+        furnace_type(),
+        tx,
+        stop,
+    ));
+    while !matches!(next_event(&mut rx).await, Event::Sample(_)) {}
+    server.abort();
+    let _ = server.await;
+    loop {
+        if let Event::Stale {
+            equipment, reason, ..
+        } = next_event(&mut rx).await
+        {
+            assert_eq!(equipment, "FURNACE-01");
+            assert!(!reason.is_empty());
+            break;
+        }
+    }
+    let server = serve(TcpListener::bind(addr).await.unwrap(), regs);
+    loop {
+        if let Event::Recovered { equipment, .. } = next_event(&mut rx).await {
+            assert_eq!(equipment, "FURNACE-01");
+            break;
+        }
+    }
+    loop {
+        if let Event::Sample(s) = next_event(&mut rx).await {
+            assert_eq!(s.equipment, "FURNACE-01");
+            break;
+        }
+    }
+    stop_tx.send(true).unwrap();
+    poller.await.unwrap();
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_tool_does_not_slow_the_others() {
+    // A tool that accepts connections and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            open.push(s);
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let regs = furnace_registers();
+    let server = serve(listener, regs.clone());
+    let (tx, mut rx) = mpsc::channel(1024);
+    let (stop_tx, stop) = watch::channel(false);
+    let ty = furnace_type();
+    let bad = tokio::spawn(modbus::run(
+        device("FURNACE-02", silent_addr, 2000),
+        ty.clone(),
+        tx.clone(),
+        stop.clone(),
+    ));
+    let good = tokio::spawn(modbus::run(device("FURNACE-01", addr, 2000), ty, tx, stop));
+    // The good tool polls every 50 ms: 20 fresh `reads` samples while the silent tool's first
+    // request is still waiting out its 2 s timeout.
+    let start = std::time::Instant::now();
+    let mut polls = 0;
+    while polls < 20 {
+        match next_event(&mut rx).await {
+            Event::Sample(s) if s.equipment == "FURNACE-01" && s.point == "reads" => polls += 1,
+            Event::Stale { equipment, .. } => {
+                assert_eq!(equipment, "FURNACE-02", "only the silent tool goes stale")
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "20 polls took {:?}",
+        start.elapsed()
+    );
+    stop_tx.send(true).unwrap();
+    good.await.unwrap();
+    bad.await.unwrap();
+    server.abort();
+    hold.abort();
+}
