@@ -79,53 +79,37 @@ pub async fn run(
         if *stop.borrow() {
             return;
         }
-        if ctx.is_none() {
-            match connect(&device).await {
-                Ok(c) => ctx = Some(c),
-                Err(reason) => {
-                    if !stale {
-                        stale = true;
-                        let _ = events
-                            .send(Event::Stale {
-                                equipment: device.id.clone(),
-                                at: Utc::now(),
-                                reason,
-                            })
-                            .await;
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = stop.changed() => return,
-                    }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                    continue;
+        // Connect, or wait for the next due poll group and poll it.
+        let result: Result<bool, String> = match ctx.as_mut() {
+            None => connect(&device).await.map(|c| {
+                ctx = Some(c);
+                false
+            }),
+            Some(context) => {
+                let next = groups.iter().map(|g| g.due).min().unwrap_or(now);
+                tokio::select! {
+                    _ = sleep_until(next) => {}
+                    _ = stop.changed() => return,
+                }
+                let cycle = poll_due(&device, &ty, &mut groups, context, &mut last, &events);
+                tokio::select! {
+                    f = cycle => f.map_or(Ok(true), |e| Err(e.to_string())),
+                    _ = stop.changed() => return,
                 }
             }
-        }
-        let next = groups.iter().map(|g| g.due).min().unwrap_or(now);
-        tokio::select! {
-            _ = sleep_until(next) => {}
-            _ = stop.changed() => return,
-        }
-        let Some(context) = ctx.as_mut() else {
-            continue;
         };
-        let cycle = poll_due(&device, &ty, &mut groups, context, &mut last, &events);
-        let failure = tokio::select! {
-            f = cycle => f,
-            _ = stop.changed() => return,
-        };
-        match failure {
-            Some(e) => {
-                // Drop the context: a late reply would desynchronise it for good.
+        match result {
+            Err(reason) => {
+                // Drop the context: after a timeout a late reply would desynchronise it for good.
                 ctx = None;
                 if !stale {
                     stale = true;
+                    let equipment = device.id.clone();
                     let _ = events
                         .send(Event::Stale {
-                            equipment: device.id.clone(),
+                            equipment,
                             at: Utc::now(),
-                            reason: e.to_string(),
+                            reason,
                         })
                         .await;
                 }
@@ -135,13 +119,15 @@ pub async fn run(
                 }
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
-            None => {
+            Ok(false) => {}
+            Ok(true) => {
                 backoff = BACKOFF_START;
                 if stale {
                     stale = false;
+                    let equipment = device.id.clone();
                     let _ = events
                         .send(Event::Recovered {
-                            equipment: device.id.clone(),
+                            equipment,
                             at: Utc::now(),
                         })
                         .await;

@@ -155,6 +155,44 @@ fn furnace_registers() -> Arc<Device16> {
     Arc::new(d)
 }
 
+/// A served register map with a poller on it.
+struct Rig {
+    addr: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+    rx: mpsc::Receiver<Event>,
+    stop: watch::Sender<bool>,
+    poller: tokio::task::JoinHandle<()>,
+}
+
+async fn rig(regs: Arc<Device16>, timeout_ms: u64) -> Rig {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = serve(listener, regs);
+    let (tx, rx) = mpsc::channel(256);
+    let (stop, stop_rx) = watch::channel(false);
+    let poller = tokio::spawn(modbus::run(
+        device("FURNACE-01", addr, timeout_ms),
+        furnace_type(),
+        tx,
+        stop_rx,
+    ));
+    Rig {
+        addr,
+        server,
+        rx,
+        stop,
+        poller,
+    }
+}
+
+impl Rig {
+    async fn finish(self) {
+        self.stop.send(true).unwrap();
+        self.poller.await.unwrap();
+        self.server.abort();
+    }
+}
+
 async fn next_event(rx: &mut mpsc::Receiver<Event>) -> Event {
     tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
@@ -164,20 +202,10 @@ async fn next_event(rx: &mut mpsc::Receiver<Event>) -> Event {
 
 #[tokio::test]
 async fn registers_are_polled_decoded_and_scaled() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = serve(listener, furnace_registers());
-    let (tx, mut rx) = mpsc::channel(64);
-    let (stop_tx, stop) = watch::channel(false);
-    let poller = tokio::spawn(modbus::run(
-        device("FURNACE-01", addr, 500),
-        furnace_type(),
-        tx,
-        stop,
-    ));
+    let mut r = rig(furnace_registers(), 500).await;
     let mut seen: HashMap<String, Decoded> = HashMap::new();
     while seen.len() < 5 {
-        if let Event::Sample(s) = next_event(&mut rx).await {
+        if let Event::Sample(s) = next_event(&mut r.rx).await {
             assert_eq!(s.equipment, "FURNACE-01");
             seen.entry(s.point).or_insert(s.value);
         }
@@ -189,29 +217,17 @@ async fn registers_are_polled_decoded_and_scaled() {
         panic!("o2_flow")
     };
     assert!((o2 - 123.456).abs() < 1e-3, "{o2}");
-    stop_tx.send(true).unwrap();
-    poller.await.unwrap();
-    server.abort();
+    r.finish().await;
 }
 
 #[tokio::test]
 async fn out_of_range_values_are_rejected_without_stopping_good_data() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let regs = furnace_registers();
     regs.holding.lock().unwrap().insert(1, 20000); // 2000.0 degC: outside 1300
-    let server = serve(listener, regs);
-    let (tx, mut rx) = mpsc::channel(64);
-    let (stop_tx, stop) = watch::channel(false);
-    let poller = tokio::spawn(modbus::run(
-        device("FURNACE-01", addr, 500),
-        furnace_type(),
-        tx,
-        stop,
-    ));
+    let mut r = rig(regs, 500).await;
     let (mut rejected, mut good) = (false, false);
     while !(rejected && good) {
-        match next_event(&mut rx).await {
+        match next_event(&mut r.rx).await {
             Event::Rejected { point, reason, .. } => {
                 assert_eq!(point, "tube_temperature");
                 assert!(reason.contains("2000"), "{reason}");
@@ -224,54 +240,40 @@ async fn out_of_range_values_are_rejected_without_stopping_good_data() {
             other => panic!("{other:?}"),
         }
     }
-    stop_tx.send(true).unwrap();
-    poller.await.unwrap();
-    server.abort();
+    r.finish().await;
 }
 
 #[tokio::test]
 async fn a_killed_tool_goes_stale_and_recovers_by_itself() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let regs = furnace_registers();
-    let server = serve(listener, regs.clone());
-    let (tx, mut rx) = mpsc::channel(256);
-    let (stop_tx, stop) = watch::channel(false);
-    let poller = tokio::spawn(modbus::run(
-        device("FURNACE-01", addr, 300),
-        furnace_type(),
-        tx,
-        stop,
-    ));
-    while !matches!(next_event(&mut rx).await, Event::Sample(_)) {}
-    server.abort();
-    let _ = server.await;
+    let mut r = rig(regs.clone(), 300).await;
+    while !matches!(next_event(&mut r.rx).await, Event::Sample(_)) {}
+    r.server.abort();
+    let _ = (&mut r.server).await;
     loop {
         if let Event::Stale {
             equipment, reason, ..
-        } = next_event(&mut rx).await
+        } = next_event(&mut r.rx).await
         {
             assert_eq!(equipment, "FURNACE-01");
             assert!(!reason.is_empty());
             break;
         }
     }
-    let server = serve(TcpListener::bind(addr).await.unwrap(), regs);
+    r.server = serve(TcpListener::bind(r.addr).await.unwrap(), regs);
     loop {
-        if let Event::Recovered { equipment, .. } = next_event(&mut rx).await {
+        if let Event::Recovered { equipment, .. } = next_event(&mut r.rx).await {
             assert_eq!(equipment, "FURNACE-01");
             break;
         }
     }
     loop {
-        if let Event::Sample(s) = next_event(&mut rx).await {
+        if let Event::Sample(s) = next_event(&mut r.rx).await {
             assert_eq!(s.equipment, "FURNACE-01");
             break;
         }
     }
-    stop_tx.send(true).unwrap();
-    poller.await.unwrap();
-    server.abort();
+    r.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
