@@ -130,7 +130,7 @@ async fn load(db_url: &str, label: &str, seconds: u64, clients: usize) -> Figure
         let shutdown = async move {
             let _ = stop_rx.await;
         };
-        pilotline::serve::run(server_store, listener, shutdown, Duration::from_secs(3600))
+        pilotline::serve::run(server_store, listener, shutdown, Default::default())
             .await
             .unwrap();
     });

@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/equipment/{id}", get(master::get_equipment))
         .route("/equipment/{id}/state", post(master::set_equipment_state))
         .route("/equipment/{id}/states", get(master::equipment_states))
+        .route("/equipment/{id}/samples", get(master::equipment_samples))
         .route("/lots", post(lots::start).get(lots::list))
         .route("/lots/{id}", get(lots::get))
         .route("/lots/{id}/history", get(lots::history))

@@ -5,6 +5,7 @@
 //! unreachable tool only ever delays its own task.
 
 pub mod modbus;
+pub mod modbus_server;
 
 use chrono::{DateTime, Utc};
 use pilotline_equipment::Decoded;

@@ -1,79 +1,15 @@
 //! The Modbus poller against real Modbus TCP servers (tokio-modbus) on real sockets.
 
+use pilotline_collector::modbus_server::{RegisterMap, serve};
 use pilotline_collector::{Event, modbus};
 use pilotline_equipment::Decoded;
 use pilotline_equipment::profile::{Device, DeviceType};
 use std::collections::HashMap;
-use std::future::{Ready, ready};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio_modbus::server::tcp::{Server, accept_tcp_connection};
-use tokio_modbus::{ExceptionCode, Request, Response};
-
-/// A register map served over Modbus TCP. Holding register 500 counts the reads it answers.
-#[derive(Default)]
-struct Device16 {
-    holding: Mutex<HashMap<u16, u16>>,
-    input: Mutex<HashMap<u16, u16>>,
-    discrete: Mutex<HashMap<u16, bool>>,
-    reads: AtomicU16,
-}
-
-impl tokio_modbus::server::Service for Device16 {
-    type Request = Request<'static>;
-    type Response = Response;
-    type Exception = ExceptionCode;
-    type Future = Ready<Result<Response, ExceptionCode>>;
-
-    fn call(&self, req: Request<'static>) -> Self::Future {
-        let n = self.reads.fetch_add(1, Ordering::SeqCst);
-        let regs = |map: &Mutex<HashMap<u16, u16>>, addr: u16, cnt: u16| {
-            let map = map.lock().unwrap();
-            (addr..addr + cnt)
-                .map(|a| {
-                    if a == 500 {
-                        n
-                    } else {
-                        map.get(&a).copied().unwrap_or(0)
-                    }
-                })
-                .collect::<Vec<u16>>()
-        };
-        ready(match req {
-            Request::ReadHoldingRegisters(a, c) => {
-                Ok(Response::ReadHoldingRegisters(regs(&self.holding, a, c)))
-            }
-            Request::ReadInputRegisters(a, c) => {
-                Ok(Response::ReadInputRegisters(regs(&self.input, a, c)))
-            }
-            Request::ReadDiscreteInputs(a, c) => {
-                let map = self.discrete.lock().unwrap();
-                Ok(Response::ReadDiscreteInputs(
-                    (a..a + c)
-                        .map(|x| map.get(&x).copied().unwrap_or(false))
-                        .collect(),
-                ))
-            }
-            _ => Err(ExceptionCode::IllegalFunction),
-        })
-    }
-}
-
-/// Serves `device` on `listener` until the returned task is aborted.
-fn serve(listener: TcpListener, device: Arc<Device16>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let server = Server::new(listener);
-        let on_connected = move |stream, addr| {
-            let device = device.clone();
-            async move { accept_tcp_connection(stream, addr, move |_| Ok(Some(device.clone()))) }
-        };
-        let _ = server.serve(&on_connected, |_err| {}).await;
-    })
-}
 
 const FURNACE: &str = r#"
 [device_type]
@@ -144,8 +80,8 @@ fn device(id: &str, addr: SocketAddr, timeout_ms: u64) -> Device {
     .remove(0)
 }
 
-fn furnace_registers() -> Arc<Device16> {
-    let d = Device16::default();
+fn furnace_registers() -> Arc<RegisterMap> {
+    let d = RegisterMap::new(Some(500));
     d.holding.lock().unwrap().extend([(1, 1140u16), (75, 0b1)]);
     d.input
         .lock()
@@ -164,7 +100,7 @@ struct Rig {
     poller: tokio::task::JoinHandle<()>,
 }
 
-async fn rig(regs: Arc<Device16>, timeout_ms: u64) -> Rig {
+async fn rig(regs: Arc<RegisterMap>, timeout_ms: u64) -> Rig {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = serve(listener, regs);

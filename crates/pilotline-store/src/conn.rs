@@ -27,6 +27,8 @@ pub(crate) enum Param {
     Json(serde_json::Value),
     /// Boolean.
     Bool(bool),
+    /// Nullable 64-bit float.
+    OptFloat(Option<f64>),
 }
 
 impl From<&str> for Param {
@@ -93,6 +95,10 @@ pub(crate) trait RowExt {
     fn opt_int(&self, col: &str) -> Result<Option<i64>, sqlx::Error>;
     /// A non-null timestamp column.
     fn time(&self, col: &str) -> Result<DateTime<Utc>, sqlx::Error>;
+    /// A nullable timestamp column.
+    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error>;
+    /// A nullable floating-point column.
+    fn opt_float(&self, col: &str) -> Result<Option<f64>, sqlx::Error>;
     /// A JSON column decoded into `T`.
     fn json<T: DeserializeOwned>(&self, col: &str) -> Result<T, sqlx::Error>;
 }
@@ -142,6 +148,12 @@ macro_rules! impl_backend {
                 self.try_get(col)
             }
             fn time(&self, col: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn opt_float(&self, col: &str) -> Result<Option<f64>, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
                 self.try_get(col)
             }
             fn json<T: DeserializeOwned>(&self, col: &str) -> Result<T, sqlx::Error> {
@@ -201,6 +213,7 @@ macro_rules! impl_bind_all {
                     Param::OptTime(v) => q.bind(v),
                     Param::Json(v) => q.bind(sqlx::types::Json(v)),
                     Param::Bool(v) => q.bind(v),
+                    Param::OptFloat(v) => q.bind(v),
                 };
             }
             q

@@ -114,6 +114,7 @@ fn to_value(p: Param) -> Value {
         }),
         Param::Json(v) => Value::Text(v.to_string()),
         Param::Bool(v) => Value::Integer(i64::from(v)),
+        Param::OptFloat(v) => v.map_or(Value::Null, Value::Real),
     }
 }
 
@@ -214,11 +215,29 @@ impl RowExt for OwnedRow {
             )),
         }
     }
+    fn opt_float(&self, col: &str) -> Result<Option<f64>, sqlx::Error> {
+        match self.get(col)? {
+            Value::Null => Ok(None),
+            Value::Real(f) => Ok(Some(*f)),
+            Value::Integer(i) => Ok(Some(*i as f64)),
+            other => Err(decode_err(
+                col,
+                format!("expected a number, found {other:?}"),
+            )),
+        }
+    }
     fn time(&self, col: &str) -> Result<DateTime<Utc>, sqlx::Error> {
-        let text = self.text(col)?;
-        DateTime::parse_from_rfc3339(&text)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| decode_err(col, e))
+        self.opt_time(col)?
+            .ok_or_else(|| decode_err(col, "unexpected NULL"))
+    }
+    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        self.opt_text(col)?
+            .map(|text| {
+                DateTime::parse_from_rfc3339(&text)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| decode_err(col, e))
+            })
+            .transpose()
     }
     fn json<T: DeserializeOwned>(&self, col: &str) -> Result<T, sqlx::Error> {
         match self.get(col)? {

@@ -605,3 +605,97 @@ async fn generated_lot_ids_and_paging() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn samples_are_stored_tied_to_the_running_lot_and_queried() {
+    use pilotline_store::NewSample;
+    for db in TestDb::all("samples_are_stored").await {
+        let store = db.store().await.unwrap();
+        seed(&store).await;
+        start(&store, "T1", "MHP-GS200", 5).await;
+        let t0 = pilotline_store::now();
+        let sample = |point: &str, secs: i64, number: Option<f64>, text: Option<&str>| NewSample {
+            equipment: "DESIGN-SIGNOFF-01".into(),
+            point: point.into(),
+            at: t0 + chrono::Duration::seconds(secs),
+            number,
+            text: text.map(Into::into),
+        };
+        store
+            .insert_samples(&[sample("temp", 0, Some(20.5), None)])
+            .await
+            .unwrap();
+        cmd(
+            &store,
+            "T1",
+            track_in("DESIGN-SIGNOFF-01".into()),
+            &operator(),
+        )
+        .await
+        .unwrap();
+        let batch = [
+            sample("temp", 1, Some(21.5), None),
+            sample("state", 1, None, Some("run")),
+            sample("temp", 2, Some(22.5), None),
+        ];
+        assert_eq!(store.insert_samples(&batch).await.unwrap(), 3);
+        let latest = store.latest_samples("DESIGN-SIGNOFF-01").await.unwrap();
+        assert_eq!(latest.len(), 2, "{}", db.label);
+        assert_eq!(
+            (latest[0].point.as_str(), latest[0].text.as_deref()),
+            ("state", Some("run"))
+        );
+        assert_eq!(
+            (latest[1].point.as_str(), latest[1].number),
+            ("temp", Some(22.5))
+        );
+        assert_eq!(
+            latest[1].lot.as_deref(),
+            Some("T1"),
+            "samples of a run carry its lot"
+        );
+        let all = store
+            .samples("DESIGN-SIGNOFF-01", Some("temp"), None, None, 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            all.iter().map(|s| s.number.unwrap()).collect::<Vec<_>>(),
+            vec![20.5, 21.5, 22.5]
+        );
+        assert_eq!(all[0].lot, None);
+        let window = store
+            .samples(
+                "DESIGN-SIGNOFF-01",
+                Some("temp"),
+                Some(t0 + chrono::Duration::seconds(1)),
+                Some(t0 + chrono::Duration::seconds(2)),
+                100,
+            )
+            .await
+            .unwrap();
+        assert_eq!(window.len(), 1);
+        assert_eq!(window[0].number, Some(21.5));
+        assert!(
+            !store
+                .comm_state("DESIGN-SIGNOFF-01")
+                .await
+                .unwrap()
+                .unwrap()
+                .stale
+        );
+        store
+            .set_comm_state("DESIGN-SIGNOFF-01", true, t0)
+            .await
+            .unwrap();
+        let state = store
+            .comm_state("DESIGN-SIGNOFF-01")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(state.stale);
+        assert_eq!(state.since, Some(t0));
+        assert!(store.comm_state("NOPE").await.unwrap().is_none());
+        store.close().await;
+        db.cleanup().await;
+    }
+}

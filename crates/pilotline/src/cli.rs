@@ -27,6 +27,12 @@ pub struct Cli {
 pub enum Command {
     /// Run every service in one process: migrations, the HTTP API, the Q-time monitor.
     Serve,
+    /// Run the collector alone: poll the tools of the equipment profiles and store their data.
+    Collect {
+        /// Equipment profile directory (default: the configured one, else `equipment-profiles`).
+        #[arg(long)]
+        profiles: Option<PathBuf>,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage routes.
@@ -116,6 +122,19 @@ fn run(cli: Cli) -> Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve => crate::serve::serve(&config).await,
+            Command::Collect { profiles } => {
+                let store = open_migrated(&config).await?;
+                let dir = profiles
+                    .or(config.equipment_profiles.clone().map(PathBuf::from))
+                    .unwrap_or_else(|| PathBuf::from("equipment-profiles"));
+                let (stop_tx, stop) = tokio::sync::watch::channel(false);
+                let collector = crate::collect::start(store.clone(), &dir, stop)?;
+                crate::serve::shutdown_signal().await;
+                let _ = stop_tx.send(true);
+                let _ = collector.await;
+                store.close().await;
+                Ok(())
+            }
             Command::Migrate => {
                 let store = open(&config).await?;
                 store.migrate().await?;

@@ -21,6 +21,9 @@ pub struct Config {
     pub qtime_check_interval_s: u64,
     /// Log filter (`info`, `pilotline=debug,info`, …). Env: `PILOTLINE_LOG`.
     pub log: String,
+    /// Equipment profile directory; when set, `serve` also runs the collector.
+    /// Env: `PILOTLINE_EQUIPMENT_PROFILES`.
+    pub equipment_profiles: Option<String>,
 }
 
 impl Default for Config {
@@ -31,6 +34,7 @@ impl Default for Config {
             max_connections: 8,
             qtime_check_interval_s: 30,
             log: "info".into(),
+            equipment_profiles: None,
         }
     }
 }
@@ -46,6 +50,7 @@ impl std::fmt::Debug for Config {
             .field("max_connections", &self.max_connections)
             .field("qtime_check_interval_s", &self.qtime_check_interval_s)
             .field("log", &self.log)
+            .field("equipment_profiles", &self.equipment_profiles)
             .finish()
     }
 }
@@ -93,6 +98,9 @@ impl Config {
         }
         if let Some(v) = var("PILOTLINE_LOG") {
             self.log = v;
+        }
+        if let Some(v) = var("PILOTLINE_EQUIPMENT_PROFILES") {
+            self.equipment_profiles = Some(v);
         }
         Ok(())
     }

@@ -4,7 +4,6 @@ use anyhow::{Context, Result};
 use pilotline_domain::{Actor, E10State, LotType, Product, Role, RouteSpec};
 use pilotline_store::{LotCommand, NewLotRequest, Outcome, Store, WriteOp};
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// The example route shipped with Pilotline (a MEMS micro-hotplate gas sensor).
 pub const EXAMPLE_ROUTE: &str = include_str!("../../../ops/routes/mhp-gas-sensor.toml");
@@ -44,7 +43,7 @@ pub async fn run(listen: &str, data_dir: Option<PathBuf>) -> Result<()> {
         store,
         listener,
         crate::serve::shutdown_signal(),
-        Duration::from_secs(30),
+        Default::default(),
     )
     .await
 }

@@ -1,6 +1,7 @@
 //! The Pilotline MES binary's library: command line, configuration, the serving roles and the demo.
 
 pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod demo;
 pub mod serve;

@@ -17,13 +17,29 @@ pub async fn serve(config: &Config) -> Result<()> {
     let listener = TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    run(
-        store,
-        listener,
-        shutdown_signal(),
-        Duration::from_secs(config.qtime_check_interval_s),
-    )
-    .await
+    let options = Options {
+        qtime_interval: Duration::from_secs(config.qtime_check_interval_s),
+        equipment_profiles: config.equipment_profiles.clone().map(Into::into),
+    };
+    run(store, listener, shutdown_signal(), options).await
+}
+
+/// What `run` starts besides the API.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Interval of the Q-time monitor.
+    pub qtime_interval: Duration,
+    /// Equipment profiles to collect from; no collector when `None`.
+    pub equipment_profiles: Option<std::path::PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            qtime_interval: Duration::from_secs(30),
+            equipment_profiles: None,
+        }
+    }
 }
 
 /// Serves the API on `listener` and runs the monitors until `shutdown` completes, then drains
@@ -32,11 +48,15 @@ pub async fn run(
     store: Store,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    qtime_interval: Duration,
+    options: Options,
 ) -> Result<()> {
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let monitor = tokio::spawn(monitors(store.clone(), qtime_interval, stop_rx));
+    let collector = match &options.equipment_profiles {
+        Some(dir) => Some(crate::collect::start(store.clone(), dir, stop_rx.clone())?),
+        None => None,
+    };
+    let monitor = tokio::spawn(monitors(store.clone(), options.qtime_interval, stop_rx));
     let app = pilotline_api::router(pilotline_api::AppState::new(store.clone()));
     println!("Pilotline listening on http://{addr}");
     tracing::info!(%addr, "HTTP API listening");
@@ -46,6 +66,9 @@ pub async fn run(
         .context("HTTP server failed")?;
     let _ = stop_tx.send(true);
     let _ = monitor.await;
+    if let Some(c) = collector {
+        let _ = c.await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

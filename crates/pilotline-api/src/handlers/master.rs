@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use pilotline_domain::equipment::StateChange;
 use pilotline_domain::{Action, E10State, Equipment, Product, Route, RouteSpec};
-use serde::Deserialize;
+use pilotline_store::{CommState, SampleRecord};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
@@ -167,22 +168,85 @@ pub async fn list_equipment(
     ))
 }
 
-/// One tool.
+/// A tool with its communication state and the latest value of every point.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EquipmentDetail {
+    /// The tool.
+    #[serde(flatten)]
+    pub equipment: Equipment,
+    /// Communication lost: `state` is the last known E10 state.
+    pub stale: bool,
+    /// Since when the communication state holds.
+    pub comm_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Latest value of every point the collector reported.
+    pub latest: Vec<SampleRecord>,
+}
+
+/// One tool, with its communication state and latest values.
 #[utoipa::path(get, path = "/api/v1/equipment/{id}", tag = "equipment", security(("bearer" = [])),
     params(("id" = String, Path, description = "Tool id")),
-    responses((status = 200, body = Equipment), (status = 404)))]
+    responses((status = 200, body = EquipmentDetail), (status = 404)))]
 pub async fn get_equipment(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Equipment>, ApiError> {
+) -> Result<Json<EquipmentDetail>, ApiError> {
     caller.require(Action::ReadMasterData, "read equipment")?;
-    let tool = state
+    let equipment = state
         .store
         .equipment(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("equipment {id} does not exist")))?;
-    Ok(Json(tool))
+    let comm = state.store.comm_state(&id).await?.unwrap_or(CommState {
+        stale: false,
+        since: None,
+    });
+    let latest = state.store.latest_samples(&id).await?;
+    Ok(Json(EquipmentDetail {
+        equipment,
+        stale: comm.stale,
+        comm_since: comm.since,
+        latest,
+    }))
+}
+
+/// Filters of a sample query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SampleQuery {
+    /// Only this point.
+    pub point: Option<String>,
+    /// From this time (inclusive, RFC 3339).
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Until this time (exclusive, RFC 3339).
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// At most this many samples (default 10,000).
+    pub limit: Option<u32>,
+}
+
+/// A tool's samples, oldest first.
+#[utoipa::path(get, path = "/api/v1/equipment/{id}/samples", tag = "equipment", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Tool id"), SampleQuery),
+    responses((status = 200, body = Vec<SampleRecord>), (status = 404)))]
+pub async fn equipment_samples(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(q): Params<SampleQuery>,
+) -> Result<Json<Vec<SampleRecord>>, ApiError> {
+    caller.require(Action::ReadMasterData, "read equipment")?;
+    if state.store.comm_state(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "equipment {id} does not exist"
+        )));
+    }
+    let limit = q.limit.unwrap_or(10_000);
+    Ok(Json(
+        state
+            .store
+            .samples(&id, q.point.as_deref(), q.from, q.to, limit)
+            .await?,
+    ))
 }
 
 /// A manual E10 state change.

@@ -180,6 +180,13 @@ fn attempts() -> Vec<Attempt> {
             None,
             &[403],
         ),
+        (
+            Method::GET,
+            "/api/v1/equipment/{id}/samples",
+            "/api/v1/equipment/DRIE-01/samples".into(),
+            None,
+            &[403],
+        ),
         (Method::GET, "/metrics", "/metrics".into(), None, &[403]),
     ]
 }
