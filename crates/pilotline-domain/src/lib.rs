@@ -15,6 +15,7 @@ pub mod lot;
 pub mod refusal;
 pub mod route;
 pub mod transaction;
+pub mod utilisation;
 
 pub use equipment::{E10State, Equipment};
 pub use event::{Change, LotEvent};

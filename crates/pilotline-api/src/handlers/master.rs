@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use pilotline_domain::equipment::StateChange;
+use pilotline_domain::utilisation::{Utilisation, utilisation};
 use pilotline_domain::{Action, E10State, Equipment, Product, Route, RouteSpec};
 use pilotline_store::{CommState, SampleRecord};
 use serde::{Deserialize, Serialize};
@@ -282,20 +283,60 @@ pub async fn set_equipment_state(
     perform(&state, &caller, op, key, body.fingerprint, ok).await
 }
 
-/// A tool's E10 state changes, oldest first.
+/// Window of an E10 query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StatesQuery {
+    /// Window start (RFC 3339); default 24 hours before `to`.
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Window end (RFC 3339); default now.
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A tool's E10 history over a window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StateHistory {
+    /// State changes within the window, oldest first.
+    pub changes: Vec<StateChange>,
+    /// Time in each state and the figures derived from it.
+    pub utilisation: Utilisation,
+}
+
+/// A tool's E10 state changes over a window, with time per state, utilisation, availability,
+/// MTBF and MTTR.
 #[utoipa::path(get, path = "/api/v1/equipment/{id}/states", tag = "equipment", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Tool id")),
-    responses((status = 200, body = Vec<StateChange>), (status = 404)))]
+    params(("id" = String, Path, description = "Tool id"), StatesQuery),
+    responses((status = 200, body = StateHistory), (status = 404), (status = 422)))]
 pub async fn equipment_states(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Vec<StateChange>>, ApiError> {
+    Params(q): Params<StatesQuery>,
+) -> Result<Json<StateHistory>, ApiError> {
     caller.require(Action::ReadMasterData, "read equipment")?;
-    if state.store.equipment(&id).await?.is_none() {
+    let Some(tool) = state.store.equipment(&id).await? else {
         return Err(ApiError::not_found(format!(
             "equipment {id} does not exist"
         )));
+    };
+    let to = q.to.unwrap_or_else(pilotline_store::now);
+    let from = q.from.unwrap_or(to - chrono::Duration::hours(24));
+    if from >= to {
+        return Err(ApiError::invalid("from: must be before to"));
     }
-    Ok(Json(state.store.equipment_states(&id).await?))
+    let all = state.store.equipment_states(&id).await?;
+    // The state at `from` is the one the first later change left; with none, the current one.
+    let initial = all
+        .iter()
+        .find(|c| c.at > from)
+        .map_or(tool.state, |c| c.from);
+    let utilisation = utilisation(initial, &all, from, to);
+    let changes = all
+        .into_iter()
+        .filter(|c| c.at >= from && c.at < to)
+        .collect();
+    Ok(Json(StateHistory {
+        changes,
+        utilisation,
+    }))
 }

@@ -287,7 +287,28 @@ async fn lists_wip_equipment_and_openapi() {
             .get("engineer", "/api/v1/equipment/DRIE-02/states")
             .await
             .body;
-        assert_eq!(states[0]["to"], "scheduled_down");
+        assert_eq!(states["changes"][0]["to"], "scheduled_down");
+        assert_eq!(states["utilisation"]["failures"], 0);
+        // The running tool: productive since its track-in, so its productive time is above zero.
+        let busy = s
+            .get("engineer", &format!("/api/v1/equipment/{tool}/states"))
+            .await
+            .body;
+        assert_eq!(busy["changes"].as_array().unwrap().len(), 1);
+        assert!(
+            busy["utilisation"]["seconds"]["productive"]
+                .as_f64()
+                .unwrap()
+                > 0.0,
+            "{busy}"
+        );
+        assert_eq!(busy["utilisation"]["seconds"]["unscheduled_down"], 0.0);
+        s.get(
+            "engineer",
+            "/api/v1/equipment/DRIE-02/states?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "before");
         let doc = s.get("", "/api/openapi.json").await.body;
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
         assert!(doc["paths"]["/api/v1/lots/{id}/track-in"]["post"].is_object());
