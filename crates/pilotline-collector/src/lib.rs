@@ -6,6 +6,8 @@
 
 pub mod modbus;
 pub mod modbus_server;
+pub mod mqtt;
+pub mod recorder;
 
 use chrono::{DateTime, Utc};
 use pilotline_equipment::Decoded;

@@ -6,10 +6,9 @@
 //! capped exponential backoff.
 
 use chrono::Utc;
-use pilotline_equipment::decode::{self, Decoded, WordOrder};
+use pilotline_equipment::decode::{self, WordOrder};
 use pilotline_equipment::plan::{ReadRequest, plan_reads};
 use pilotline_equipment::profile::{Area, Device, DeviceType, Transport};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,12 +17,8 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_modbus::client::{Context, Reader};
 use tokio_modbus::slave::Slave;
 
-use crate::{Event, Sample};
-
-/// First reconnect delay.
-pub const BACKOFF_START: Duration = Duration::from_millis(100);
-/// Longest reconnect delay.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+use crate::Event;
+use crate::recorder::{BACKOFF_START, Recorder, back_off, mark_stale, reject};
 
 /// Why a poll cycle failed.
 #[derive(Debug)]
@@ -71,7 +66,7 @@ pub async fn run(
         tracing::warn!(equipment = %device.id, "no Modbus points to poll");
         return;
     }
-    let mut last: HashMap<usize, Decoded> = HashMap::new();
+    let mut recorder = Recorder::default();
     let mut backoff = BACKOFF_START;
     let mut stale = false;
     let mut ctx: Option<Context> = None;
@@ -91,7 +86,7 @@ pub async fn run(
                     _ = sleep_until(next) => {}
                     _ = stop.changed() => return,
                 }
-                let cycle = poll_due(&device, &ty, &mut groups, context, &mut last, &events);
+                let cycle = poll_due(&device, &ty, &mut groups, context, &mut recorder, &events);
                 tokio::select! {
                     f = cycle => f.map_or(Ok(true), |e| Err(e.to_string())),
                     _ = stop.changed() => return,
@@ -102,22 +97,10 @@ pub async fn run(
             Err(reason) => {
                 // Drop the context: after a timeout a late reply would desynchronise it for good.
                 ctx = None;
-                if !stale {
-                    stale = true;
-                    let equipment = device.id.clone();
-                    let _ = events
-                        .send(Event::Stale {
-                            equipment,
-                            at: Utc::now(),
-                            reason,
-                        })
-                        .await;
+                mark_stale(&events, &mut stale, &[&device.id], &reason).await;
+                if !back_off(&mut backoff, &mut stop).await {
+                    return;
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = stop.changed() => return,
-                }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
             }
             Ok(false) => {}
             Ok(true) => {
@@ -146,7 +129,7 @@ async fn poll_due(
     ty: &DeviceType,
     groups: &mut [Group],
     context: &mut Context,
-    last: &mut HashMap<usize, Decoded>,
+    recorder: &mut Recorder,
     events: &mpsc::Sender<Event>,
 ) -> Option<PollError> {
     let tick = Instant::now();
@@ -161,7 +144,7 @@ async fn poll_due(
                 tokio::time::sleep(Duration::from_millis(device.pause_between_requests_ms)).await;
             }
             match read_once(context, read, device).await {
-                Ok(words) => decode_read(device, ty, read, &words, last, events).await,
+                Ok(words) => decode_read(device, ty, read, &words, recorder, events).await,
                 Err(e) => return Some(e),
             }
         }
@@ -238,7 +221,7 @@ async fn decode_read(
     ty: &DeviceType,
     read: &ReadRequest,
     words: &[u16],
-    last: &mut HashMap<usize, Decoded>,
+    recorder: &mut Recorder,
     events: &mpsc::Sender<Event>,
 ) {
     let at = Utc::now();
@@ -247,60 +230,23 @@ async fn decode_read(
         let start = usize::from(planned.offset);
         let slice = &words[start..start + usize::from(planned.count)];
         let data_type = p.data_type.unwrap_or(decode::DataType::U16);
-        let raw = decode::decode(
-            slice,
-            data_type,
-            p.order.unwrap_or(WordOrder::ABCD),
-            p.bit.unwrap_or(0),
-        );
-        let value = match raw {
-            Ok(v) => decode::scale(v, p.scale, p.offset),
-            Err(e) => {
-                reject(events, device, &p.name, e.to_string()).await;
-                continue;
+        let order = p.order.unwrap_or(WordOrder::ABCD);
+        let alive = match decode::decode(slice, data_type, order, p.bit.unwrap_or(0)) {
+            Ok(v) => {
+                recorder
+                    .record(
+                        events,
+                        &device.id,
+                        p,
+                        at,
+                        decode::scale(v, p.scale, p.offset),
+                    )
+                    .await
             }
+            Err(e) => reject(events, &device.id, &p.name, e.to_string()).await,
         };
-        if let Decoded::Number(n) = value
-            && (p.valid_min.is_some_and(|lo| n < lo) || p.valid_max.is_some_and(|hi| n > hi))
-        {
-            reject(
-                events,
-                device,
-                &p.name,
-                format!("{n} is outside the valid range"),
-            )
-            .await;
-            continue;
-        }
-        let changed = match (last.get(&planned.index), &value) {
-            (Some(Decoded::Number(old)), Decoded::Number(new)) => {
-                (new - old).abs() > p.deadband || p.deadband == 0.0
-            }
-            (Some(old), new) => old != new,
-            (None, _) => true,
-        };
-        if changed {
-            last.insert(planned.index, value.clone());
-            let sample = Sample {
-                equipment: device.id.clone(),
-                point: p.name.clone(),
-                at,
-                value,
-            };
-            if events.send(Event::Sample(sample)).await.is_err() {
-                return;
-            }
+        if !alive {
+            return;
         }
     }
-}
-
-async fn reject(events: &mpsc::Sender<Event>, device: &Device, point: &str, reason: String) {
-    tracing::warn!(equipment = %device.id, %point, %reason, "reading rejected");
-    let _ = events
-        .send(Event::Rejected {
-            equipment: device.id.clone(),
-            point: point.to_string(),
-            reason,
-        })
-        .await;
 }

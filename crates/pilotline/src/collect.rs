@@ -3,10 +3,11 @@
 //! `pilotline collect` runs it alone.
 
 use anyhow::{Result, bail};
-use pilotline_collector::{Event, modbus};
-use pilotline_equipment::profile::{Protocol, Transport};
+use pilotline_collector::{Event, modbus, mqtt};
+use pilotline_equipment::profile::{Codec, Device, DeviceType, Protocol, Transport};
 use pilotline_equipment::{Decoded, load_dir};
 use pilotline_store::{NewSample, Store};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,7 @@ pub fn start(store: Store, profiles: &Path, stop: watch::Receiver<bool>) -> Resu
     }
     let (tx, rx) = mpsc::channel(10_000);
     let mut pollers = Vec::new();
+    let mut brokers: BTreeMap<String, Vec<(Device, Arc<DeviceType>)>> = BTreeMap::new();
     for device in catalogue.devices.values() {
         let Some(ty) = catalogue.types.get(&device.device_type) else {
             continue;
@@ -53,10 +55,28 @@ pub fn start(store: Store, profiles: &Path, stop: watch::Receiver<bool>) -> Resu
             (Protocol::Modbus, _) => {
                 tracing::warn!(equipment = %device.id, "serial Modbus RTU is not collected yet; skipped")
             }
-            (Protocol::Mqtt, _) => {
-                tracing::warn!(equipment = %device.id, "MQTT collection is not implemented yet; skipped")
+            (Protocol::Mqtt, Transport::Mqtt { broker, .. }) => {
+                if ty.point.iter().any(|p| p.codec == Some(Codec::Sparkplug)) {
+                    tracing::warn!(equipment = %device.id, "Sparkplug B points are not collected yet; skipped");
+                }
+                brokers
+                    .entry(broker.clone())
+                    .or_default()
+                    .push((device.clone(), Arc::new(ty.clone())));
             }
+            (Protocol::Mqtt, _) => {}
         }
+    }
+    for (broker, devices) in brokers {
+        // A stable client id keeps the broker-side session (QoS 1 queue) across restarts.
+        let task = mqtt::run(
+            broker,
+            "pilotline-collector".into(),
+            devices,
+            tx.clone(),
+            stop.clone(),
+        );
+        pollers.push(tokio::spawn(task));
     }
     drop(tx);
     tracing::info!(tools = pollers.len(), "collector started");
