@@ -1,0 +1,94 @@
+//! Reading STDF V4 / V4-2007 files (plain or gzipped) with rust-stdf.
+
+use rust_stdf::StdfRecord;
+use rust_stdf::stdf_file::StdfReader;
+use rust_stdf::stdf_record_type::{REC_MIR, REC_PRR, REC_WIR};
+use std::path::Path;
+use thiserror::Error;
+
+use crate::yields::PartResult;
+
+/// What one STDF file holds, as far as yield is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestFile {
+    /// MIR lot id.
+    pub lot: String,
+    /// MIR part type (product).
+    pub part_type: String,
+    /// Wafer ids in file order (WIR).
+    pub wafers: Vec<String>,
+    /// Every part result in file order.
+    pub parts: Vec<PartResult>,
+}
+
+/// Why a file could not be read. Nothing of a failed file is kept.
+#[derive(Debug, Error)]
+pub enum ImportError {
+    /// The file could not be opened or is not STDF.
+    #[error("{path}: {message}")]
+    Open {
+        /// File.
+        path: String,
+        /// Reader's message.
+        message: String,
+    },
+    /// A record could not be decoded.
+    #[error("{path}: record {record}: {message}")]
+    Record {
+        /// File.
+        path: String,
+        /// 1-based record number.
+        record: u64,
+        /// Reader's message.
+        message: String,
+    },
+}
+
+/// Reads `path` whole; any bad record rejects the whole file.
+pub fn read_file(path: &Path) -> Result<TestFile, ImportError> {
+    let shown = path.display().to_string();
+    let mut reader = StdfReader::new(path).map_err(|e| ImportError::Open {
+        path: shown.clone(),
+        message: e.to_string(),
+    })?;
+    let mut file = TestFile {
+        lot: String::new(),
+        part_type: String::new(),
+        wafers: Vec::new(),
+        parts: Vec::new(),
+    };
+    let mut wafer = String::new();
+    for (i, rec) in reader.get_record_iter().enumerate() {
+        let rec = rec.map_err(|e| ImportError::Record {
+            path: shown.clone(),
+            record: i as u64 + 1,
+            message: e.to_string(),
+        })?;
+        if !rec.is_type(REC_MIR | REC_WIR | REC_PRR) {
+            continue;
+        }
+        match rec {
+            StdfRecord::MIR(m) => {
+                file.lot = m.lot_id;
+                file.part_type = m.part_typ;
+            }
+            StdfRecord::WIR(w) => {
+                wafer = w.wafer_id;
+                file.wafers.push(wafer.clone());
+            }
+            StdfRecord::PRR(p) => file.parts.push(PartResult {
+                wafer: wafer.clone(),
+                x: p.x_coord,
+                y: p.y_coord,
+                site: p.site_num,
+                hard_bin: p.hard_bin,
+                soft_bin: p.soft_bin,
+                failed_flag: p.part_flg[0] & 0x08 != 0,
+                flag_invalid: p.part_flg[0] & 0x10 != 0,
+                test_time_ms: p.test_t,
+            }),
+            _ => {}
+        }
+    }
+    Ok(file)
+}

@@ -1,0 +1,50 @@
+//! The public sample `../shared/samples/lot2.stdf.gz` (lot GAL-LOT): counts and yields from
+//! per-die data. Read in place, never copied; skipped loudly where `../shared` is absent.
+
+use pilotline_yield::{read_file, summarise};
+use std::path::PathBuf;
+
+fn sample() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/lot2.stdf.gz");
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "\n*** SKIPPED: {} is absent (it comes with ../shared) ***\n",
+            p.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn lot2_counts_and_yields_from_per_die_data() {
+    let Some(path) = sample() else { return };
+    let file = read_file(&path).unwrap();
+    assert_eq!(file.lot, "GAL-LOT");
+    let y = summarise(&file.parts, |p| p.flag_pass().unwrap_or(false));
+    assert_eq!((y.part_results, y.dies, y.retests), (1569, 1456, 113));
+    assert_eq!(format!("{:.1}", 100.0 * y.all_results), "88.5");
+    assert_eq!(format!("{:.1}", 100.0 * y.first_pass), "92.2");
+    assert_eq!(format!("{:.1}", 100.0 * y.final_yield), "95.4");
+}
+
+#[test]
+fn a_truncated_file_is_rejected_whole_with_the_record() {
+    let Some(path) = sample() else { return };
+    let dir = std::env::temp_dir().join(format!("pilotline-stdf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Decompress, cut in the middle of a record, and read the plain file.
+    let mut raw = Vec::new();
+    {
+        use std::io::Read;
+        let gz = std::fs::File::open(&path).unwrap();
+        let mut d = flate2::read::GzDecoder::new(gz);
+        d.read_to_end(&mut raw).unwrap();
+    }
+    let cut = dir.join("cut.stdf");
+    std::fs::write(&cut, &raw[..raw.len() / 2 + 3]).unwrap();
+    let err = read_file(&cut).unwrap_err().to_string();
+    assert!(err.contains("cut.stdf") && err.contains("record"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
