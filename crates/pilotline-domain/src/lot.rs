@@ -25,6 +25,18 @@ pub enum LotType {
     Qualification,
 }
 
+impl LotType {
+    /// The type's name as written in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LotType::Production => "production",
+            LotType::Engineering => "engineering",
+            LotType::Mpw => "mpw",
+            LotType::Qualification => "qualification",
+        }
+    }
+}
+
 /// The process state of a lot; holds are kept apart, as a set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -99,6 +111,16 @@ pub enum WaferState {
     Active,
     /// Scrapped; kept for genealogy.
     Scrapped,
+}
+
+impl WaferState {
+    /// The state's name as written in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaferState::Active => "active",
+            WaferState::Scrapped => "scrapped",
+        }
+    }
 }
 
 /// One wafer of a lot.
@@ -339,6 +361,29 @@ impl LotView {
             created_at: lot.created_at,
             updated_at: lot.updated_at,
             version: lot.version,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_the_serialized_form() {
+        for t in [
+            LotType::Production,
+            LotType::Engineering,
+            LotType::Mpw,
+            LotType::Qualification,
+        ] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+        for w in [WaferState::Active, WaferState::Scrapped] {
+            assert_eq!(serde_json::to_value(w).unwrap(), w.as_str());
+        }
+        for s in LotState::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
     }
 }

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use crate::conn::{Conn, Param, RowExt, params};
 use crate::rows::{
-    equipment_from_row, event_from_row, lot_from_row, product_from_row, state_change_from_row,
+    equipment_from_row, event_from_row, lot_from_row, product_from_row, select_equipment,
+    state_change_from_row,
 };
 use crate::{Store, StoreError, with_read_conn};
 
@@ -378,5 +379,6 @@ impl Store {
 
 const HISTORY_SQL: &str = "SELECT lot_id, seq, at, user_name, role, why, change, before_state, after_state \
      FROM lot_events WHERE lot_id = $1 ORDER BY seq";
-const EQUIPMENT_BY_ID_SQL: &str = "SELECT id, equipment_type, description, state, current_lot, state_since, version FROM equipment WHERE id = $1";
-const EQUIPMENT_LIST_SQL: &str = "SELECT id, equipment_type, description, state, current_lot, state_since, version FROM equipment WHERE ($1 IS NULL OR equipment_type = $1) ORDER BY id";
+const EQUIPMENT_BY_ID_SQL: &str = select_equipment!("WHERE id = $1");
+const EQUIPMENT_LIST_SQL: &str =
+    select_equipment!("WHERE ($1 IS NULL OR equipment_type = $1) ORDER BY id");

@@ -84,17 +84,28 @@ pub(crate) async fn lock_lot<C: Conn>(c: &mut C, id: &str) -> Result<Option<Lot>
         .transpose()
 }
 
+/// `SELECT` of every equipment column `equipment_from_row` reads, followed by the rest of the
+/// statement (a literal, so the whole stays a `&'static str`).
+macro_rules! select_equipment {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, equipment_type, description, state, current_lot, state_since, version \
+             FROM equipment ",
+            $rest
+        )
+    };
+}
+pub(crate) use select_equipment;
+
 /// Loads a tool, locking it like [`lock_lot`].
 pub(crate) async fn lock_equipment<C: Conn>(
     c: &mut C,
     id: &str,
 ) -> Result<Option<Equipment>, StoreError> {
     let sql = if C::POSTGRES {
-        "SELECT id, equipment_type, description, state, current_lot, state_since, version \
-         FROM equipment WHERE id = $1 FOR UPDATE"
+        select_equipment!("WHERE id = $1 FOR UPDATE")
     } else {
-        "SELECT id, equipment_type, description, state, current_lot, state_since, version \
-         FROM equipment WHERE id = $1"
+        select_equipment!("WHERE id = $1")
     };
     c.fetch_optional(sql, params![id])
         .await?

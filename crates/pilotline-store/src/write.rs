@@ -13,9 +13,7 @@ use std::sync::Arc;
 
 use crate::conn::{Conn, Param, RowExt, params};
 use crate::idempotency::{self, IdempotencyKey, StoredResponse};
-use crate::rows::{
-    ToolOf, equipment_from_row, lock_equipment, lock_lot, lock_lot_and_tool, product_from_row,
-};
+use crate::rows::{ToolOf, lock_equipment, lock_lot, lock_lot_and_tool, product_from_row};
 use crate::{Store, StoreError, in_write_tx, now};
 
 /// A request to start a lot.
@@ -654,15 +652,7 @@ async fn put_equipment<C: Conn>(
         ))
         .into());
     }
-    if let Some(row) = c
-        .fetch_optional(
-            "SELECT id, equipment_type, description, state, current_lot, state_since, version \
-             FROM equipment WHERE id = $1",
-            params![id],
-        )
-        .await?
-    {
-        let existing = equipment_from_row(&row)?;
+    if let Some(existing) = lock_equipment(c, id).await? {
         return if existing.equipment_type == equipment_type && existing.description == description {
             Ok(Outcome::Equipment(existing))
         } else {
@@ -751,10 +741,6 @@ async fn persist<C: Conn>(
         let step_id = route.steps[step_index].id.as_str();
         let doc = json(lot)?;
         let deadline = lot.qtime.as_ref().map(|q| q.deadline);
-        let lot_type = serde_json::to_value(lot.lot_type)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
         if lot.version == 1 {
             c.execute(
                 "INSERT INTO lots (id, product, route_id, route_version, lot_type, priority, tenant, \
@@ -766,7 +752,7 @@ async fn persist<C: Conn>(
                     Param::from(lot.product.as_str()),
                     Param::from(lot.route_id.as_str()),
                     Param::Int(i64::from(lot.route_version)),
-                    Param::Text(lot_type),
+                    Param::from(lot.lot_type.as_str()),
                     Param::Int(i64::from(lot.priority)),
                     Param::from(lot.tenant.as_deref()),
                     Param::from(lot.state.as_str()),
@@ -826,11 +812,6 @@ async fn persist<C: Conn>(
             if unchanged {
                 continue;
             }
-            let state = if w.state == pilotline_domain::WaferState::Active {
-                "active"
-            } else {
-                "scrapped"
-            };
             let is_start = lot.version == 1 && lot.parent.is_none();
             let sql = if is_start {
                 "INSERT INTO wafers (id, lot_id, slot, state) VALUES ($1, $2, $3, $4)"
@@ -841,7 +822,12 @@ async fn persist<C: Conn>(
             };
             c.execute(
                 sql,
-                params![w.id.as_str(), lot.id.as_str(), i64::from(w.slot), state],
+                params![
+                    w.id.as_str(),
+                    lot.id.as_str(),
+                    i64::from(w.slot),
+                    w.state.as_str()
+                ],
             )
             .await
             .map_err(|e| {
