@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/lots", post(lots::start).get(lots::list))
         .route("/lots/{id}", get(lots::get))
         .route("/lots/{id}/history", get(lots::history))
+        .route("/lots/{id}/process-data", get(lots::process_data))
         .route("/lots/{id}/genealogy", get(lots::genealogy))
         .route("/lots/{id}/track-in", post(lots::track_in))
         .route("/lots/{id}/track-out", post(lots::track_out))

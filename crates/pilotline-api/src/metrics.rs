@@ -79,6 +79,7 @@ impl Metrics {
             WriteOp::PutProduct(_) => "put_product",
             WriteOp::PutEquipment { .. } => "put_equipment",
             WriteOp::SetEquipmentState { .. } => "set_equipment_state",
+            WriteOp::SignalEquipmentState { .. } => "signal_equipment_state",
             WriteOp::StartLot(_) => "start_lot",
             WriteOp::ExpireQTime { .. } => "expire_qtime",
             WriteOp::Lot { command, .. } => match command {
@@ -97,6 +98,11 @@ impl Metrics {
         self.writes
             .with_label_values(&[name, if ok { "ok" } else { "refused" }])
             .inc();
+    }
+
+    /// The registry, for other parts of the process (the collector) to add their metrics to.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// The registry in Prometheus' text format.

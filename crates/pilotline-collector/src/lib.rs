@@ -1,15 +1,22 @@
 //! Pilotline's equipment collector.
 //!
-//! One task per tool polls it as its profile describes and reports [`Event`]s: decoded, scaled
-//! samples, readings refused as implausible, and the tool going stale or recovering. A slow or
-//! unreachable tool only ever delays its own task.
+//! One task per Modbus tool, and one per MQTT broker (plain JSON topics and a Sparkplug B host
+//! application), report [`Event`]s: decoded, scaled samples, readings refused as implausible,
+//! E10 states the tools' signals call for, and tools going stale or recovering. A slow or
+//! unreachable tool only ever delays its own task. MQTT deliveries are acknowledged to the broker
+//! only once the writer has made what they carried durable ([`Delivery`]); [`spool`] keeps
+//! events on local disk while the database is unreachable.
 
+pub mod metrics;
 pub mod modbus;
 pub mod modbus_server;
 pub mod mqtt;
 pub mod recorder;
+pub mod sparkplug;
+pub mod spool;
 
 use chrono::{DateTime, Utc};
+use pilotline_domain::E10State;
 use pilotline_equipment::Decoded;
 
 /// One value read from a tool.
@@ -19,14 +26,39 @@ pub struct Sample {
     pub equipment: String,
     /// Point name.
     pub point: String,
-    /// When it was read.
+    /// When it was read (the tool's own timestamp where the protocol carries one).
     pub at: DateTime<Utc>,
     /// The value, scaled.
     pub value: Decoded,
 }
 
+/// An MQTT message whose content has been reported; acknowledging it tells the broker it may
+/// forget the message, so the writer does that only after the content is durable.
+pub struct Delivery {
+    client: rumqttc::AsyncClient,
+    publish: rumqttc::Publish,
+}
+
+impl Delivery {
+    /// Sends the PUBACK.
+    pub async fn ack(self) {
+        if let Err(e) = self.client.ack(&self.publish).await {
+            tracing::warn!(topic = %self.publish.topic, error = %e, "cannot acknowledge delivery");
+        }
+    }
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("topic", &self.publish.topic)
+            .field("pkid", &self.publish.pkid)
+            .finish()
+    }
+}
+
 /// What a collector task reports.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum Event {
     /// A new value (outside the deadband of the last one recorded).
     Sample(Sample),
@@ -34,9 +66,20 @@ pub enum Event {
     Rejected {
         /// Tool id.
         equipment: String,
-        /// Point name.
+        /// Point name (or the topic, when the payload could not be read at all).
         point: String,
         /// Why.
+        reason: String,
+    },
+    /// The tool's signals call for another E10 state.
+    State {
+        /// Tool id.
+        equipment: String,
+        /// The state.
+        state: E10State,
+        /// When the signal changed.
+        at: DateTime<Utc>,
+        /// Which signal, e.g. `alarm_1 = true`.
         reason: String,
     },
     /// Communication with the tool was lost; its last state stands, flagged stale.
@@ -55,4 +98,7 @@ pub enum Event {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Everything reported before this is from an MQTT message that must be acknowledged once
+    /// it is durable.
+    Delivered(Delivery),
 }

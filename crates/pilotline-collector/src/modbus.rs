@@ -2,8 +2,8 @@
 //!
 //! tokio-modbus has no timeout and no reconnect, and after a timed-out request a late reply can
 //! leave the connection one transaction behind for good; so every request runs under the
-//! device's timeout, and after any failure the context is dropped and the tool reconnected with
-//! capped exponential backoff.
+//! device's timeout, and after any failure the context is dropped and the tool reconnected: at
+//! once for the device's `retries`, then with capped exponential backoff, stale.
 
 use chrono::Utc;
 use pilotline_equipment::decode::{self, WordOrder};
@@ -69,6 +69,8 @@ pub async fn run(
     let mut recorder = Recorder::default();
     let mut backoff = BACKOFF_START;
     let mut stale = false;
+    // Failed attempts in a row; the tool is stale once they exceed its `retries`.
+    let mut failures: u32 = 0;
     let mut ctx: Option<Context> = None;
     loop {
         if *stop.borrow() {
@@ -97,6 +99,11 @@ pub async fn run(
             Err(reason) => {
                 // Drop the context: after a timeout a late reply would desynchronise it for good.
                 ctx = None;
+                failures += 1;
+                if failures <= u32::from(device.retries) {
+                    tracing::debug!(equipment = %device.id, %reason, failures, "retrying");
+                    continue;
+                }
                 mark_stale(&events, &mut stale, &[&device.id], &reason).await;
                 if !back_off(&mut backoff, &mut stop).await {
                     return;
@@ -105,6 +112,7 @@ pub async fn run(
             Ok(false) => {}
             Ok(true) => {
                 backoff = BACKOFF_START;
+                failures = 0;
                 if stale {
                     stale = false;
                     let equipment = device.id.clone();
@@ -182,7 +190,7 @@ async fn connect(device: &Device) -> Result<Context, String> {
     })
 }
 
-/// Reads one request, retrying up to the device's `retries` times on a timeout.
+/// Reads one request under the device's timeout.
 async fn read_once(
     ctx: &mut Context,
     read: &ReadRequest,
@@ -237,6 +245,7 @@ async fn decode_read(
                     .record(
                         events,
                         &device.id,
+                        ty,
                         p,
                         at,
                         decode::scale(v, p.scale, p.offset),

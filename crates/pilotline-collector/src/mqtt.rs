@@ -1,23 +1,30 @@
-//! Collecting from tools that publish plain JSON over MQTT (rumqttc).
+//! Collecting from tools that publish over MQTT (rumqttc): plain JSON topics, and Sparkplug B
+//! edge nodes, for which the collector is a host application ([`crate::sparkplug`]).
 //!
 //! One client per broker owns its event loop. Subscriptions are QoS 1 on a persistent session,
-//! renewed whenever the broker reports no session. A redelivery (DUP flag, same payload) is
-//! dropped, and repeated values within a point's deadband are not recorded again. A payload that is not JSON, or lacks a point, is reported
-//! as rejected with its topic and never stops the loop. Losing the broker marks every tool on it
-//! stale; reconnection uses capped exponential backoff.
+//! renewed whenever the broker reports no session. Acknowledgements are manual: a QoS 1 message
+//! is acknowledged only after the writer has stored (or spooled) what it carried, so a crash
+//! loses nothing the broker was told it could forget. A redelivery (DUP flag, same payload) is
+//! not read twice, and repeated values within a point's deadband are not recorded again. A
+//! payload that is not JSON or not Sparkplug, or lacks a point, is reported as rejected with its
+//! topic and never stops the loop. Losing the broker marks every tool on it stale; reconnection
+//! uses capped exponential backoff.
 
-use chrono::Utc;
+use bytes::Bytes;
+use chrono::{TimeZone, Utc};
 use pilotline_equipment::Decoded;
 use pilotline_equipment::decode::DataType;
 use pilotline_equipment::profile::{Codec, Device, DeviceType, Point, Transport};
-use rumqttc::{AsyncClient, Event as MqttEvent, MqttOptions, Packet, QoS};
-use std::collections::{BTreeMap, HashMap};
+use rumqttc::{AsyncClient, Event as MqttEvent, LastWill, MqttOptions, Packet, Publish, QoS};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
-use crate::Event;
+use crate::metrics::METRICS;
 use crate::recorder::{BACKOFF_START, Recorder, back_off, mark_stale, reject};
+use crate::sparkplug::{self, Action, Host};
+use crate::{Delivery, Event};
 
 /// Largest MQTT packet accepted (Sparkplug births exceed rumqttc's 10 KiB default).
 pub const MAX_PACKET: usize = 1024 * 1024;
@@ -61,15 +68,326 @@ pub fn topic_for(point: &Point, device: &Device) -> Option<String> {
     )
 }
 
+/// Where a message's values go: the JSON points of one topic, or the Sparkplug points of the
+/// devices of one edge node.
 struct Route {
     device: usize,
     point: usize,
 }
 
-/// Collects the JSON points of `devices` (all on the broker at `broker`) until `stop` turns true.
+/// Options of a collector's MQTT session.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// MQTT client id; keep it stable so the broker keeps the session (and its QoS 1 queue)
+    /// across restarts.
+    pub client_id: String,
+    /// Sparkplug host application id, for the STATE topic.
+    pub host_id: String,
+}
+
+impl Options {
+    /// Options with `client_id`, also used as the host id.
+    pub fn new(client_id: impl Into<String>) -> Options {
+        let client_id = client_id.into();
+        Options {
+            host_id: client_id.clone(),
+            client_id,
+        }
+    }
+}
+
+/// Routing tables built from the profiles.
+#[derive(Default)]
+struct Routes {
+    /// Topic → JSON points.
+    json: BTreeMap<String, Vec<Route>>,
+    /// (group, node, device) → device index; and (device index, metric) → point index.
+    sparkplug_devices: HashMap<(String, String, String), usize>,
+    sparkplug_points: HashMap<(usize, String), usize>,
+    /// (group, node) → device indexes.
+    sparkplug_nodes: HashMap<(String, String), Vec<usize>>,
+}
+
+impl Routes {
+    fn new(devices: &[(Device, Arc<DeviceType>)]) -> Routes {
+        let mut routes = Routes::default();
+        for (d, (device, ty)) in devices.iter().enumerate() {
+            for (p, point) in ty.point.iter().enumerate() {
+                match point.codec {
+                    Some(Codec::Json) => {
+                        if let Some(topic) = topic_for(point, device) {
+                            routes.json.entry(topic).or_default().push(Route {
+                                device: d,
+                                point: p,
+                            });
+                        }
+                    }
+                    Some(Codec::Sparkplug) => {
+                        let Transport::Mqtt {
+                            group: Some(group),
+                            node: Some(node),
+                            ..
+                        } = &device.transport
+                        else {
+                            continue;
+                        };
+                        let Some(metric) = &point.metric else {
+                            continue;
+                        };
+                        let name = device
+                            .mqtt_device
+                            .clone()
+                            .unwrap_or_else(|| device.id.clone());
+                        routes
+                            .sparkplug_devices
+                            .insert((group.clone(), node.clone(), name), d);
+                        let node_devices = routes
+                            .sparkplug_nodes
+                            .entry((group.clone(), node.clone()))
+                            .or_default();
+                        if !node_devices.contains(&d) {
+                            node_devices.push(d);
+                        }
+                        routes.sparkplug_points.insert((d, metric.clone()), p);
+                    }
+                    None => {}
+                }
+            }
+        }
+        routes
+    }
+
+    /// Subscriptions: every JSON topic at its points' QoS, and each Sparkplug group.
+    fn subscriptions(&self, devices: &[(Device, Arc<DeviceType>)]) -> Vec<(String, QoS)> {
+        let mut subs: Vec<(String, QoS)> = self
+            .json
+            .iter()
+            .map(|(topic, rs)| {
+                let qos = rs
+                    .iter()
+                    .map(|r| devices[r.device].1.point[r.point].qos.unwrap_or(1))
+                    .max();
+                let qos = if qos == Some(0) {
+                    QoS::AtMostOnce
+                } else {
+                    QoS::AtLeastOnce
+                };
+                (topic.clone(), qos)
+            })
+            .collect();
+        let groups: std::collections::BTreeSet<&String> =
+            self.sparkplug_nodes.keys().map(|(g, _)| g).collect();
+        for g in groups {
+            subs.push((format!("{}/{g}/#", sparkplug::NAMESPACE), QoS::AtLeastOnce));
+        }
+        subs
+    }
+}
+
+/// The collector's side of one broker: routing, per-tool recorders, Sparkplug sessions.
+struct Session<'a> {
+    devices: &'a [(Device, Arc<DeviceType>)],
+    routes: Routes,
+    recorders: HashMap<usize, Recorder>,
+    host: Host,
+    events: &'a mpsc::Sender<Event>,
+    /// Tools currently marked stale by a Sparkplug death.
+    dead: HashSet<usize>,
+}
+
+impl Session<'_> {
+    /// Handles one message; `false` when the event receiver is gone.
+    async fn on_publish(&mut self, client: &AsyncClient, publish: &Publish) -> bool {
+        if let Some(topic) = sparkplug::Topic::parse(&publish.topic) {
+            return self.on_sparkplug(client, &topic, &publish.payload).await;
+        }
+        let Some(rs) = self.routes.json.get(publish.topic.as_str()) else {
+            return true;
+        };
+        let received = Utc::now();
+        let payload: Result<serde_json::Value, _> = serde_json::from_slice(&publish.payload);
+        for r in rs {
+            let (device, ty) = &self.devices[r.device];
+            let point = &ty.point[r.point];
+            let alive = match &payload {
+                Err(e) => {
+                    let reason = format!("payload on {} is not JSON: {e}", publish.topic);
+                    reject(self.events, &device.id, &point.name, reason).await
+                }
+                Ok(doc) => {
+                    match json_value(doc, point).and_then(|v| Ok((v, json_time(doc, point)?))) {
+                        Ok((Some(v), at)) => {
+                            self.recorders
+                                .entry(r.device)
+                                .or_default()
+                                .record(
+                                    self.events,
+                                    &device.id,
+                                    ty,
+                                    point,
+                                    at.unwrap_or(received),
+                                    v,
+                                )
+                                .await
+                        }
+                        Ok((None, _)) => true,
+                        Err(reason) => {
+                            let reason = format!("{} on {}", reason, publish.topic);
+                            reject(self.events, &device.id, &point.name, reason).await
+                        }
+                    }
+                }
+            };
+            if !alive {
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn on_sparkplug(
+        &mut self,
+        client: &AsyncClient,
+        topic: &sparkplug::Topic<'_>,
+        payload: &[u8],
+    ) -> bool {
+        let node_key = (topic.group.to_string(), topic.node.to_string());
+        let Some(node_devices) = self.routes.sparkplug_nodes.get(&node_key).cloned() else {
+            return true;
+        };
+        let now = Utc::now();
+        let devices = &self.routes.sparkplug_devices;
+        let device_index = |name: &str| {
+            devices
+                .get(&(node_key.0.clone(), node_key.1.clone(), name.to_string()))
+                .copied()
+        };
+        let actions = self.host.handle(topic, payload, now, Instant::now());
+        let actions: Vec<(Action, Option<usize>)> = actions
+            .into_iter()
+            .map(|a| {
+                let d = match &a {
+                    Action::Value {
+                        device: Some(n), ..
+                    }
+                    | Action::DeviceOnline(n)
+                    | Action::DeviceOffline(n) => device_index(n),
+                    _ => None,
+                };
+                (a, d)
+            })
+            .collect();
+        for (action, d) in actions {
+            let alive = match action {
+                Action::Value {
+                    device: Some(_),
+                    metric,
+                    at,
+                    value,
+                } => {
+                    let Some(d) = d else { continue };
+                    let Some(&p) = self.routes.sparkplug_points.get(&(d, metric)) else {
+                        continue;
+                    };
+                    let (device, ty) = &self.devices[d];
+                    let point = &ty.point[p];
+                    let value = match value {
+                        Decoded::Number(n) => Decoded::Number(n * point.scale + point.offset),
+                        other => other,
+                    };
+                    self.recorders
+                        .entry(d)
+                        .or_default()
+                        .record(self.events, &device.id, ty, point, at, value)
+                        .await
+                }
+                Action::Value { device: None, .. } => true,
+                Action::DeviceOnline(_) => match d {
+                    Some(d) => self.recovered(d, now).await,
+                    None => true,
+                },
+                Action::DeviceOffline(_) => match d {
+                    Some(d) => {
+                        self.died(d, now, format!("DDEATH from {}", topic.node))
+                            .await
+                    }
+                    None => true,
+                },
+                Action::NodeOffline => {
+                    let mut alive = true;
+                    for &d in &node_devices {
+                        let reason = format!("NDEATH of edge node {}/{}", topic.group, topic.node);
+                        alive &= self.died(d, now, reason).await;
+                    }
+                    alive
+                }
+                Action::Rebirth(reason) => {
+                    tracing::warn!(group = topic.group, node = topic.node, %reason, "asking the edge node to rebirth");
+                    METRICS.rebirths.inc();
+                    let cmd = format!(
+                        "{}/{}/NCMD/{}",
+                        sparkplug::NAMESPACE,
+                        topic.group,
+                        topic.node
+                    );
+                    if let Err(e) = client
+                        .publish(cmd, QoS::AtMostOnce, false, sparkplug::rebirth_request(now))
+                        .await
+                    {
+                        tracing::error!(error = %e, "cannot send the rebirth request");
+                    }
+                    true
+                }
+                Action::Rejected(reason) => {
+                    // Attribute it to the node's first tool: the message names no point.
+                    let equipment = node_devices
+                        .first()
+                        .map(|&d| self.devices[d].0.id.clone())
+                        .unwrap_or_default();
+                    let where_ = format!("{}/{}/{}", topic.group, topic.kind, topic.node);
+                    reject(self.events, &equipment, &where_, reason).await
+                }
+            };
+            if !alive {
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn died(&mut self, d: usize, at: chrono::DateTime<Utc>, reason: String) -> bool {
+        if !self.dead.insert(d) {
+            return true;
+        }
+        let equipment = self.devices[d].0.id.clone();
+        self.events
+            .send(Event::Stale {
+                equipment,
+                at,
+                reason,
+            })
+            .await
+            .is_ok()
+    }
+
+    async fn recovered(&mut self, d: usize, at: chrono::DateTime<Utc>) -> bool {
+        if !self.dead.remove(&d) {
+            return true;
+        }
+        let equipment = self.devices[d].0.id.clone();
+        self.events
+            .send(Event::Recovered { equipment, at })
+            .await
+            .is_ok()
+    }
+}
+
+/// Collects the JSON and Sparkplug points of `devices` (all on the broker at `broker`) until
+/// `stop` turns true. QoS 1 messages are acknowledged through [`Event::Delivered`], once the
+/// writer has made their content durable.
 pub async fn run(
     broker: String,
-    client_id: String,
+    options: Options,
     devices: Vec<(Device, Arc<DeviceType>)>,
     events: mpsc::Sender<Event>,
     mut stop: watch::Receiver<bool>,
@@ -81,40 +399,54 @@ pub async fn run(
             return;
         }
     };
-    let mut routes: BTreeMap<String, Vec<Route>> = BTreeMap::new();
-    for (d, (device, ty)) in devices.iter().enumerate() {
-        for (p, point) in ty.point.iter().enumerate() {
-            if point.codec != Some(Codec::Json) {
-                continue;
-            }
-            if let Some(topic) = topic_for(point, device) {
-                routes.entry(topic).or_default().push(Route {
-                    device: d,
-                    point: p,
-                });
-            }
-        }
-    }
-    if routes.is_empty() {
+    let routes = Routes::new(&devices);
+    let subscriptions = routes.subscriptions(&devices);
+    if subscriptions.is_empty() {
         return;
     }
-    let mut options = MqttOptions::new(client_id, host, port);
-    options
-        .set_clean_session(false)
+    let has_sparkplug = !routes.sparkplug_nodes.is_empty();
+    let mut mqtt = MqttOptions::new(options.client_id.clone(), host, port);
+    mqtt.set_clean_session(false)
         .set_keep_alive(Duration::from_secs(30))
         .set_max_packet_size(MAX_PACKET, MAX_PACKET)
-        .set_inflight(100);
-    let (client, mut eventloop) = AsyncClient::new(options, 100);
-    let mut recorders: HashMap<usize, Recorder> = HashMap::new();
+        .set_inflight(100)
+        .set_manual_acks(true);
+    // Sparkplug 3.0 host: the will says offline; the birth, sent once subscribed, online.
+    let state_topic = sparkplug::state_topic(&options.host_id);
+    let session_ts = Utc::now().timestamp_millis();
+    if has_sparkplug {
+        mqtt.set_last_will(LastWill::new(
+            state_topic.clone(),
+            sparkplug::state_payload(false, session_ts),
+            QoS::AtLeastOnce,
+            true,
+        ));
+    }
+    let (client, mut eventloop) = AsyncClient::new(mqtt, 1000);
+    let mut session = Session {
+        devices: &devices,
+        routes,
+        recorders: HashMap::new(),
+        host: Host::default(),
+        events: &events,
+        dead: HashSet::new(),
+    };
     // Last payload per topic: a QoS 1 redelivery (DUP set, same payload) is not a new reading.
-    let mut last_payload: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut last_payload: HashMap<String, Bytes> = HashMap::new();
     let mut backoff = BACKOFF_START;
     let mut stale = false;
     loop {
         let polled = tokio::select! {
             e = eventloop.poll() => e,
             _ = stop.changed() => {
+                if has_sparkplug {
+                    let offline = sparkplug::state_payload(false, session_ts);
+                    let _ = client.publish(state_topic.clone(), QoS::AtLeastOnce, true, offline).await;
+                }
                 let _ = client.disconnect().await;
+                // Let the event loop send what is queued (the PUBACKs, the STATE, DISCONNECT).
+                let drain = async { while eventloop.poll().await.is_ok() {} };
+                let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
                 return;
             }
         };
@@ -122,19 +454,19 @@ pub async fn run(
             Ok(MqttEvent::Incoming(Packet::ConnAck(ack))) => {
                 backoff = BACKOFF_START;
                 if !ack.session_present {
-                    for (topic, rs) in &routes {
-                        let qos = rs
-                            .iter()
-                            .map(|r| devices[r.device].1.point[r.point].qos.unwrap_or(1))
-                            .max();
-                        let qos = if qos == Some(0) {
-                            QoS::AtMostOnce
-                        } else {
-                            QoS::AtLeastOnce
-                        };
-                        if let Err(e) = client.subscribe(topic.clone(), qos).await {
+                    for (topic, qos) in &subscriptions {
+                        if let Err(e) = client.subscribe(topic.clone(), *qos).await {
                             tracing::error!(%topic, error = %e, "cannot subscribe");
                         }
+                    }
+                }
+                if has_sparkplug {
+                    let online = sparkplug::state_payload(true, session_ts);
+                    if let Err(e) = client
+                        .publish(state_topic.clone(), QoS::AtLeastOnce, true, online)
+                        .await
+                    {
+                        tracing::error!(error = %e, "cannot publish the host's STATE");
                     }
                 }
                 if stale {
@@ -150,44 +482,23 @@ pub async fn run(
                 }
             }
             Ok(MqttEvent::Incoming(Packet::Publish(publish))) => {
-                let Some(rs) = routes.get(publish.topic.as_str()) else {
-                    continue;
-                };
-                if publish.dup
+                let duplicate = publish.dup
                     && last_payload
                         .get(&publish.topic)
-                        .is_some_and(|p| p[..] == publish.payload[..])
-                {
-                    continue;
+                        .is_some_and(|p| p[..] == publish.payload[..]);
+                if !duplicate {
+                    last_payload.insert(publish.topic.clone(), publish.payload.clone());
+                    if !session.on_publish(&client, &publish).await {
+                        return;
+                    }
                 }
-                last_payload.insert(publish.topic.clone(), publish.payload.to_vec());
-                let at = Utc::now();
-                let payload: Result<serde_json::Value, _> =
-                    serde_json::from_slice(&publish.payload);
-                for r in rs {
-                    let (device, ty) = &devices[r.device];
-                    let point = &ty.point[r.point];
-                    let alive = match &payload {
-                        Err(e) => {
-                            let reason = format!("payload on {} is not JSON: {e}", publish.topic);
-                            reject(&events, &device.id, &point.name, reason).await
-                        }
-                        Ok(doc) => match json_value(doc, point) {
-                            Ok(Some(v)) => {
-                                recorders
-                                    .entry(r.device)
-                                    .or_default()
-                                    .record(&events, &device.id, point, at, v)
-                                    .await
-                            }
-                            Ok(None) => true,
-                            Err(reason) => {
-                                let reason = format!("{} on {}", reason, publish.topic);
-                                reject(&events, &device.id, &point.name, reason).await
-                            }
-                        },
+                if publish.qos != QoS::AtMostOnce {
+                    // Even a duplicate waits for the writer: its original may not be stored yet.
+                    let delivery = Delivery {
+                        client: client.clone(),
+                        publish,
                     };
-                    if !alive {
+                    if events.send(Event::Delivered(delivery)).await.is_err() {
                         return;
                     }
                 }
@@ -202,6 +513,28 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// The reading's own time, from the point's `time_pointer`: epoch milliseconds or RFC 3339.
+fn json_time(
+    doc: &serde_json::Value,
+    point: &Point,
+) -> Result<Option<chrono::DateTime<Utc>>, String> {
+    let Some(pointer) = point.time_pointer.as_deref() else {
+        return Ok(None);
+    };
+    match doc.pointer(pointer) {
+        None => Ok(None),
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+            .map(Some)
+            .ok_or_else(|| format!("{pointer} is not a time in milliseconds")),
+        Some(serde_json::Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|e| format!("{pointer} is not an RFC 3339 time: {e}")),
+        Some(other) => Err(format!("{pointer} holds {other}, not a time")),
     }
 }
 

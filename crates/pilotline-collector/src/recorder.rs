@@ -1,29 +1,34 @@
 //! What every collector does with a fresh reading: check it is plausible, drop it inside the
-//! deadband, and report it.
+//! deadband, report it, and report the E10 state the tool's signals now call for.
 
 use chrono::{DateTime, Utc};
+use pilotline_domain::E10State;
 use pilotline_equipment::Decoded;
-use pilotline_equipment::profile::Point;
+use pilotline_equipment::e10::signalled_state;
+use pilotline_equipment::profile::{DeviceType, Point};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use crate::{Event, Sample};
 
-/// Last recorded value per point of one tool.
+/// Last recorded value per point of one tool, and the E10 state its signals last called for.
 #[derive(Debug, Default)]
 pub struct Recorder {
     last: HashMap<String, Decoded>,
+    state: Option<E10State>,
 }
 
 impl Recorder {
     /// Reports `value` of `point` (already scaled) unless it is implausible (then a
-    /// [`Event::Rejected`]) or within the deadband of the last recorded value. Returns `false`
-    /// when the receiver is gone.
+    /// [`Event::Rejected`]) or within the deadband of the last recorded value; when the point
+    /// feeds an E10 rule of `ty` and the signalled state changes, reports an [`Event::State`].
+    /// Returns `false` when the receiver is gone.
     pub async fn record(
         &mut self,
         events: &mpsc::Sender<Event>,
         equipment: &str,
+        ty: &DeviceType,
         point: &Point,
         at: DateTime<Utc>,
         value: Decoded,
@@ -57,7 +62,33 @@ impl Recorder {
             at,
             value,
         };
-        events.send(Event::Sample(sample)).await.is_ok()
+        if events.send(Event::Sample(sample)).await.is_err() {
+            return false;
+        }
+        if !ty.e10_rule.iter().any(|r| r.point == point.name) {
+            return true;
+        }
+        let Some((state, rule)) = signalled_state(ty, &self.last) else {
+            return true;
+        };
+        if self.state == Some(state) {
+            return true;
+        }
+        self.state = Some(state);
+        let reason = match rule {
+            Some(r) => match self.last.get(&r.point) {
+                Some(v) => format!("signal {} = {v}", r.point),
+                None => format!("signal {}", r.point),
+            },
+            None => "no state signal active".to_string(),
+        };
+        let event = Event::State {
+            equipment: equipment.to_string(),
+            state,
+            at,
+            reason,
+        };
+        events.send(event).await.is_ok()
     }
 }
 

@@ -38,11 +38,19 @@ codec = "json"
 pointer = "/overlay/x_nm"
 "#;
 
+/// The next event that is not a delivery; deliveries are acknowledged at once, as the writer
+/// does once their content is stored.
 async fn next(rx: &mut mpsc::Receiver<Event>) -> Event {
-    tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .expect("event within 10 s")
-        .expect("open")
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("event within 10 s")
+            .expect("open");
+        match event {
+            Event::Delivered(d) => d.ack().await,
+            other => return other,
+        }
+    }
 }
 
 fn broker() -> Option<String> {
@@ -92,7 +100,7 @@ async fn json_points_are_collected_and_bad_payloads_rejected() {
     let (stop_tx, stop) = watch::channel(false);
     let collector = tokio::spawn(mqtt::run(
         url.clone(),
-        format!("{tool}-collector"),
+        mqtt::Options::new(format!("{tool}-collector")),
         vec![(device, ty)],
         tx,
         stop,

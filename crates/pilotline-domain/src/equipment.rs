@@ -145,6 +145,37 @@ impl Equipment {
     }
 }
 
+impl Equipment {
+    /// The tool after its own signals (see the profile's E10 rules) called for `signalled`;
+    /// `None` when nothing changes. `running` is the type of the lot tracked in on it, if any.
+    ///
+    /// Down states are taken at once, lot or no lot: a tool that faults mid-run is down. While a
+    /// lot is tracked in, "running" and "idle" signals both mean the lot's run goes on
+    /// (productive, or engineering for engineering and qualification lots), so a fault that
+    /// clears returns the tool to its run. Running without a tracked-in lot is recorded as
+    /// engineering time: Pilotline cannot attribute it to product.
+    pub fn signalled(
+        &self,
+        signalled: E10State,
+        running: Option<LotType>,
+        at: DateTime<Utc>,
+    ) -> Option<Equipment> {
+        let to = match (signalled, running) {
+            (E10State::Productive | E10State::Standby, Some(lot_type)) => {
+                E10State::running(lot_type)
+            }
+            (E10State::Productive, None) => E10State::Engineering,
+            (other, _) => other,
+        };
+        (to != self.state).then(|| Equipment {
+            state: to,
+            state_since: at.max(self.state_since),
+            version: self.version + 1,
+            ..self.clone()
+        })
+    }
+}
+
 /// A recorded change of a tool's E10 state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -223,5 +254,52 @@ mod tests {
                 .set_state(E10State::UnscheduledDown, now)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn signalled_states() {
+        use E10State::*;
+        let now = Utc::now();
+        let to = |state, lot: Option<&str>, signal, running| {
+            tool(state, lot)
+                .signalled(signal, running, now)
+                .map(|t| t.state)
+        };
+        let eng = Some(LotType::Engineering);
+        let prod = Some(LotType::Production);
+        // (from, lot on tool, signal, lot type) → recorded state (None: no change)
+        assert_eq!(
+            to(Standby, None, UnscheduledDown, None),
+            Some(UnscheduledDown)
+        );
+        assert_eq!(
+            to(Productive, Some("L1"), UnscheduledDown, prod),
+            Some(UnscheduledDown)
+        );
+        assert_eq!(
+            to(UnscheduledDown, Some("L1"), Productive, prod),
+            Some(Productive)
+        );
+        assert_eq!(
+            to(UnscheduledDown, Some("L1"), Standby, eng),
+            Some(Engineering)
+        );
+        assert_eq!(
+            to(Productive, Some("L1"), Standby, prod),
+            None,
+            "the run goes on"
+        );
+        assert_eq!(
+            to(Standby, None, Productive, None),
+            Some(Engineering),
+            "no lot tracked in"
+        );
+        assert_eq!(to(UnscheduledDown, None, Standby, None), Some(Standby));
+        assert_eq!(to(Standby, None, Standby, None), None);
+        let earlier = now - chrono::Duration::seconds(5);
+        let t = tool(Standby, None)
+            .signalled(ScheduledDown, None, earlier)
+            .unwrap();
+        assert!(t.state_since >= earlier && t.version == 2);
     }
 }

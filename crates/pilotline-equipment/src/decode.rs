@@ -89,6 +89,16 @@ pub enum Decoded {
     Text(String),
 }
 
+impl std::fmt::Display for Decoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Decoded::Bool(b) => write!(f, "{b}"),
+            Decoded::Number(n) => write!(f, "{n}"),
+            Decoded::Text(t) => write!(f, "{t:?}"),
+        }
+    }
+}
+
 /// Why registers could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {

@@ -10,6 +10,7 @@
 //! Nothing here performs I/O beyond reading profile files.
 
 pub mod decode;
+pub mod e10;
 pub mod plan;
 pub mod profile;
 pub mod validate;

@@ -105,6 +105,9 @@ pub struct Point {
     pub codec: Option<Codec>,
     /// MQTT JSON: JSON pointer of the value (e.g. `/chamber/pressure_pa`).
     pub pointer: Option<String>,
+    /// MQTT JSON: JSON pointer of the reading's timestamp (milliseconds since the epoch, or an
+    /// RFC 3339 string); without it the time of receipt is used.
+    pub time_pointer: Option<String>,
     /// MQTT Sparkplug: metric name.
     pub metric: Option<String>,
     /// MQTT: subscription QoS (0 or 1; default 1).
@@ -121,13 +124,14 @@ fn one() -> f64 {
 pub enum Match {
     /// A boolean point.
     Bool(bool),
-    /// A numeric point (raw value before scaling, or enum key).
+    /// A numeric point (its value after scaling).
     Number(f64),
     /// An enum label or text point.
     Text(String),
 }
 
-/// Maps a signal to a SEMI E10 state. Rules are tried in order; the first that matches wins.
+/// Maps a signal to a SEMI E10 state. Rules are tried in order; the first that matches wins, and
+/// when none matches the tool is idle (`standby`); see [`crate::e10`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct E10Rule {

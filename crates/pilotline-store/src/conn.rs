@@ -198,8 +198,14 @@ macro_rules! impl_backend {
     };
 }
 
+/// How SQLite stores a time: RFC 3339 in UTC with exactly six decimals, so that text order is
+/// time order (a variable number of decimals would sort `05.100001Z` before `05.100Z`).
+pub(crate) fn sqlite_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
 macro_rules! impl_bind_all {
-    ($name:ident, $db:ty) => {
+    ($name:ident, $db:ty, $time:expr) => {
         fn $name(
             mut q: sqlx::query::Query<'static, $db, <$db as sqlx::Database>::Arguments>,
             params: Vec<Param>,
@@ -209,8 +215,8 @@ macro_rules! impl_bind_all {
                     Param::Text(v) => q.bind(v),
                     Param::OptText(v) => q.bind(v),
                     Param::Int(v) => q.bind(v),
-                    Param::Time(v) => q.bind(v),
-                    Param::OptTime(v) => q.bind(v),
+                    Param::Time(v) => q.bind($time(v)),
+                    Param::OptTime(v) => q.bind(v.map($time)),
                     Param::Json(v) => q.bind(sqlx::types::Json(v)),
                     Param::Bool(v) => q.bind(v),
                     Param::OptFloat(v) => q.bind(v),
@@ -223,7 +229,7 @@ macro_rules! impl_bind_all {
 
 mod sqlite {
     use super::*;
-    impl_bind_all!(bind_all, sqlx::Sqlite);
+    impl_bind_all!(bind_all, sqlx::Sqlite, sqlite_time);
     impl_backend!(
         sqlx::SqliteConnection,
         sqlx::sqlite::SqliteRow,
@@ -234,7 +240,7 @@ mod sqlite {
 
 mod postgres {
     use super::*;
-    impl_bind_all!(bind_all, sqlx::Postgres);
+    impl_bind_all!(bind_all, sqlx::Postgres, std::convert::identity);
     impl_backend!(
         sqlx::PgConnection,
         sqlx::postgres::PgRow,

@@ -26,7 +26,7 @@ pub use idempotency::{IdempotencyKey, StoredResponse};
 pub use identity::{TOKEN_PREFIX, hash_token};
 pub use open::{OpenOptions, redact_url};
 pub use read::{Genealogy, GenealogyLink, LotFilter, LotPage, WipRow};
-pub use telemetry::{CommState, NewSample, SampleRecord};
+pub use telemetry::{CommState, NewSample, ProcessRun, SampleRecord};
 pub use write::{LotCommand, NewLotRequest, Outcome, WriteOp};
 
 use pilotline_domain::Route;

@@ -8,7 +8,7 @@
 //! generic store code as PostgreSQL: [`WriterConn`] implements [`Conn`] with futures that are
 //! always ready. Reads still use sqlx's pool. Both drivers link the one bundled SQLite.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use serde::de::DeserializeOwned;
 use std::borrow::Cow;
@@ -18,7 +18,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::StoreError;
-use crate::conn::{Conn, Param, RowExt};
+use crate::conn::{Conn, Param, RowExt, sqlite_time};
 
 /// Opens the writer connection on `path` with the store's durability settings.
 pub(crate) fn open(path: &Path) -> Result<rusqlite::Connection, StoreError> {
@@ -107,11 +107,8 @@ fn to_value(p: Param) -> Value {
         Param::Text(v) => Value::Text(v),
         Param::OptText(v) => v.map_or(Value::Null, Value::Text),
         Param::Int(v) => Value::Integer(v),
-        // The format sqlx's SQLite driver writes and reads back.
-        Param::Time(v) => Value::Text(v.to_rfc3339_opts(SecondsFormat::AutoSi, false)),
-        Param::OptTime(v) => v.map_or(Value::Null, |t| {
-            Value::Text(t.to_rfc3339_opts(SecondsFormat::AutoSi, false))
-        }),
+        Param::Time(v) => Value::Text(sqlite_time(v)),
+        Param::OptTime(v) => v.map_or(Value::Null, |t| Value::Text(sqlite_time(t))),
         Param::Json(v) => Value::Text(v.to_string()),
         Param::Bool(v) => Value::Integer(i64::from(v)),
         Param::OptFloat(v) => v.map_or(Value::Null, Value::Real),

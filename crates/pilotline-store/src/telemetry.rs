@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::HashMap;
 
 use crate::conn::{Conn, Param, RowExt, params};
 use crate::{Store, StoreError, in_write_tx, with_read_conn};
@@ -57,19 +58,46 @@ fn record<R: RowExt>(r: &R) -> Result<SampleRecord, StoreError> {
     })
 }
 
+/// The lot on each tool of `samples` now (one lookup per tool).
+async fn lots_on_tools<C: Conn>(
+    c: &mut C,
+    samples: &[NewSample],
+) -> Result<HashMap<String, Option<String>>, StoreError> {
+    let mut lots = HashMap::new();
+    for s in samples {
+        if lots.contains_key(&s.equipment) {
+            continue;
+        }
+        let row = c
+            .fetch_optional(
+                "SELECT current_lot FROM equipment WHERE id = $1",
+                params![s.equipment.as_str()],
+            )
+            .await?;
+        let lot = match row {
+            Some(r) => r.opt_text("current_lot")?,
+            None => None,
+        };
+        lots.insert(s.equipment.clone(), lot);
+    }
+    Ok(lots)
+}
+
 async fn insert_all<C: Conn>(c: &mut C, samples: &[NewSample]) -> Result<u64, StoreError> {
+    let lots = lots_on_tools(c, samples).await?;
     let mut n = 0;
     for s in samples {
         n += c
             .execute(
                 "INSERT INTO equipment_samples (equipment_id, point, at, number, text, lot_id) \
-                 SELECT $1, $2, $3, $4, $5, (SELECT current_lot FROM equipment WHERE id = $1)",
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 vec![
                     Param::from(s.equipment.as_str()),
                     Param::from(s.point.as_str()),
                     Param::Time(s.at),
                     Param::OptFloat(s.number),
                     Param::OptText(s.text.clone()),
+                    Param::OptText(lots.get(&s.equipment).cloned().flatten()),
                 ],
             )
             .await?;
@@ -77,13 +105,55 @@ async fn insert_all<C: Conn>(c: &mut C, samples: &[NewSample]) -> Result<u64, St
     Ok(n)
 }
 
+/// PostgreSQL: the whole batch in one statement, as arrays.
+async fn insert_all_pg(pool: &sqlx::PgPool, samples: &[NewSample]) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await?;
+    let lots = lots_on_tools(&mut *tx, samples).await?;
+    let mut equipment = Vec::with_capacity(samples.len());
+    let mut point = Vec::with_capacity(samples.len());
+    let mut at = Vec::with_capacity(samples.len());
+    let mut number = Vec::with_capacity(samples.len());
+    let mut text = Vec::with_capacity(samples.len());
+    let mut lot = Vec::with_capacity(samples.len());
+    for s in samples {
+        equipment.push(s.equipment.as_str());
+        point.push(s.point.as_str());
+        at.push(s.at);
+        number.push(s.number);
+        text.push(s.text.as_deref());
+        lot.push(lots.get(&s.equipment).cloned().flatten());
+    }
+    let done = sqlx::query(
+        "INSERT INTO equipment_samples (equipment_id, point, at, number, text, lot_id) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], $6::text[]) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&equipment)
+    .bind(&point)
+    .bind(&at)
+    .bind(&number)
+    .bind(&text)
+    .bind(&lot)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected())
+}
+
 impl Store {
-    /// Stores a batch of samples in one transaction; returns how many were written.
+    /// Stores a batch of samples in one transaction; returns how many were new (a sample of the
+    /// same tool, point and time already stored is not stored again). Each is tagged with the
+    /// lot on its tool when it is stored.
     pub async fn insert_samples(&self, samples: &[NewSample]) -> Result<u64, StoreError> {
         if samples.is_empty() {
             return Ok(0);
         }
-        in_write_tx!(self, |c| insert_all(c, samples).await)
+        match &self.backend {
+            crate::Backend::Postgres(pool) => insert_all_pg(pool, samples).await,
+            crate::Backend::Sqlite { .. } => {
+                in_write_tx!(self, |c| insert_all(c, samples).await)
+            }
+        }
     }
 
     /// Records that communication with a registered tool was lost (`stale`) or is back.
@@ -165,5 +235,86 @@ impl Store {
                 .await?;
             rows.iter().map(record).collect()
         })
+    }
+}
+
+/// One run of a lot on a tool (track-in to track-out) with the tool's samples during it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProcessRun {
+    /// Route step.
+    pub step: String,
+    /// Tool.
+    pub equipment: String,
+    /// Recipe run.
+    pub recipe: String,
+    /// Track-in time.
+    pub tracked_in: DateTime<Utc>,
+    /// Track-out time; absent while the lot is still on the tool.
+    pub tracked_out: Option<DateTime<Utc>>,
+    /// The tool's samples in `[tracked_in, tracked_out)`, oldest first.
+    pub samples: Vec<SampleRecord>,
+    /// More samples exist than the limit returned.
+    pub truncated: bool,
+}
+
+impl Store {
+    /// The process data of lot `lot`: each of its runs on a tool, from its history, with the
+    /// tool's samples during the run (optionally of one point, at most `limit` per run). A
+    /// customer sees only its own lots.
+    pub async fn process_data(
+        &self,
+        lot: &str,
+        actor: &pilotline_domain::Actor,
+        point: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ProcessRun>, StoreError> {
+        use pilotline_domain::event::Change;
+        let history = self.history(lot, actor).await?;
+        let mut runs: Vec<ProcessRun> = Vec::new();
+        for event in &history {
+            match &event.change {
+                Change::TrackedIn {
+                    step,
+                    equipment,
+                    recipe,
+                    ..
+                } => runs.push(ProcessRun {
+                    step: step.clone(),
+                    equipment: equipment.clone(),
+                    recipe: recipe.clone(),
+                    tracked_in: event.at,
+                    tracked_out: None,
+                    samples: Vec::new(),
+                    truncated: false,
+                }),
+                Change::TrackedOut {
+                    step, equipment, ..
+                } => {
+                    if let Some(run) = runs.iter_mut().rev().find(|r| {
+                        r.tracked_out.is_none() && &r.step == step && &r.equipment == equipment
+                    }) {
+                        run.tracked_out = Some(event.at);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let limit = limit.clamp(1, 50_000);
+        for run in &mut runs {
+            let mut samples = self
+                .samples(
+                    &run.equipment,
+                    point,
+                    Some(run.tracked_in),
+                    run.tracked_out,
+                    limit + 1,
+                )
+                .await?;
+            run.truncated = samples.len() > limit as usize;
+            samples.truncate(limit as usize);
+            run.samples = samples;
+        }
+        Ok(runs)
     }
 }

@@ -134,6 +134,17 @@ pub enum WriteOp {
         /// Why.
         reason: String,
     },
+    /// Record the E10 state a tool's own signals call for (sent by the collector).
+    SignalEquipmentState {
+        /// Tool id.
+        id: String,
+        /// State the signals call for.
+        state: E10State,
+        /// When the signal changed.
+        at: DateTime<Utc>,
+        /// Which signal.
+        reason: String,
+    },
     /// Start a lot.
     StartLot(NewLotRequest),
     /// A transaction on one lot.
@@ -283,6 +294,36 @@ impl Store {
                     to: *state,
                     at,
                     lot: None,
+                    actor: actor.user.clone(),
+                    reason: Some(reason.clone()),
+                };
+                write_equipment(c, &new, &change).await?;
+                Ok(Outcome::Equipment(new))
+            }
+            WriteOp::SignalEquipmentState {
+                id,
+                state,
+                at: signal_at,
+                reason,
+            } => {
+                require(actor, Action::WriteMasterData, "report equipment states")?;
+                // A tool the MES does not know has no state to keep.
+                let Some(tool) = lock_equipment(c, id).await? else {
+                    return Ok(Outcome::Nothing);
+                };
+                let running = match &tool.current_lot {
+                    Some(lot) => lock_lot(c, lot).await?.map(|l| l.lot_type),
+                    None => None,
+                };
+                let Some(new) = tool.signalled(*state, running, (*signal_at).min(at)) else {
+                    return Ok(Outcome::Nothing);
+                };
+                let change = StateChange {
+                    equipment: id.clone(),
+                    from: tool.state,
+                    to: new.state,
+                    at: new.state_since,
+                    lot: tool.current_lot.clone(),
                     actor: actor.user.clone(),
                     reason: Some(reason.clone()),
                 };

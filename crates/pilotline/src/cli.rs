@@ -128,7 +128,8 @@ fn run(cli: Cli) -> Result<()> {
                     .or(config.equipment_profiles.clone().map(PathBuf::from))
                     .unwrap_or_else(|| PathBuf::from("equipment-profiles"));
                 let (stop_tx, stop) = tokio::sync::watch::channel(false);
-                let collector = crate::collect::start(store.clone(), &dir, stop)?;
+                let options = crate::collect::Options::from_config(&config, dir);
+                let collector = crate::collect::start(store.clone(), &options, stop)?;
                 crate::serve::shutdown_signal().await;
                 let _ = stop_tx.send(true);
                 let _ = collector.await;

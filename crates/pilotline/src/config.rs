@@ -24,6 +24,15 @@ pub struct Config {
     /// Equipment profile directory; when set, `serve` also runs the collector.
     /// Env: `PILOTLINE_EQUIPMENT_PROFILES`.
     pub equipment_profiles: Option<String>,
+    /// Directory of the collector's spool (samples kept while the database is unreachable).
+    /// Env: `PILOTLINE_SPOOL_DIR`.
+    pub spool_dir: String,
+    /// Broker URL (`mqtt://host:port`) that replaces the one in every MQTT device's profile.
+    /// Env: `PILOTLINE_MQTT_BROKER`.
+    pub mqtt_broker: Option<String>,
+    /// MQTT client id of the collector, also its Sparkplug host id; keep it stable so the broker
+    /// keeps the session across restarts. Env: `PILOTLINE_MQTT_CLIENT_ID`.
+    pub mqtt_client_id: String,
 }
 
 impl Default for Config {
@@ -35,6 +44,9 @@ impl Default for Config {
             qtime_check_interval_s: 30,
             log: "info".into(),
             equipment_profiles: None,
+            spool_dir: "pilotline-spool".into(),
+            mqtt_broker: None,
+            mqtt_client_id: "pilotline-collector".into(),
         }
     }
 }
@@ -51,6 +63,12 @@ impl std::fmt::Debug for Config {
             .field("qtime_check_interval_s", &self.qtime_check_interval_s)
             .field("log", &self.log)
             .field("equipment_profiles", &self.equipment_profiles)
+            .field("spool_dir", &self.spool_dir)
+            .field(
+                "mqtt_broker",
+                &self.mqtt_broker.as_deref().map(pilotline_store::redact_url),
+            )
+            .field("mqtt_client_id", &self.mqtt_client_id)
             .finish()
     }
 }
@@ -101,6 +119,15 @@ impl Config {
         }
         if let Some(v) = var("PILOTLINE_EQUIPMENT_PROFILES") {
             self.equipment_profiles = Some(v);
+        }
+        if let Some(v) = var("PILOTLINE_SPOOL_DIR") {
+            self.spool_dir = v;
+        }
+        if let Some(v) = var("PILOTLINE_MQTT_BROKER") {
+            self.mqtt_broker = Some(v);
+        }
+        if let Some(v) = var("PILOTLINE_MQTT_CLIENT_ID") {
+            self.mqtt_client_id = v;
         }
         Ok(())
     }

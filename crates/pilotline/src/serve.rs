@@ -19,7 +19,10 @@ pub async fn serve(config: &Config) -> Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let options = Options {
         qtime_interval: Duration::from_secs(config.qtime_check_interval_s),
-        equipment_profiles: config.equipment_profiles.clone().map(Into::into),
+        collector: config
+            .equipment_profiles
+            .clone()
+            .map(|dir| crate::collect::Options::from_config(config, dir.into())),
     };
     run(store, listener, shutdown_signal(), options).await
 }
@@ -29,15 +32,15 @@ pub async fn serve(config: &Config) -> Result<()> {
 pub struct Options {
     /// Interval of the Q-time monitor.
     pub qtime_interval: Duration,
-    /// Equipment profiles to collect from; no collector when `None`.
-    pub equipment_profiles: Option<std::path::PathBuf>,
+    /// The collector; none when `None`.
+    pub collector: Option<crate::collect::Options>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             qtime_interval: Duration::from_secs(30),
-            equipment_profiles: None,
+            collector: None,
         }
     }
 }
@@ -52,12 +55,17 @@ pub async fn run(
 ) -> Result<()> {
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let collector = match &options.equipment_profiles {
-        Some(dir) => Some(crate::collect::start(store.clone(), dir, stop_rx.clone())?),
+    let collector = match &options.collector {
+        Some(c) => Some(crate::collect::start(store.clone(), c, stop_rx.clone())?),
         None => None,
     };
     let monitor = tokio::spawn(monitors(store.clone(), options.qtime_interval, stop_rx));
-    let app = pilotline_api::router(pilotline_api::AppState::new(store.clone()));
+    let state = pilotline_api::AppState::new(store.clone());
+    if collector.is_some() {
+        pilotline_collector::metrics::register(state.metrics.registry())
+            .context("cannot register the collector's metrics")?;
+    }
+    let app = pilotline_api::router(state);
     println!("Pilotline listening on http://{addr}");
     tracing::info!(%addr, "HTTP API listening");
     axum::serve(listener, app)

@@ -111,7 +111,12 @@ async fn polled_values_and_staleness_appear_through_the_api() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let options = pilotline::serve::Options {
-        equipment_profiles: Some(dir.path().to_path_buf()),
+        collector: Some(pilotline::collect::Options {
+            profiles: dir.path().to_path_buf(),
+            spool_dir: dir.path().join("spool"),
+            mqtt_broker: None,
+            client_id: format!("pilotline-test-{}", std::process::id()),
+        }),
         ..Default::default()
     };
     let server = tokio::spawn(pilotline::serve::run(

@@ -6,7 +6,9 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::NaiveDate;
 use pilotline_domain::{Action, LotEvent, LotState, LotType, LotView};
-use pilotline_store::{Genealogy, LotCommand, LotFilter, LotPage, NewLotRequest, WipRow, WriteOp};
+use pilotline_store::{
+    Genealogy, LotCommand, LotFilter, LotPage, NewLotRequest, ProcessRun, WipRow, WriteOp,
+};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -165,6 +167,37 @@ pub async fn history(
 ) -> Result<Json<Vec<LotEvent>>, ApiError> {
     caller.require(Action::ReadLots, "read lots")?;
     Ok(Json(state.store.history(&id, &caller.0).await?))
+}
+
+/// Which process data to return.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessDataQuery {
+    /// Only this point.
+    pub point: Option<String>,
+    /// At most this many samples per run (default 10,000).
+    pub limit: Option<u32>,
+}
+
+/// The lot's process data: each run on a tool (track-in to track-out, with step and recipe) and
+/// the tool's samples during it.
+#[utoipa::path(get, path = "/api/v1/lots/{id}/process-data", tag = "lots", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Lot id"), ProcessDataQuery),
+    responses((status = 200, body = Vec<ProcessRun>), (status = 404)))]
+pub async fn process_data(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(q): Params<ProcessDataQuery>,
+) -> Result<Json<Vec<ProcessRun>>, ApiError> {
+    caller.require(Action::ReadLots, "read lots")?;
+    let limit = q.limit.unwrap_or(10_000);
+    Ok(Json(
+        state
+            .store
+            .process_data(&id, &caller.0, q.point.as_deref(), limit)
+            .await?,
+    ))
 }
 
 /// The lot's split/merge family.

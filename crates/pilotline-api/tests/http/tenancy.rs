@@ -28,6 +28,13 @@ fn attempts() -> Vec<Attempt> {
         ),
         (
             Method::GET,
+            "/api/v1/lots/{id}/process-data",
+            "/api/v1/lots/B1/process-data".into(),
+            None,
+            &[404],
+        ),
+        (
+            Method::GET,
             "/api/v1/lots/{id}/genealogy",
             "/api/v1/lots/B1/genealogy".into(),
             None,
@@ -287,6 +294,10 @@ async fn a_customer_cannot_read_or_act_on_another_tenants_lot_through_any_route(
         );
         assert_eq!(
             s.get("acme", "/api/v1/lots/A1/genealogy").await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            s.get("acme", "/api/v1/lots/A1/process-data").await.status,
             StatusCode::OK
         );
         // Customers read; they never move lots, not even their own.
