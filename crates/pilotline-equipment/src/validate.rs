@@ -209,6 +209,20 @@ pub fn load_dir(path: &Path) -> (Catalogue, Vec<ProfileError>) {
             }
             _ => {}
         }
+        let sparkplug = ty.point.iter().any(|p| p.codec == Some(Codec::Sparkplug));
+        if let Transport::Mqtt { group, node, .. } = &device.transport
+            && sparkplug
+            && (group.as_deref().is_none_or(str::is_empty)
+                || node.as_deref().is_none_or(str::is_empty))
+        {
+            err(
+                "transport",
+                format!(
+                    "type {} publishes Sparkplug B: the transport needs the group and node ids",
+                    ty.device_type.id
+                ),
+            );
+        }
         if catalogue.devices.contains_key(&device.id) {
             err("id", format!("tool {} is defined twice", device.id));
         } else {
@@ -552,7 +566,14 @@ fn check_mqtt_point(check: &mut FileCheck<'_>, at: usize, f: &dyn Fn(&str) -> St
         }
     }
     match &p.topic {
-        None => check.error(at, f("topic"), "MQTT points need a topic"),
+        None if p.codec != Some(Codec::Sparkplug) => {
+            check.error(at, f("topic"), "JSON points need a topic")
+        }
+        Some(_) if p.codec == Some(Codec::Sparkplug) => check.error(
+            at,
+            f("topic"),
+            "is fixed by Sparkplug B (spBv1.0/group/DDATA/node/device, from the device); remove it",
+        ),
         Some(t) if t.contains('#') || t.contains('+') => check.error(
             at,
             f("topic"),
@@ -584,6 +605,13 @@ fn check_mqtt_point(check: &mut FileCheck<'_>, at: usize, f: &dyn Fn(&str) -> St
             }
             if p.pointer.is_some() {
                 check.error(at, f("pointer"), "is for JSON points");
+            }
+            if p.time_pointer.is_some() {
+                check.error(
+                    at,
+                    f("time_pointer"),
+                    "is for JSON points (Sparkplug metrics carry their time)",
+                );
             }
         }
     }
