@@ -310,7 +310,7 @@ fn decode(raw: &Value, datatype: Option<u32>) -> Option<Decoded> {
         (Value::Int(n), _) => Decoded::Number(f64::from(*n)),
         (Value::Long(n), Some(T::Int64)) => Decoded::Number(*n as i64 as f64),
         (Value::Long(n), _) => Decoded::Number(*n as f64),
-        (Value::Float(x), _) => Decoded::Number(f64::from(*x)),
+        (Value::Float(x), _) => Decoded::Number(pilotline_equipment::decode::f32_as_f64(*x)),
         (Value::Double(x), _) => Decoded::Number(*x),
         (Value::Boolean(b), _) => Decoded::Bool(*b),
         (Value::String(s), _) => Decoded::Text(s.clone()),

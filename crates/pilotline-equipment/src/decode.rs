@@ -197,7 +197,7 @@ pub fn decode(
             if !f.is_finite() {
                 return Err(DecodeError::NotFinite);
             }
-            Decoded::Number(f64::from(f))
+            Decoded::Number(f32_as_f64(f))
         }
         DataType::F64 => {
             let f = f64::from_be_bytes(arr8());
@@ -223,6 +223,12 @@ pub fn decode(
         }
     };
     Ok(v)
+}
+
+/// The f64 whose shortest decimal form is the f32's (17.032, not 17.031999588012695): what the
+/// tool meant, not the binary expansion of its rounding.
+pub fn f32_as_f64(f: f32) -> f64 {
+    f.to_string().parse().unwrap_or(f64::from(f))
 }
 
 /// Applies `value * scale + offset` to a number; other values pass unchanged.
@@ -255,7 +261,10 @@ mod tests {
         ];
         for (order, regs) in cases {
             let v = num(&regs, DataType::F32, order);
-            assert!((v - 123.456).abs() < 1e-4, "{order:?}: {v}");
+            assert_eq!(
+                v, 123.456,
+                "{order:?}: the f32 read as the decimal the tool meant"
+            );
             assert_eq!(
                 canonical_bytes(&regs, order),
                 vec![0x42, 0xF6, 0xE9, 0x79],

@@ -11,6 +11,7 @@
 
 pub mod decode;
 pub mod e10;
+pub mod encode;
 pub mod plan;
 pub mod profile;
 pub mod validate;

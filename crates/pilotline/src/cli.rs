@@ -62,6 +62,26 @@ pub enum Command {
         /// Directory for the demo database (default: a new temporary directory).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Equipment profiles to simulate and collect (default: `equipment-profiles` here, or
+        /// the source tree's).
+        #[arg(long)]
+        profiles: Option<PathBuf>,
+        /// Port of the embedded MQTT broker the simulated tools publish to.
+        #[arg(long, default_value_t = crate::demo::MQTT_PORT)]
+        mqtt_port: u16,
+        /// Do not start the simulated tools, the embedded broker and the collector.
+        #[arg(long)]
+        no_tools: bool,
+    },
+    /// Serve every tool of the equipment profiles as a simulated tool: Modbus servers on the
+    /// profiles' ports, MQTT JSON publishers and Sparkplug B edge nodes. Runs until interrupted.
+    Simulate {
+        /// Profile directory.
+        #[arg(default_value = "equipment-profiles")]
+        path: PathBuf,
+        /// Broker URL for the MQTT tools, instead of each profile's own.
+        #[arg(long, env = "PILOTLINE_MQTT_BROKER")]
+        mqtt_broker: Option<String>,
     },
 }
 
@@ -157,13 +177,48 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{token}");
                 Ok(())
             }
-            Command::Demo { listen, data_dir } => crate::demo::run(&listen, data_dir).await,
+            Command::Demo {
+                listen,
+                data_dir,
+                profiles,
+                mqtt_port,
+                no_tools,
+            } => {
+                let tools = (!no_tools).then(|| crate::demo::Tools {
+                    profiles: profiles.or_else(crate::demo::default_profiles),
+                    mqtt_port,
+                });
+                crate::demo::run(&listen, data_dir, tools).await
+            }
+            Command::Simulate { path, mqtt_broker } => {
+                let catalogue = crate::collect::load_profiles(&path)?;
+                let (stop_tx, stop) = tokio::sync::watch::channel(false);
+                let tasks =
+                    crate::simulate::start(&catalogue, mqtt_broker.as_deref(), stop).await?;
+                println!(
+                    "simulating {} tools from {}; Ctrl-C stops",
+                    catalogue.devices.len(),
+                    path.display()
+                );
+                crate::serve::shutdown_signal().await;
+                let _ = stop_tx.send(true);
+                for t in tasks {
+                    let _ = t.await;
+                }
+                Ok(())
+            }
             Command::Validate { .. } => unreachable!("handled before the runtime starts"),
         }
     })
 }
 
 fn init_tracing(filter: &str) {
+    // The embedded broker reports every connection at info; keep it to warnings unless asked.
+    let filter = if filter.contains("rumqttd") {
+        filter.to_string()
+    } else {
+        format!("{filter},rumqttd=warn")
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;

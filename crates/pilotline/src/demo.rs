@@ -8,8 +8,34 @@ use std::path::PathBuf;
 /// The example route shipped with Pilotline (a MEMS micro-hotplate gas sensor).
 pub const EXAMPLE_ROUTE: &str = include_str!("../../../ops/routes/mhp-gas-sensor.toml");
 
-/// Seeds a fresh store and serves it on `listen` until interrupted.
-pub async fn run(listen: &str, data_dir: Option<PathBuf>) -> Result<()> {
+/// Port of the demo's embedded MQTT broker (not MQTT's 1883, so it never meets a real one).
+pub const MQTT_PORT: u16 = 18830;
+
+/// The simulated tools of the demo.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    /// Equipment profiles; no tools when `None`.
+    pub profiles: Option<PathBuf>,
+    /// Port of the embedded broker.
+    pub mqtt_port: u16,
+}
+
+/// `equipment-profiles` in the working directory, else the source tree's.
+pub fn default_profiles() -> Option<PathBuf> {
+    [
+        PathBuf::from("equipment-profiles"),
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../equipment-profiles"
+        )),
+    ]
+    .into_iter()
+    .find(|p| p.is_dir())
+}
+
+/// Seeds a fresh store and serves it on `listen` until interrupted; with `tools`, also runs
+/// an embedded MQTT broker, every profile's tool as a simulated tool, and the collector.
+pub async fn run(listen: &str, data_dir: Option<PathBuf>, tools: Option<Tools>) -> Result<()> {
     let dir = match data_dir {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("pilotline-demo-{}", std::process::id())),
@@ -22,6 +48,32 @@ pub async fn run(listen: &str, data_dir: Option<PathBuf>) -> Result<()> {
     let store = Store::open(&format!("sqlite://{}", db.display())).await?;
     store.migrate().await?;
     let tokens = seed(&store).await.context("cannot seed the demo")?;
+    let mut options = crate::serve::Options::default();
+    let (sim_stop_tx, sim_stop) = tokio::sync::watch::channel(false);
+    let mut simulated = 0;
+    if let Some(Tools {
+        profiles: Some(profiles),
+        mqtt_port,
+    }) = &tools
+    {
+        let catalogue = crate::collect::load_profiles(profiles)?;
+        register_tools(&store, &catalogue).await?;
+        let listen_mqtt: std::net::SocketAddr = ([127, 0, 0, 1], *mqtt_port).into();
+        crate::broker::start_embedded(listen_mqtt)?;
+        let url = format!("mqtt://{listen_mqtt}");
+        crate::simulate::start(&catalogue, Some(&url), sim_stop).await?;
+        simulated = catalogue.devices.len();
+        options.collector = Some(crate::collect::Options {
+            profiles: profiles.clone(),
+            spool_dir: dir.join("spool"),
+            mqtt_broker: Some(url.clone()),
+            client_id: "pilotline-demo".into(),
+        });
+        println!(
+            "Simulated tools: {simulated} (profiles {}), MQTT broker {url}",
+            profiles.display()
+        );
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -34,18 +86,42 @@ pub async fn run(listen: &str, data_dir: Option<PathBuf>) -> Result<()> {
     println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/wip");
     println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/lots");
     println!("  curl http://{addr}/api/openapi.json");
+    if simulated > 0 {
+        println!(
+            "  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/equipment/FURNACE-01"
+        );
+        println!(
+            "  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/equipment/DRIE-01/states"
+        );
+    }
     for (role, token) in &tokens[1..] {
         println!("{role:>9} token: {token}");
     }
     println!("URL: http://{addr}");
     println!("token: {}", tokens[0].1);
-    crate::serve::run(
-        store,
-        listener,
-        crate::serve::shutdown_signal(),
-        Default::default(),
-    )
-    .await
+    let served = crate::serve::run(store, listener, crate::serve::shutdown_signal(), options).await;
+    let _ = sim_stop_tx.send(true);
+    served
+}
+
+/// Registers every profiled tool the seed did not (environment monitors, bonders, …).
+async fn register_tools(store: &Store, catalogue: &pilotline_equipment::Catalogue) -> Result<()> {
+    let admin = actor("demo-admin", Role::Admin);
+    for device in catalogue.devices.values() {
+        let Some(ty) = catalogue.types.get(&device.device_type) else {
+            continue;
+        };
+        if store.comm_state(&device.id).await?.is_some() {
+            continue;
+        }
+        let put = WriteOp::PutEquipment {
+            id: device.id.clone(),
+            equipment_type: ty.device_type.equipment_type.clone(),
+            description: format!("{} ({})", ty.device_type.description, device.location),
+        };
+        store.execute(&put, &admin, None).await?;
+    }
+    Ok(())
 }
 
 fn actor(user: &str, role: Role) -> Actor {

@@ -1,9 +1,11 @@
 //! The Pilotline MES binary's library: command line, configuration, the serving roles and the demo.
 
+pub mod broker;
 pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod demo;
 pub mod serve;
+pub mod simulate;
 
 pub use cli::main;

@@ -50,5 +50,30 @@ async fn demo_starts_and_answers_on_its_url() {
         .filter(|l| !l["holds"].as_array().unwrap().is_empty())
         .count();
     assert!(held >= 1, "the demo has a held lot");
+
+    // The simulated tools reach the API through the embedded broker and the collector: Modbus
+    // TCP, RTU over TCP (two units behind one gateway), MQTT JSON and Sparkplug B.
+    for tool in [
+        "FURNACE-01",
+        "ENV-FURNACE-BAY",
+        "ENV-YELLOW-ROOM",
+        "STEPPER-01",
+        "DRIE-01",
+    ] {
+        let url = format!("{}/api/v1/equipment/{tool}", demo.url);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let v = get_json(&client, &url, &token).await;
+            if v["latest"].as_array().is_some_and(|l| !l.is_empty()) {
+                assert_eq!(v["stale"], false, "{tool}: {v}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{tool} shows no simulated values: {v}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
     demo.child.kill().await.unwrap();
 }
