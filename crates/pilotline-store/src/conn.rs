@@ -27,8 +27,6 @@ pub(crate) enum Param {
     Json(serde_json::Value),
     /// Boolean.
     Bool(bool),
-    /// Nullable 64-bit float.
-    OptFloat(Option<f64>),
 }
 
 impl From<&str> for Param {
@@ -201,7 +199,28 @@ macro_rules! impl_backend {
 /// How SQLite stores a time: RFC 3339 in UTC with exactly six decimals, so that text order is
 /// time order (a variable number of decimals would sort `05.100001Z` before `05.100Z`).
 pub(crate) fn sqlite_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    let mut s = String::with_capacity(27);
+    write_sqlite_time(&mut s, t);
+    s
+}
+
+/// Appends [`sqlite_time`]'s text to `out` (without chrono's format-string parsing: this runs
+/// once per stored sample).
+pub(crate) fn write_sqlite_time(out: &mut String, t: DateTime<Utc>) {
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        // A leap second shows as :60 in chrono's nanoseconds; keep it in the same second.
+        (t.nanosecond() % 1_000_000_000) / 1_000
+    );
 }
 
 macro_rules! impl_bind_all {
@@ -219,7 +238,6 @@ macro_rules! impl_bind_all {
                     Param::OptTime(v) => q.bind(v.map($time)),
                     Param::Json(v) => q.bind(sqlx::types::Json(v)),
                     Param::Bool(v) => q.bind(v),
-                    Param::OptFloat(v) => q.bind(v),
                 };
             }
             q

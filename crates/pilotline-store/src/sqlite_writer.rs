@@ -27,7 +27,7 @@ pub(crate) fn open(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     })?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-         PRAGMA busy_timeout = 10000;",
+         PRAGMA busy_timeout = 10000; PRAGMA cache_size = -32768;",
     )
     .map_err(|e| StoreError::Config(format!("cannot configure SQLite: {e}")))?;
     Ok(conn)
@@ -111,7 +111,6 @@ fn to_value(p: Param) -> Value {
         Param::OptTime(v) => v.map_or(Value::Null, |t| Value::Text(sqlite_time(t))),
         Param::Json(v) => Value::Text(v.to_string()),
         Param::Bool(v) => Value::Integer(i64::from(v)),
-        Param::OptFloat(v) => v.map_or(Value::Null, Value::Real),
     }
 }
 
@@ -282,4 +281,75 @@ pub(crate) fn transaction<T>(
         return Err(StoreError::Database(db_err(e)));
     }
     out
+}
+
+/// Stores samples in one transaction on the writer connection, binding by reference (the
+/// collector's hot path: no per-row allocation beyond the time text). Returns the rows that
+/// were new. Each sample is tagged with the lot on its tool now.
+pub(crate) fn insert_samples(
+    conn: &mut rusqlite::Connection,
+    samples: &[crate::NewSample],
+) -> Result<u64, StoreError> {
+    let db = |e: rusqlite::Error| StoreError::Database(db_err(e));
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let mut stored = 0u64;
+    {
+        let mut lot_of = tx
+            .prepare_cached("SELECT current_lot FROM equipment WHERE id = ?1")
+            .map_err(db)?;
+        let mut lots: std::collections::HashMap<&str, Option<String>> =
+            std::collections::HashMap::new();
+        for s in samples {
+            if !lots.contains_key(s.equipment.as_str()) {
+                let lot: Option<String> = lot_of
+                    .query_row([&s.equipment], |r| r.get(0))
+                    .or_else(|e| match e {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                        e => Err(e),
+                    })
+                    .map_err(db)?;
+                lots.insert(s.equipment.as_str(), lot);
+            }
+        }
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO equipment_samples (equipment_id, point, at, number, text, lot_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            )
+            .map_err(db)?;
+        let mut at = String::with_capacity(32);
+        // Binds one sample to `stmt` and runs it; returns the rows written.
+        let mut run = |stmt: &mut rusqlite::CachedStatement<'_>, s: &crate::NewSample| {
+            at.clear();
+            crate::conn::write_sqlite_time(&mut at, s.at);
+            let lot = lots.get(s.equipment.as_str()).and_then(|l| l.as_deref());
+            stmt.execute(rusqlite::params![
+                s.equipment,
+                s.point,
+                at,
+                s.number,
+                s.text,
+                lot
+            ])
+            .map_err(db)
+        };
+        for s in samples {
+            stored += run(&mut insert, s)? as u64;
+        }
+        let mut latest = tx
+            .prepare_cached(
+                "INSERT INTO equipment_latest (equipment_id, point, at, number, text, lot_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (equipment_id, point) DO UPDATE SET \
+                 at = excluded.at, number = excluded.number, text = excluded.text, \
+                 lot_id = excluded.lot_id WHERE excluded.at >= equipment_latest.at",
+            )
+            .map_err(db)?;
+        for s in crate::telemetry::latest_of(samples) {
+            run(&mut latest, s)?;
+        }
+    }
+    tx.commit().map_err(db)?;
+    Ok(stored)
 }

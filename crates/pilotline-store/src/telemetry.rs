@@ -58,57 +58,34 @@ fn record<R: RowExt>(r: &R) -> Result<SampleRecord, StoreError> {
     })
 }
 
-/// The lot on each tool of `samples` now (one lookup per tool).
-async fn lots_on_tools<C: Conn>(
-    c: &mut C,
-    samples: &[NewSample],
-) -> Result<HashMap<String, Option<String>>, StoreError> {
-    let mut lots = HashMap::new();
+/// The newest sample of each (tool, point) in `samples`.
+pub(crate) fn latest_of(samples: &[NewSample]) -> Vec<&NewSample> {
+    let mut newest: HashMap<(&str, &str), &NewSample> = HashMap::new();
     for s in samples {
-        if lots.contains_key(&s.equipment) {
-            continue;
+        let e = newest
+            .entry((s.equipment.as_str(), s.point.as_str()))
+            .or_insert(s);
+        if s.at >= e.at {
+            *e = s;
         }
-        let row = c
-            .fetch_optional(
-                "SELECT current_lot FROM equipment WHERE id = $1",
-                params![s.equipment.as_str()],
-            )
-            .await?;
-        let lot = match row {
-            Some(r) => r.opt_text("current_lot")?,
-            None => None,
-        };
-        lots.insert(s.equipment.clone(), lot);
     }
-    Ok(lots)
-}
-
-async fn insert_all<C: Conn>(c: &mut C, samples: &[NewSample]) -> Result<u64, StoreError> {
-    let lots = lots_on_tools(c, samples).await?;
-    let mut n = 0;
-    for s in samples {
-        n += c
-            .execute(
-                "INSERT INTO equipment_samples (equipment_id, point, at, number, text, lot_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                vec![
-                    Param::from(s.equipment.as_str()),
-                    Param::from(s.point.as_str()),
-                    Param::Time(s.at),
-                    Param::OptFloat(s.number),
-                    Param::OptText(s.text.clone()),
-                    Param::OptText(lots.get(&s.equipment).cloned().flatten()),
-                ],
-            )
-            .await?;
-    }
-    Ok(n)
+    newest.into_values().collect()
 }
 
 /// PostgreSQL: the whole batch in one statement, as arrays.
 async fn insert_all_pg(pool: &sqlx::PgPool, samples: &[NewSample]) -> Result<u64, StoreError> {
     let mut tx = pool.begin().await?;
-    let lots = lots_on_tools(&mut *tx, samples).await?;
+    // The lot on each tool of the batch now, in one query.
+    let mut tools: Vec<&str> = samples.iter().map(|s| s.equipment.as_str()).collect();
+    tools.sort_unstable();
+    tools.dedup();
+    let lots: HashMap<String, Option<String>> =
+        sqlx::query_as("SELECT id, current_lot FROM equipment WHERE id = ANY($1)")
+            .bind(&tools)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
     let mut equipment = Vec::with_capacity(samples.len());
     let mut point = Vec::with_capacity(samples.len());
     let mut at = Vec::with_capacity(samples.len());
@@ -136,6 +113,27 @@ async fn insert_all_pg(pool: &sqlx::PgPool, samples: &[NewSample]) -> Result<u64
     .bind(&lot)
     .execute(&mut *tx)
     .await?;
+    // The newest sample of each point in the batch, unless a newer one is stored already.
+    let latest = latest_of(samples);
+    sqlx::query(
+        "INSERT INTO equipment_latest (equipment_id, point, at, number, text, lot_id) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], $6::text[]) \
+         ON CONFLICT (equipment_id, point) DO UPDATE SET at = excluded.at, number = excluded.number, \
+         text = excluded.text, lot_id = excluded.lot_id WHERE excluded.at >= equipment_latest.at",
+    )
+    .bind(latest.iter().map(|s| s.equipment.as_str()).collect::<Vec<_>>())
+    .bind(latest.iter().map(|s| s.point.as_str()).collect::<Vec<_>>())
+    .bind(latest.iter().map(|s| s.at).collect::<Vec<_>>())
+    .bind(latest.iter().map(|s| s.number).collect::<Vec<_>>())
+    .bind(latest.iter().map(|s| s.text.as_deref()).collect::<Vec<_>>())
+    .bind(
+        latest
+            .iter()
+            .map(|s| lots.get(&s.equipment).cloned().flatten())
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(done.rows_affected())
 }
@@ -150,8 +148,11 @@ impl Store {
         }
         match &self.backend {
             crate::Backend::Postgres(pool) => insert_all_pg(pool, samples).await,
-            crate::Backend::Sqlite { .. } => {
-                in_write_tx!(self, |c| insert_all(c, samples).await)
+            crate::Backend::Sqlite { writer, .. } => {
+                let mut conn = writer.lock().await;
+                crate::sqlite_writer::blocking(|| {
+                    crate::sqlite_writer::insert_samples(&mut conn, samples)
+                })
             }
         }
     }
@@ -198,9 +199,8 @@ impl Store {
         with_read_conn!(self, |c| {
             let rows = c
                 .fetch_all(
-                    "SELECT point, at, number, text, lot_id FROM equipment_samples WHERE id IN \
-                     (SELECT MAX(id) FROM equipment_samples WHERE equipment_id = $1 GROUP BY point) \
-                     ORDER BY point",
+                    "SELECT point, at, number, text, lot_id FROM equipment_latest \
+                     WHERE equipment_id = $1 ORDER BY point",
                     params![equipment],
                 )
                 .await?;
@@ -223,7 +223,7 @@ impl Store {
                     "SELECT point, at, number, text, lot_id FROM equipment_samples \
                      WHERE equipment_id = $1 AND ($2 IS NULL OR point = $2) \
                      AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR at < $4) \
-                     ORDER BY at, id LIMIT $5",
+                     ORDER BY at, point LIMIT $5",
                     vec![
                         Param::from(equipment),
                         Param::from(point),

@@ -226,11 +226,12 @@ impl Writer {
             if run > 0 {
                 let samples: Vec<NewSample> =
                     records[i..i + run].iter().filter_map(to_sample).collect();
-                self.store
+                let stored = self
+                    .store
                     .insert_samples(&samples)
                     .await
                     .map_err(|e| (i, e))?;
-                METRICS.samples.inc_by(samples.len() as u64);
+                METRICS.samples.inc_by(stored);
                 i += run;
                 continue;
             }
