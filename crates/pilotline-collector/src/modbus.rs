@@ -1,4 +1,5 @@
-//! Polling a Modbus tool with tokio-modbus.
+//! Polling a Modbus tool with tokio-modbus: Modbus TCP, RTU over TCP (serial gateways) and RTU
+//! on a serial line (tokio-serial).
 //!
 //! tokio-modbus has no timeout and no reconnect, and after a timed-out request a late reply can
 //! leave the connection one transaction behind for good; so every request runs under the
@@ -8,7 +9,7 @@
 use chrono::Utc;
 use pilotline_equipment::decode::{self, WordOrder};
 use pilotline_equipment::plan::{ReadRequest, plan_reads};
-use pilotline_equipment::profile::{Area, Device, DeviceType, Transport};
+use pilotline_equipment::profile::{Area, Device, DeviceType, Parity, Transport};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,10 +167,14 @@ async fn connect(device: &Device) -> Result<Context, String> {
     let (host, port, rtu) = match &device.transport {
         Transport::Tcp { host, port } => (host, *port, false),
         Transport::RtuOverTcp { host, port } => (host, *port, true),
-        Transport::Rtu { path, .. } => {
-            return Err(format!(
-                "serial RTU ({path}) is not supported by this collector build"
-            ));
+        Transport::Rtu {
+            path,
+            baud,
+            parity,
+            stop_bits,
+        } => {
+            let port = open_serial(path, *baud, *parity, *stop_bits)?;
+            return Ok(tokio_modbus::client::rtu::attach_slave(port, unit));
         }
         Transport::Mqtt { .. } => return Err("not a Modbus device".into()),
     };
@@ -188,6 +193,29 @@ async fn connect(device: &Device) -> Result<Context, String> {
     } else {
         tokio_modbus::client::tcp::attach_slave(stream, unit)
     })
+}
+
+/// Opens a serial line for Modbus RTU: 8 data bits, the profile's parity and stop bits.
+pub fn open_serial(
+    path: &str,
+    baud: u32,
+    parity: Parity,
+    stop_bits: u8,
+) -> Result<tokio_serial::SerialStream, String> {
+    let builder = tokio_serial::new(path, baud)
+        .data_bits(tokio_serial::DataBits::Eight)
+        .parity(match parity {
+            Parity::None => tokio_serial::Parity::None,
+            Parity::Even => tokio_serial::Parity::Even,
+            Parity::Odd => tokio_serial::Parity::Odd,
+        })
+        .stop_bits(if stop_bits == 2 {
+            tokio_serial::StopBits::Two
+        } else {
+            tokio_serial::StopBits::One
+        });
+    tokio_serial::SerialStream::open(&builder)
+        .map_err(|e| format!("cannot open serial line {path}: {e}"))
 }
 
 /// Reads one request under the device's timeout.

@@ -229,3 +229,13 @@ pub fn serve(listener: TcpListener, map: Arc<RegisterMap>) -> JoinHandle<()> {
         }
     })
 }
+
+/// Serves `units` as RTU slaves on the serial line `serial` until the returned task is aborted.
+pub fn serve_serial(serial: tokio_serial::SerialStream, units: Units) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let server = tokio_modbus::server::rtu::Server::new(serial);
+        if let Err(e) = server.serve_forever(units).await {
+            tracing::warn!(error = %e, "Modbus RTU server stopped");
+        }
+    })
+}

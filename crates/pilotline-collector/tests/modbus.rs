@@ -261,3 +261,68 @@ async fn a_silent_tool_does_not_slow_the_others() {
     server.abort();
     hold.abort();
 }
+
+/// A serial Modbus RTU tool on a pseudo-terminal pair made by socat (two ends of one serial
+/// line): the tool served by tokio-modbus's RTU server on one end, the poller on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serial_rtu_tool_is_polled() {
+    use pilotline_collector::modbus_server::{Units, serve_serial};
+    use pilotline_equipment::profile::Parity;
+    if std::process::Command::new("socat")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        if std::env::var("PILOTLINE_REQUIRE_PEERS").is_ok_and(|v| v == "1") {
+            panic!("socat is needed for the serial RTU test");
+        }
+        eprintln!("\n*** SKIPPED the serial RTU test: socat is not installed ***\n");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (tool_end, poller_end) = (dir.path().join("tool"), dir.path().join("mes"));
+    let mut socat = tokio::process::Command::new("socat")
+        .arg(format!("pty,raw,echo=0,link={}", tool_end.display()))
+        .arg(format!("pty,raw,echo=0,link={}", poller_end.display()))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !(tool_end.exists() && poller_end.exists()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "socat made no pty pair"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let serial = modbus::open_serial(tool_end.to_str().unwrap(), 19200, Parity::Even, 1).unwrap();
+    let units = Units(HashMap::from([(7u8, furnace_registers())]));
+    let server = serve_serial(serial, units);
+    let device = toml::from_str::<pilotline_equipment::profile::DeviceFile>(&format!(
+        "[[device]]\nid = \"WETBENCH-T\"\ntype = \"furnace\"\nunit_id = 7\ntimeout_ms = 500\n\
+         transport = {{ kind = \"rtu\", path = \"{}\", baud = 19200, parity = \"even\", stop_bits = 1 }}\n",
+        poller_end.display()
+    ))
+    .unwrap()
+    .device
+    .remove(0);
+    let (tx, mut rx) = mpsc::channel(256);
+    let (stop, stop_rx) = watch::channel(false);
+    let poller = tokio::spawn(modbus::run(device, furnace_type(), tx, stop_rx));
+    let mut seen: HashMap<String, Decoded> = HashMap::new();
+    while !(seen.contains_key("tube_temperature") && seen.contains_key("o2_flow")) {
+        match next_event(&mut rx).await {
+            Event::Sample(s) => {
+                assert_eq!(s.equipment, "WETBENCH-T");
+                seen.insert(s.point, s.value);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(seen["tube_temperature"], Decoded::Number(114.0));
+    assert_eq!(seen["o2_flow"], Decoded::Number(123.456));
+    stop.send(true).unwrap();
+    poller.await.unwrap();
+    server.abort();
+    let _ = socat.kill().await;
+}
