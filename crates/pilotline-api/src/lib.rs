@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/lots/{id}", get(lots::get))
         .route("/lots/{id}/history", get(lots::history))
         .route("/lots/{id}/process-data", get(lots::process_data))
+        .route("/lots/{id}/yield", get(lots::lot_yield))
         .route("/lots/{id}/genealogy", get(lots::genealogy))
         .route("/lots/{id}/track-in", post(lots::track_in))
         .route("/lots/{id}/track-out", post(lots::track_out))

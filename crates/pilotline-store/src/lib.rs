@@ -18,6 +18,7 @@ mod read;
 mod rows;
 mod sqlite_writer;
 mod telemetry;
+mod testdata;
 pub mod testing;
 mod write;
 
@@ -27,6 +28,7 @@ pub use identity::{TOKEN_PREFIX, hash_token};
 pub use open::{OpenOptions, redact_url};
 pub use read::{Genealogy, GenealogyLink, LotFilter, LotPage, WipRow};
 pub use telemetry::{CommState, NewSample, ProcessRun, SampleRecord};
+pub use testdata::{ImportedFile, LotYield, TestFileImport, TestFileInfo, WaferYield};
 pub use write::{LotCommand, NewLotRequest, Outcome, WriteOp};
 
 use pilotline_domain::Route;

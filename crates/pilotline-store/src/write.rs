@@ -220,7 +220,8 @@ pub enum Outcome {
 /// Renders an outcome as the answer stored for an idempotency key.
 pub type Render<'a> = &'a (dyn Fn(&Outcome) -> StoredResponse + Sync);
 
-fn require(actor: &Actor, action: Action, what: &str) -> Result<(), StoreError> {
+/// Refuses `actor` unless its role may do `action` (`what` names it in the refusal).
+pub(crate) fn require(actor: &Actor, action: Action, what: &str) -> Result<(), StoreError> {
     if actor.role.may(action) {
         Ok(())
     } else {

@@ -3,8 +3,10 @@
 //! Yield always comes from the per-part results (PRR), never from the file's summary records,
 //! and retests are explicit: a die tested again at the same X/Y is a retest whether or not
 //! the tester flagged it, so every yield is reported three ways — over all results, first pass
-//! and final.
+//! and final. [`spc`] holds the statistics of metrology charts: control limits, the Western
+//! Electric and Nelson run rules, capability.
 
+pub mod spc;
 pub mod stdf;
 pub mod yields;
 

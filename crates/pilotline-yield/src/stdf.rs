@@ -1,8 +1,8 @@
-//! Reading STDF V4 / V4-2007 files (plain or gzipped) with rust-stdf.
+//! Reading STDF V4 / V4-2007 files (plain or gzipped, told apart by content) with rust-stdf.
 
-use rust_stdf::StdfRecord;
 use rust_stdf::stdf_file::StdfReader;
 use rust_stdf::stdf_record_type::{REC_MIR, REC_PRR, REC_WIR};
+use rust_stdf::{CompressType, StdfRecord};
 use std::path::Path;
 use thiserror::Error;
 
@@ -47,10 +47,27 @@ pub enum ImportError {
 /// Reads `path` whole; any bad record rejects the whole file.
 pub fn read_file(path: &Path) -> Result<TestFile, ImportError> {
     let shown = path.display().to_string();
-    let mut reader = StdfReader::new(path).map_err(|e| ImportError::Open {
+    let open_err = |message: String| ImportError::Open {
         path: shown.clone(),
-        message: e.to_string(),
-    })?;
+        message,
+    };
+    // Compression is told by content (the gzip magic), not by the file's name.
+    let mut magic = [0u8; 2];
+    let gzipped = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .map(|()| magic == [0x1f, 0x8b])
+        .unwrap_or(false);
+    let input = std::fs::File::open(path).map_err(|e| open_err(e.to_string()))?;
+    let compression = if gzipped {
+        CompressType::GzipCompressed
+    } else {
+        CompressType::Uncompressed
+    };
+    let mut reader = StdfReader::from(
+        std::io::BufReader::with_capacity(2 << 20, input),
+        &compression,
+    )
+    .map_err(|e| open_err(e.to_string()))?;
     let mut file = TestFile {
         lot: String::new(),
         part_type: String::new(),

@@ -35,6 +35,7 @@ impl PartResult {
 
 /// Yields of a set of part results.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct YieldSummary {
     /// Part results (every test of every die, retests included).
     pub part_results: u32,

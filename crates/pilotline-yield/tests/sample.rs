@@ -48,3 +48,17 @@ fn a_truncated_file_is_rejected_whole_with_the_record() {
     assert!(err.contains("cut.stdf") && err.contains("record"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn gzip_is_told_by_content_not_by_name() {
+    let Some(path) = sample() else { return };
+    // The same gzipped bytes under a name without .gz (in a temporary directory).
+    let dir = std::env::temp_dir().join(format!("pilotline-stdf-name-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let renamed = dir.join("lot2.stdf");
+    std::fs::copy(&path, &renamed).unwrap();
+    let file = read_file(&renamed).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(file.lot, "GAL-LOT");
+    assert_eq!(file.parts.len(), 1569);
+}

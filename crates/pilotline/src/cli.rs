@@ -41,6 +41,12 @@ pub enum Command {
         #[command(subcommand)]
         command: RouteCommand,
     },
+    /// Import test data.
+    Import {
+        /// What to import.
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Manage API tokens.
     Token {
         /// Token command.
@@ -94,6 +100,28 @@ pub enum RouteCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// User recorded as the author.
+        #[arg(long, env = "USER", default_value = "cli")]
+        user: String,
+    },
+}
+
+/// Import commands.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import STDF V4 files (plain or gzipped, told apart by content) from wafer probe or final
+    /// test. Each file is stored whole, with every part result, or not at all; the same file
+    /// imported again is not counted twice. Prints each lot's yields.
+    Stdf {
+        /// STDF files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The MES lot the files belong to, when their own lot id differs.
+        #[arg(long)]
+        lot: Option<String>,
+        /// Record lots Pilotline does not know as external lots (data from outside the line).
+        #[arg(long)]
+        create_lots: bool,
+        /// User recorded as the importer.
         #[arg(long, env = "USER", default_value = "cli")]
         user: String,
     },
@@ -167,6 +195,18 @@ fn run(cli: Cli) -> Result<()> {
             } => {
                 let store = open_migrated(&config).await?;
                 import_routes(&store, &files, &user).await
+            }
+            Command::Import {
+                command:
+                    ImportCommand::Stdf {
+                        files,
+                        lot,
+                        create_lots,
+                        user,
+                    },
+            } => {
+                let store = open_migrated(&config).await?;
+                crate::import::stdf(&store, &files, lot, create_lots, &user).await
             }
             Command::Token {
                 command: TokenCommand::Create { user, role, tenant },

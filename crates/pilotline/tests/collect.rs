@@ -1,5 +1,6 @@
 //! `serve` with equipment profiles: a Modbus tool served over a real socket is polled and its
-//! scaled values, and its loss of communication, appear through the HTTP API.
+//! scaled values, its signal-driven E10 state, a lot's process data, the count of rejected
+//! readings and its loss of communication appear through the HTTP API.
 
 use pilotline_collector::modbus_server::{RegisterMap, serve};
 use pilotline_domain::{Actor, Role};
@@ -35,7 +36,41 @@ address = 100
 type = "f32"
 order = "CDAB"
 poll_group = "fast"
+
+[[point]]
+name = "pressure"
+area = "holding"
+address = 10
+type = "u16"
+valid_max = 1000.0
+poll_group = "fast"
+
+[[point]]
+name = "alarm_1"
+area = "coil"
+address = 0
+type = "bool"
+poll_group = "fast"
+
+[[e10_rule]]
+point = "alarm_1"
+equals = true
+state = "unscheduled_down"
+stops_tool = true
 "#;
+
+/// GETs `url` once.
+async fn get(client: &reqwest::Client, url: &str, token: &str) -> Value {
+    client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
 
 /// GETs `path` until `done` holds for the answer (at most 15 s).
 async fn wait_for(
@@ -46,15 +81,7 @@ async fn wait_for(
 ) -> Value {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let v: Value = client
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = get(client, url, token).await;
         if done(&v) {
             return v;
         }
@@ -72,9 +99,11 @@ async fn polled_values_and_staleness_appear_through_the_api() {
     regs.set_holding(1, 1140);
     regs.set_holding(100, 0xE979);
     regs.set_holding(101, 0x42F6);
+    // A broken gauge: 65535 is outside the point's valid range.
+    regs.set_holding(10, 65535);
     let modbus = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let tool_addr = modbus.local_addr().unwrap();
-    let tool = serve(modbus, regs);
+    let tool = serve(modbus, regs.clone());
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("furnace.toml"), TYPE).unwrap();
@@ -102,6 +131,7 @@ async fn polled_values_and_staleness_appear_through_the_api() {
         description: String::new(),
     };
     store.execute(&put, &admin, None).await.unwrap();
+    let store2 = store.clone();
     let token = store
         .create_token("eng", Role::Engineer, None)
         .await
@@ -131,34 +161,149 @@ async fn polled_values_and_staleness_appear_through_the_api() {
     let client = reqwest::Client::new();
     let url = format!("{base}/api/v1/equipment/FURNACE-01");
     let v = wait_for(&client, &url, &token, |v| {
-        v["latest"].as_array().is_some_and(|l| l.len() == 2)
+        v["latest"].as_array().is_some_and(|l| l.len() == 3)
     })
     .await;
     assert_eq!(v["stale"], false);
     let latest = v["latest"].as_array().unwrap();
-    assert_eq!(latest[1]["point"], "tube_temperature");
-    assert_eq!(latest[1]["number"], 114.0);
-    let o2 = latest[0]["number"].as_f64().unwrap();
-    assert!((o2 - 123.456).abs() < 1e-3, "{o2}");
-
-    let samples: Value = client
-        .get(format!(
-            "{base}/api/v1/equipment/FURNACE-01/samples?point=tube_temperature"
-        ))
+    let value = |name: &str| {
+        latest
+            .iter()
+            .find(|s| s["point"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {v}"))["number"]
+            .clone()
+    };
+    assert_eq!(value("tube_temperature"), 114.0);
+    assert_eq!(value("o2_flow"), 123.456);
+    assert_eq!(value("alarm_1"), 0.0);
+    assert!(
+        latest.iter().all(|s| s["point"] != "pressure"),
+        "an implausible reading is not stored"
+    );
+    let metrics = client
+        .get(format!("{base}/metrics"))
         .bearer_auth(&token)
         .send()
         .await
         .unwrap()
-        .json()
+        .text()
         .await
         .unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with(
+            "pilotline_collector_rejected_total{equipment=\"FURNACE-01\",point=\"pressure\"}"
+        )),
+        "rejected readings are counted by tool and point"
+    );
+
+    // A lot run on the tool: its process data is the tool's samples between track-in and out.
+    let eng = Actor {
+        user: "t".into(),
+        role: Role::Engineer,
+        tenant: None,
+    };
+    let route: pilotline_domain::RouteSpec = toml::from_str(
+        "id = \"OX\"\nname = \"oxidation\"\n[[steps]]\nid = \"S010\"\nname = \"Wet oxidation\"\n\
+         stage = \"fabrication\"\nequipment_type = \"FURNACE\"\nrecipe = \"WETOX-1000\"\n",
+    )
+    .unwrap();
+    store2
+        .execute(&WriteOp::PutRoute(route), &eng, None)
+        .await
+        .unwrap();
+    let product = pilotline_domain::Product {
+        id: "OX-TEST".into(),
+        description: String::new(),
+        default_route: "OX".into(),
+        tenant: None,
+    };
+    store2
+        .execute(&WriteOp::PutProduct(product), &eng, None)
+        .await
+        .unwrap();
+    let start = WriteOp::StartLot(pilotline_store::NewLotRequest {
+        id: Some("L1".into()),
+        product: "OX-TEST".into(),
+        route: None,
+        route_version: None,
+        lot_type: pilotline_domain::LotType::Production,
+        priority: 3,
+        tenant: None,
+        due_date: None,
+        wafer_count: 2,
+        wafer_ids: None,
+    });
+    store2.execute(&start, &eng, None).await.unwrap();
+    let lot_op = |command| WriteOp::Lot {
+        lot_id: "L1".into(),
+        command,
+        if_version: None,
+    };
+    let track_in = pilotline_store::LotCommand::TrackIn {
+        equipment: "FURNACE-01".into(),
+        recipe: None,
+    };
+    store2.execute(&lot_op(track_in), &eng, None).await.unwrap();
+    // Samples keep coming while the lot runs (the temperature moves).
+    regs.set_holding(1, 1150);
+    wait_for(&client, &url, &token, |v| {
+        v["latest"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|s| s["number"] == 115.0 && s["lot"] == "L1"))
+    })
+    .await;
+    // The alarm signal takes the running tool down; clearing it puts it back to its run.
+    regs.coils.lock().unwrap().insert(0, true);
+    wait_for(&client, &url, &token, |v| v["state"] == "unscheduled_down").await;
+    regs.coils.lock().unwrap().insert(0, false);
+    wait_for(&client, &url, &token, |v| v["state"] == "productive").await;
+    let out = pilotline_store::LotCommand::TrackOut {
+        scrap_wafers: vec![],
+        scrap_reason: None,
+    };
+    store2.execute(&lot_op(out), &eng, None).await.unwrap();
+    let runs = get(
+        &client,
+        &format!("{base}/api/v1/lots/L1/process-data?point=tube_temperature"),
+        &token,
+    )
+    .await;
+    let run = &runs[0];
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    assert_eq!(
+        (run["step"].as_str(), run["equipment"].as_str()),
+        (Some("S010"), Some("FURNACE-01"))
+    );
+    assert_eq!(run["recipe"], "WETOX-1000");
+    let samples = run["samples"].as_array().unwrap();
+    assert!(samples.iter().any(|s| s["number"] == 115.0), "{run}");
+    let (from, to) = (
+        run["tracked_in"].as_str().unwrap(),
+        run["tracked_out"].as_str().unwrap(),
+    );
+    let time = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
+    for s in samples {
+        let at = s["at"].as_str().unwrap();
+        assert!(s["point"] == "tube_temperature");
+        assert!(
+            time(at) >= time(from) && time(at) < time(to),
+            "{at} outside the run {from}..{to}"
+        );
+    }
+
+    let samples = get(
+        &client,
+        &format!("{base}/api/v1/equipment/FURNACE-01/samples?point=tube_temperature"),
+        &token,
+    )
+    .await;
     assert_eq!(samples[0]["number"], 114.0);
 
     // Kill the tool: it goes stale, its last state and values stand.
     tool.abort();
     let v = wait_for(&client, &url, &token, |v| v["stale"] == true).await;
     assert_eq!(v["state"], "standby");
-    assert_eq!(v["latest"].as_array().unwrap().len(), 2);
+    assert_eq!(v["latest"].as_array().unwrap().len(), 3);
 
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();

@@ -7,7 +7,7 @@ use axum::response::Response;
 use chrono::NaiveDate;
 use pilotline_domain::{Action, LotEvent, LotState, LotType, LotView};
 use pilotline_store::{
-    Genealogy, LotCommand, LotFilter, LotPage, NewLotRequest, ProcessRun, WipRow, WriteOp,
+    Genealogy, LotCommand, LotFilter, LotPage, LotYield, NewLotRequest, ProcessRun, WipRow, WriteOp,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -198,6 +198,25 @@ pub async fn process_data(
             .process_data(&id, &caller.0, q.point.as_deref(), limit)
             .await?,
     ))
+}
+
+/// The lot's yield from its test data (every imported STDF file): all results, first pass and
+/// final, over the lot and per wafer, with the files the figures come from.
+#[utoipa::path(get, path = "/api/v1/lots/{id}/yield", tag = "lots", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Lot id (MES or external)")),
+    responses((status = 200, body = LotYield), (status = 404)))]
+pub async fn lot_yield(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<LotYield>, ApiError> {
+    caller.require(Action::ReadLots, "read lots")?;
+    state
+        .store
+        .lot_yield(&id, &caller.0)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("lot {id} has no test data you can see")))
 }
 
 /// The lot's split/merge family.

@@ -188,6 +188,45 @@ impl Server {
         a.body
     }
 
+    /// Imports a small synthetic test file for `lot` (three parts on one wafer, one retest that
+    /// passes), as an engineer.
+    pub async fn import_test_data(&self, lot: &str) {
+        let part = |x: i16, failed_flag: bool| pilotline_yield::PartResult {
+            wafer: format!("{lot}-W01"),
+            x,
+            y: 0,
+            site: 0,
+            hard_bin: if failed_flag { 5 } else { 1 },
+            soft_bin: if failed_flag { 5 } else { 1 },
+            failed_flag,
+            flag_invalid: false,
+            test_time_ms: 10,
+        };
+        let file = pilotline_yield::TestFile {
+            lot: lot.to_string(),
+            part_type: "SYNTH".into(),
+            wafers: vec![format!("{lot}-W01")],
+            parts: vec![part(1, false), part(2, true), part(2, false)],
+        };
+        let import = pilotline_store::TestFileImport {
+            file: &file,
+            sha256: format!("{lot}-synthetic"),
+            name: format!("{lot}.stdf"),
+            bytes: 0,
+            lot: None,
+            create_lot: false,
+        };
+        let engineer = pilotline_domain::Actor {
+            user: "engineer".into(),
+            role: Role::Engineer,
+            tenant: None,
+        };
+        self.store
+            .import_test_file(&import, &engineer)
+            .await
+            .unwrap();
+    }
+
     /// Tracks the lot in and out of its current step on the `-01` tool.
     pub async fn move_step(&self, lot: &str) -> Value {
         let view = self

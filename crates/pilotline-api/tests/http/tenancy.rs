@@ -28,6 +28,13 @@ fn attempts() -> Vec<Attempt> {
         ),
         (
             Method::GET,
+            "/api/v1/lots/{id}/yield",
+            "/api/v1/lots/B1/yield".into(),
+            None,
+            &[404],
+        ),
+        (
+            Method::GET,
             "/api/v1/lots/{id}/process-data",
             "/api/v1/lots/B1/process-data".into(),
             None,
@@ -211,6 +218,9 @@ async fn a_customer_cannot_read_or_act_on_another_tenants_lot_through_any_route(
         s.start_lot("B1", "BETA-GS1", 3).await;
         s.start_lot("B2", "BETA-GS1", 3).await;
         s.start_lot("P1", "MHP-GS200", 3).await;
+        // Test data on both tenants' lots, so the yield route has something to hide.
+        s.import_test_data("A1").await;
+        s.import_test_data("B1").await;
         s.post(
             "operator",
             "/api/v1/lots/B1/holds",
@@ -300,6 +310,18 @@ async fn a_customer_cannot_read_or_act_on_another_tenants_lot_through_any_route(
             s.get("acme", "/api/v1/lots/A1/process-data").await.status,
             StatusCode::OK
         );
+        // Its own lot's yield, from its own dies only; beta's is another tenant's.
+        let own = s.get("acme", "/api/v1/lots/A1/yield").await;
+        assert_eq!(own.status, StatusCode::OK, "{:?}", own.body);
+        assert_eq!(own.body["summary"]["part_results"], 3);
+        assert_eq!(own.body["summary"]["dies"], 2);
+        assert_eq!(
+            s.get("beta", "/api/v1/lots/B1/yield").await.status,
+            StatusCode::OK
+        );
+        s.get("beta", "/api/v1/lots/A1/yield")
+            .await
+            .problem(StatusCode::NOT_FOUND, "A1");
         // Customers read; they never move lots, not even their own.
         s.post("acme", "/api/v1/lots/A1/ship", json!({}))
             .await

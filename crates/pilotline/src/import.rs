@@ -1,0 +1,75 @@
+//! `pilotline import stdf`: test data files into the store, linked to their lots.
+
+use anyhow::{Context, Result, bail};
+use pilotline_domain::{Actor, Role};
+use pilotline_store::{Store, TestFileImport};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+/// Imports every file (each whole or not at all) and prints what each lot now yields. Stops at
+/// the first file that cannot be read or linked, naming it; files before it stay imported.
+pub async fn stdf(
+    store: &Store,
+    files: &[PathBuf],
+    lot: Option<String>,
+    create_lots: bool,
+    user: &str,
+) -> Result<()> {
+    let actor = Actor {
+        user: user.to_string(),
+        role: Role::Engineer,
+        tenant: None,
+    };
+    let mut lots = BTreeSet::new();
+    for path in files {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let file = pilotline_yield::read_file(path)?;
+        let import = TestFileImport {
+            file: &file,
+            sha256,
+            name: path.display().to_string(),
+            bytes: bytes.len() as u64,
+            lot: lot.clone(),
+            create_lot: create_lots,
+        };
+        let done = match store.import_test_file(&import, &actor).await {
+            Ok(done) => done,
+            Err(e) => bail!("{}: {e}", path.display()),
+        };
+        if done.duplicate {
+            println!(
+                "{}: already imported for lot {} (file {}); not counted again",
+                path.display(),
+                done.lot,
+                &done.id[..12]
+            );
+        } else {
+            println!(
+                "{}: {} part results stored for lot {}",
+                path.display(),
+                done.part_results,
+                done.lot
+            );
+        }
+        lots.insert(done.lot);
+    }
+    for lot in lots {
+        let Some(y) = store.lot_yield(&lot, &actor).await? else {
+            continue;
+        };
+        let s = &y.summary;
+        println!(
+            "lot {lot}: {} part results, {} dies ({} retests); yield {:.1} % all results, {:.1} % first pass, {:.1} % final",
+            s.part_results,
+            s.dies,
+            s.retests,
+            100.0 * s.all_results,
+            100.0 * s.first_pass,
+            100.0 * s.final_yield
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! `pilotline import stdf` on the public sample `../shared/samples/lot2.stdf.gz` (lot GAL-LOT):
+//! counts and yields from per-die data through the CLI and `GET /api/v1/lots/GAL-LOT/yield`;
+//! an unknown lot refused without `--create-lots`; a second import not counted twice; a
+//! truncated file rejected whole. Read in place, never copied; skipped loudly without ../shared.
+
+use pilotline_tests::{get_json, run, start, token};
+use std::io::Read;
+use std::path::PathBuf;
+
+fn sample() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/samples/lot2.stdf.gz");
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "\n*** SKIPPED the STDF import test: {} is absent (it comes with ../shared) ***\n",
+            p.display()
+        );
+        None
+    }
+}
+
+const YIELD_LINE: &str = "lot GAL-LOT: 1569 part results, 1456 dies (113 retests); \
+                          yield 88.5 % all results, 92.2 % first pass, 95.4 % final";
+
+#[tokio::test]
+async fn the_sample_lot_yields_from_per_die_data() {
+    let Some(sample) = sample() else { return };
+    let sample = sample.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("y.db").display());
+    let env = [
+        ("PILOTLINE_DATABASE_URL", db.as_str()),
+        ("PILOTLINE_LISTEN", "127.0.0.1:0"),
+    ];
+
+    let (ok, _, err) = run(&["import", "stdf", sample], &env).await;
+    assert!(!ok, "an unknown lot is refused");
+    assert!(
+        err.contains("GAL-LOT") && err.contains("--create-lots"),
+        "{err}"
+    );
+
+    let (ok, out, err) = run(&["import", "stdf", "--create-lots", sample], &env).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("1569 part results stored for lot GAL-LOT"),
+        "{out}"
+    );
+    assert!(out.contains(YIELD_LINE), "{out}");
+    // The same file again: recognised, not counted twice.
+    let (ok, out, err) = run(&["import", "stdf", "--create-lots", sample], &env).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("already imported"), "{out}");
+    assert!(out.contains(YIELD_LINE), "{out}");
+
+    // A truncated copy (plain STDF, cut inside a record) is rejected whole, naming the record.
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(sample).unwrap())
+        .read_to_end(&mut raw)
+        .unwrap();
+    let cut = dir.path().join("cut.stdf");
+    std::fs::write(&cut, &raw[..raw.len() * 2 / 3 + 3]).unwrap();
+    let (ok, _, err) = run(
+        &["import", "stdf", "--create-lots", cut.to_str().unwrap()],
+        &env,
+    )
+    .await;
+    assert!(!ok, "a truncated file is refused");
+    assert!(err.contains("record"), "{err}");
+
+    let engineer = token(&db, "erin", "engineer", None).await;
+    let customer = token(&db, "acme", "customer", Some("acme")).await;
+    let mut server = start(&["serve"], &env).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/lots/GAL-LOT/yield", server.url);
+    let y = get_json(&client, &url, &engineer).await;
+    let s = &y["summary"];
+    assert_eq!(
+        (
+            s["part_results"].as_u64(),
+            s["dies"].as_u64(),
+            s["retests"].as_u64()
+        ),
+        (Some(1569), Some(1456), Some(113))
+    );
+    let pct = |k: &str| format!("{:.1}", 100.0 * s[k].as_f64().unwrap());
+    assert_eq!(
+        (pct("all_results"), pct("first_pass"), pct("final_yield")),
+        ("88.5".into(), "92.2".into(), "95.4".into())
+    );
+    assert_eq!(
+        y["files"].as_array().unwrap().len(),
+        1,
+        "nothing of the truncated file, no duplicate: {y}"
+    );
+    let wafer_results: u64 = y["wafers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["summary"]["part_results"].as_u64().unwrap())
+        .sum();
+    assert_eq!(wafer_results, 1569);
+    // Data from outside the line belongs to no start-up: a customer does not see it.
+    let res = client
+        .get(&url)
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::NOT_FOUND);
+    server.child.kill().await.unwrap();
+}
