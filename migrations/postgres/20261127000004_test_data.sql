@@ -17,6 +17,8 @@ CREATE TABLE test_files (
     file_lot      TEXT NOT NULL,
     part_type     TEXT NOT NULL,
     bytes         BIGINT NOT NULL,
+    -- Wafer orientation from the WCR: flat, positive X, positive Y (e.g. "DRU"), if given.
+    orientation   TEXT,
     part_results  BIGINT NOT NULL,
     imported_at   TIMESTAMPTZ NOT NULL,
     imported_by   TEXT NOT NULL

@@ -47,7 +47,7 @@ impl AppState {
 
 /// The whole API as an axum router.
 pub fn router(state: AppState) -> Router {
-    use handlers::{lots, master, system};
+    use handlers::{lots, master, system, wafers};
     let api = Router::new()
         .route(
             "/routes",
@@ -71,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/lots/{id}/history", get(lots::history))
         .route("/lots/{id}/process-data", get(lots::process_data))
         .route("/lots/{id}/yield", get(lots::lot_yield))
+        .route("/wafers/{id}/map", get(wafers::map))
         .route("/lots/{id}/genealogy", get(lots::genealogy))
         .route("/lots/{id}/track-in", post(lots::track_in))
         .route("/lots/{id}/track-out", post(lots::track_out))

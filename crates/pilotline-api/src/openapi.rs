@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{lots, master, system};
+use crate::handlers::{lots, master, system, wafers};
 
 /// Pilotline's API description.
 #[derive(OpenApi)]
@@ -15,7 +15,7 @@ use crate::handlers::{lots, master, system};
         master::create_product, master::list_products,
         master::create_equipment, master::list_equipment, master::get_equipment,
         master::set_equipment_state, master::equipment_states, master::equipment_samples,
-        lots::start, lots::list, lots::get, lots::history, lots::process_data, lots::lot_yield, lots::genealogy, lots::wip,
+        lots::start, lots::list, lots::get, lots::history, lots::process_data, lots::lot_yield, lots::genealogy, wafers::map, lots::wip,
         lots::track_in, lots::track_out, lots::hold, lots::release, lots::future_hold,
         lots::split, lots::merge, lots::rework, lots::scrap, lots::ship,
     ),
@@ -26,6 +26,7 @@ use crate::handlers::{lots, master, system};
         (name = "routes", description = "Versioned process flows"),
         (name = "products", description = "Products"),
         (name = "equipment", description = "Tools and their SEMI E10 states"),
+        (name = "yield", description = "Test data, yields and wafer maps"),
         (name = "system", description = "Health and metrics"),
     )
 )]

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use pilotline_domain::{Action, Actor, Refusal};
-use pilotline_yield::{PartResult, TestFile, YieldSummary, summarise};
+use pilotline_yield::{Orientation, PartResult, TestFile, WaferMap, YieldSummary, summarise};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -98,6 +98,32 @@ async fn lot_tenant<C: Conn>(c: &mut C, id: &str) -> Result<Option<Option<String
     Ok(external.map(|_| None))
 }
 
+/// The part results of test files, filtered and ordered by `$tail`.
+macro_rules! parts_sql {
+    ($tail:literal) => {
+        concat!(
+            "SELECT p.wafer, p.x, p.y, p.site, p.hard_bin, p.soft_bin, p.failed_flag, \
+             p.flag_invalid, p.test_time_ms FROM test_parts p \
+             JOIN test_files f ON f.id = p.file_id ",
+            $tail
+        )
+    };
+}
+
+fn part_from_row<R: RowExt>(r: &R) -> Result<PartResult, StoreError> {
+    Ok(PartResult {
+        wafer: r.text("wafer")?,
+        x: r.int("x")? as i16,
+        y: r.int("y")? as i16,
+        site: r.int("site")? as u8,
+        hard_bin: r.int("hard_bin")? as u16,
+        soft_bin: r.int("soft_bin")? as u16,
+        failed_flag: r.int("failed_flag")? != 0,
+        flag_invalid: r.int("flag_invalid")? != 0,
+        test_time_ms: r.int("test_time_ms")? as u32,
+    })
+}
+
 impl Store {
     /// Stores a parsed test file and its part results in one transaction, linked to its lot.
     /// The same file (by SHA-256) is stored once; an unknown lot is refused unless
@@ -156,7 +182,8 @@ impl Store {
             }
             c.execute(
                 "INSERT INTO test_files (id, name, lot_id, file_lot, part_type, bytes, \
-                 part_results, imported_at, imported_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 part_results, imported_at, imported_by, orientation) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 vec![
                     Param::from(import.sha256.as_str()),
                     Param::from(import.name.as_str()),
@@ -167,6 +194,12 @@ impl Store {
                     Param::Int(import.file.parts.len() as i64),
                     Param::Time(at),
                     Param::from(actor.user.as_str()),
+                    Param::OptText(
+                        import
+                            .file
+                            .orientation
+                            .map(|o| [o.flat, o.pos_x, o.pos_y].iter().collect()),
+                    ),
                 ],
             )
             .await?;
@@ -239,29 +272,14 @@ impl Store {
             }
             let rows = c
                 .fetch_all(
-                    "SELECT p.wafer, p.x, p.y, p.site, p.hard_bin, p.soft_bin, p.failed_flag, \
-                     p.flag_invalid, p.test_time_ms FROM test_parts p \
-                     JOIN test_files f ON f.id = p.file_id \
-                     WHERE f.lot_id = $1 ORDER BY f.imported_at, f.id, p.seq",
+                    parts_sql!("WHERE f.lot_id = $1 ORDER BY f.imported_at, f.id, p.seq"),
                     params![lot],
                 )
                 .await?;
             let parts = rows
                 .iter()
-                .map(|r| {
-                    Ok(PartResult {
-                        wafer: r.text("wafer")?,
-                        x: r.int("x")? as i16,
-                        y: r.int("y")? as i16,
-                        site: r.int("site")? as u8,
-                        hard_bin: r.int("hard_bin")? as u16,
-                        soft_bin: r.int("soft_bin")? as u16,
-                        failed_flag: r.int("failed_flag")? != 0,
-                        flag_invalid: r.int("flag_invalid")? != 0,
-                        test_time_ms: r.int("test_time_ms")? as u32,
-                    })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
+                .map(part_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
             let pass = |p: &PartResult| p.flag_pass().unwrap_or(false);
             let mut by_wafer: BTreeMap<&str, Vec<PartResult>> = BTreeMap::new();
             for p in &parts {
@@ -283,6 +301,80 @@ impl Store {
                 summary: summarise(&parts, pass),
                 wafers,
             }))
+        })
+    }
+
+    /// The bin map of wafer `wafer` (its test data's wafer id), from its final results. With
+    /// several lots holding that wafer id, `lot` chooses; `None` when no visible lot has it.
+    pub async fn wafer_map(
+        &self,
+        wafer: &str,
+        lot: Option<&str>,
+        actor: &Actor,
+    ) -> Result<Option<WaferMap>, StoreError> {
+        with_read_conn!(self, |c| {
+            let rows = c
+                .fetch_all(
+                    "SELECT DISTINCT f.lot_id FROM test_parts p JOIN test_files f ON f.id = p.file_id \
+                     WHERE p.wafer = $1 AND ($2 IS NULL OR f.lot_id = $2) ORDER BY f.lot_id",
+                    params![wafer, lot],
+                )
+                .await?;
+            let mut lots = Vec::new();
+            for r in rows {
+                let id = r.text("lot_id")?;
+                if let Some(tenant) = lot_tenant(c, &id).await?
+                    && actor.may_see_tenant(tenant.as_deref())
+                {
+                    lots.push(id);
+                }
+            }
+            let lot = match lots.as_slice() {
+                [] => return Ok(None),
+                [one] => one.clone(),
+                many => {
+                    return Err(StoreError::Conflict(format!(
+                        "wafer {wafer} appears in lots {}: choose one with ?lot=",
+                        many.join(", ")
+                    )));
+                }
+            };
+            let parts = c
+                .fetch_all(
+                    parts_sql!(
+                        "WHERE f.lot_id = $1 AND p.wafer = $2 ORDER BY f.imported_at, f.id, p.seq"
+                    ),
+                    params![lot.as_str(), wafer],
+                )
+                .await?
+                .iter()
+                .map(part_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            let orientation = c
+                .fetch_optional(
+                    "SELECT orientation FROM test_files WHERE lot_id = $1 \
+                     AND orientation IS NOT NULL ORDER BY imported_at DESC LIMIT 1",
+                    params![lot.as_str()],
+                )
+                .await?
+                .map(|r| r.opt_text("orientation"))
+                .transpose()?
+                .flatten()
+                .and_then(|o| {
+                    let c: Vec<char> = o.chars().collect();
+                    (c.len() == 3).then(|| Orientation {
+                        flat: c[0],
+                        pos_x: c[1],
+                        pos_y: c[2],
+                    })
+                });
+            Ok(Some(WaferMap::build(
+                wafer,
+                &lot,
+                orientation,
+                &parts,
+                |p| p.flag_pass().unwrap_or(false),
+            )))
         })
     }
 }

@@ -8,7 +8,9 @@
 
 pub mod spc;
 pub mod stdf;
+pub mod wafermap;
 pub mod yields;
 
-pub use stdf::{ImportError, TestFile, read_file};
+pub use stdf::{ImportError, Orientation, TestFile, read_file};
+pub use wafermap::{DieResult, WaferMap};
 pub use yields::{PartResult, YieldSummary, summarise};

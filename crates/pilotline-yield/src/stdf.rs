@@ -1,7 +1,7 @@
 //! Reading STDF V4 / V4-2007 files (plain or gzipped, told apart by content) with rust-stdf.
 
 use rust_stdf::stdf_file::StdfReader;
-use rust_stdf::stdf_record_type::{REC_MIR, REC_PRR, REC_WIR};
+use rust_stdf::stdf_record_type::{REC_MIR, REC_PRR, REC_WCR, REC_WIR};
 use rust_stdf::{CompressType, StdfRecord};
 use std::path::Path;
 use thiserror::Error;
@@ -19,6 +19,21 @@ pub struct TestFile {
     pub wafers: Vec<String>,
     /// Every part result in file order.
     pub parts: Vec<PartResult>,
+    /// Wafer orientation from the WCR, when the file has one.
+    pub orientation: Option<Orientation>,
+}
+
+/// How a wafer's coordinates lie (STDF WCR): where the flat or notch is (`U`, `D`, `L`, `R`,
+/// or blank) and which way X and Y grow (`L`/`R`, `U`/`D`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Orientation {
+    /// Flat or notch position.
+    pub flat: char,
+    /// Direction of positive X.
+    pub pos_x: char,
+    /// Direction of positive Y.
+    pub pos_y: char,
 }
 
 /// Why a file could not be read. Nothing of a failed file is kept.
@@ -73,6 +88,7 @@ pub fn read_file(path: &Path) -> Result<TestFile, ImportError> {
         part_type: String::new(),
         wafers: Vec::new(),
         parts: Vec::new(),
+        orientation: None,
     };
     let mut wafer = String::new();
     for (i, rec) in reader.get_record_iter().enumerate() {
@@ -81,13 +97,20 @@ pub fn read_file(path: &Path) -> Result<TestFile, ImportError> {
             record: i as u64 + 1,
             message: e.to_string(),
         })?;
-        if !rec.is_type(REC_MIR | REC_WIR | REC_PRR) {
+        if !rec.is_type(REC_MIR | REC_WIR | REC_WCR | REC_PRR) {
             continue;
         }
         match rec {
             StdfRecord::MIR(m) => {
                 file.lot = m.lot_id;
                 file.part_type = m.part_typ;
+            }
+            StdfRecord::WCR(w) => {
+                file.orientation = Some(Orientation {
+                    flat: w.wf_flat,
+                    pos_x: w.pos_x,
+                    pos_y: w.pos_y,
+                })
             }
             StdfRecord::WIR(w) => {
                 wafer = w.wafer_id;

@@ -101,6 +101,60 @@ async fn the_sample_lot_yields_from_per_die_data() {
         .map(|w| w["summary"]["part_results"].as_u64().unwrap())
         .sum();
     assert_eq!(wafer_results, 1569);
+    // The wafer's bin map: every die once (final result), as JSON, SVG and SEMI E142.
+    let wafer = y["wafers"][0]["wafer"].as_str().unwrap().to_string();
+    let map_url = format!("{}/api/v1/wafers/{wafer}/map", server.url);
+    let map = get_json(&client, &map_url, &engineer).await;
+    assert_eq!(map["dies"].as_array().unwrap().len(), 1456);
+    assert_eq!(map["lot"], "GAL-LOT");
+    let fetch = |format: &str| {
+        let (client, url, token) = (
+            client.clone(),
+            format!("{map_url}?format={format}"),
+            engineer.clone(),
+        );
+        async move {
+            let res = client.get(url).bearer_auth(token).send().await.unwrap();
+            assert!(res.status().is_success());
+            let mime = res.headers()["content-type"].to_str().unwrap().to_string();
+            (mime, res.text().await.unwrap())
+        }
+    };
+    let (mime, svg) = fetch("svg").await;
+    assert_eq!(mime, "image/svg+xml");
+    let svg_doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    let rects = svg_doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("die"))
+        .count();
+    assert_eq!(rects, 1456);
+    let (mime, xml) = fetch("e142").await;
+    assert_eq!(mime, "application/xml");
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed E142 XML");
+    let bin_map = doc
+        .descendants()
+        .find(|n| n.has_tag_name("BinCodeMap"))
+        .expect("BinCodeMap");
+    let null = bin_map.attribute("NullBin").unwrap();
+    let width = null.len();
+    let dies: usize = bin_map
+        .children()
+        .filter(|n| n.has_tag_name("BinCode"))
+        .map(|row| {
+            let codes = row.text().unwrap_or("");
+            (0..codes.len() / width)
+                .filter(|i| &codes[i * width..(i + 1) * width] != null)
+                .count()
+        })
+        .sum();
+    assert_eq!(dies, 1456, "E142 holds every die once");
+    let defined: u64 = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("BinDefinition"))
+        .map(|n| n.attribute("BinCount").unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(defined, 1456);
+
     // Data from outside the line belongs to no start-up: a customer does not see it.
     let res = client
         .get(&url)

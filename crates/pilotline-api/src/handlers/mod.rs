@@ -3,3 +3,4 @@
 pub mod lots;
 pub mod master;
 pub mod system;
+pub mod wafers;

@@ -207,6 +207,7 @@ impl Server {
             part_type: "SYNTH".into(),
             wafers: vec![format!("{lot}-W01")],
             parts: vec![part(1, false), part(2, true), part(2, false)],
+            orientation: None,
         };
         let import = pilotline_store::TestFileImport {
             file: &file,

@@ -35,6 +35,13 @@ fn attempts() -> Vec<Attempt> {
         ),
         (
             Method::GET,
+            "/api/v1/wafers/{id}/map",
+            "/api/v1/wafers/B1-W01/map?format=svg".into(),
+            None,
+            &[404],
+        ),
+        (
+            Method::GET,
             "/api/v1/lots/{id}/process-data",
             "/api/v1/lots/B1/process-data".into(),
             None,
@@ -322,6 +329,9 @@ async fn a_customer_cannot_read_or_act_on_another_tenants_lot_through_any_route(
         s.get("beta", "/api/v1/lots/A1/yield")
             .await
             .problem(StatusCode::NOT_FOUND, "A1");
+        let map = s.get("acme", "/api/v1/wafers/A1-W01/map").await;
+        assert_eq!(map.status, StatusCode::OK, "{:?}", map.body);
+        assert_eq!(map.body["dies"].as_array().unwrap().len(), 2);
         // Customers read; they never move lots, not even their own.
         s.post("acme", "/api/v1/lots/A1/ship", json!({}))
             .await

@@ -1,0 +1,68 @@
+//! Wafer maps from test data: JSON, SVG, SEMI E142 XML.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use pilotline_domain::Action;
+use pilotline_yield::WaferMap;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::auth::Caller;
+use crate::body::Params;
+use crate::{ApiError, AppState};
+
+/// How to return a wafer map.
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MapFormat {
+    /// Every die's final result, bin counts and orientation.
+    #[default]
+    Json,
+    /// A bin map picture with a legend, notch down.
+    Svg,
+    /// SEMI E142 substrate map XML.
+    E142,
+}
+
+/// Which map.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MapQuery {
+    /// `json` (default), `svg` or `e142`.
+    pub format: Option<MapFormat>,
+    /// The lot, when several lots' test data name this wafer.
+    pub lot: Option<String>,
+}
+
+/// A wafer's bin map from its final results (retests resolved to the last test), normalised
+/// to notch down.
+#[utoipa::path(get, path = "/api/v1/wafers/{id}/map", tag = "yield", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Wafer id as in the test data"), MapQuery),
+    responses((status = 200, body = WaferMap, description = "JSON, or SVG / E142 XML by format"),
+        (status = 404), (status = 409, description = "several lots have this wafer id: give lot")))]
+pub async fn map(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(q): Params<MapQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::ReadLots, "read wafer maps")?;
+    let map = state
+        .store
+        .wafer_map(&id, q.lot.as_deref(), &caller.0)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("wafer {id} has no test data you can see")))?;
+    let typed = |body: String, mime: &'static str| {
+        let mut res = body.into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+        res
+    };
+    Ok(match q.format.unwrap_or_default() {
+        MapFormat::Json => Json(map).into_response(),
+        MapFormat::Svg => typed(map.to_svg(), "image/svg+xml"),
+        MapFormat::E142 => typed(map.to_e142(), "application/xml"),
+    })
+}
