@@ -48,6 +48,7 @@ async fn seed(store: &Store, clients: usize) {
             recipe: "R".into(),
             qtime_max_minutes: None,
             qtime_action: Default::default(),
+            measurements: vec![],
         })
         .collect();
     let spec = RouteSpec {

@@ -44,6 +44,9 @@ pub enum Change {
         scrapped_wafers: Vec<String>,
         /// Next step, `None` when the route is complete or every wafer was scrapped.
         next_step: Option<String>,
+        /// Readings taken at track-out (the step's data-collection plan).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        readings: Vec<crate::measure::Reading>,
     },
     /// A hold was placed.
     HoldPlaced {
@@ -56,6 +59,9 @@ pub enum Change {
         hold: Hold,
         /// Release comment.
         comment: String,
+        /// The engineer's disposition (required for out-of-spec holds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        disposition: Option<String>,
     },
     /// A future hold was placed.
     FutureHoldPlaced {

@@ -12,6 +12,7 @@ pub mod equipment;
 pub mod event;
 pub mod identity;
 pub mod lot;
+pub mod measure;
 pub mod refusal;
 pub mod route;
 pub mod transaction;

@@ -74,6 +74,9 @@ pub struct Step {
     /// What a Q-time violation does.
     #[serde(default)]
     pub qtime_action: QTimeAction,
+    /// Data-collection plan: parameters measured at track-out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measurements: Vec<crate::measure::Parameter>,
 }
 
 /// Alias kept for readability where a step is input rather than stored.
@@ -166,6 +169,14 @@ impl RouteSpec {
             }
             if step.name.trim().is_empty() {
                 errors.push(format!("{at}.name: must not be empty"));
+            }
+            let mut names = HashSet::new();
+            for (k, p) in step.measurements.iter().enumerate() {
+                let pat = format!("{at}.measurements[{k}]");
+                errors.extend(p.problems(&pat));
+                if !names.insert(p.name.as_str()) {
+                    errors.push(format!("{pat}.name: duplicate parameter {:?}", p.name));
+                }
             }
             if !valid_id(&step.equipment_type) {
                 errors.push(format!(
@@ -282,6 +293,7 @@ mod tests {
             recipe: "OX-1000".into(),
             qtime_max_minutes: None,
             qtime_action: QTimeAction::Hold,
+            measurements: vec![],
         }
     }
 

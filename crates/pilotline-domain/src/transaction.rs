@@ -11,6 +11,7 @@ use crate::identity::{Action, Actor};
 use crate::lot::{
     FutureHold, Hold, Lot, LotState, LotType, MAX_WAFERS, QTimeWindow, Wafer, WaferState,
 };
+use crate::measure::{OOS_REASON, Reading, check_readings};
 use crate::refusal::Refusal;
 use crate::route::{Product, QTimeAction, Route, valid_id};
 
@@ -447,6 +448,24 @@ pub fn track_out(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Applied, Refusal> {
+    track_out_measured(lot, route, tool, scrap, scrap_reason, &[], actor, now)
+}
+
+/// Tracks a lot out with the readings of its step's data-collection plan. An implausible
+/// reading (outside valid limits) refuses the track-out, to be measured again; readings out
+/// of spec put the lot on an `SPC-OOS` hold naming the parameter, reading and limits, which
+/// only an engineer's disposition releases.
+#[allow(clippy::too_many_arguments)]
+pub fn track_out_measured(
+    lot: &Lot,
+    route: &Route,
+    tool: &Equipment,
+    scrap: &[String],
+    scrap_reason: Option<&str>,
+    readings: &[Reading],
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Applied, Refusal> {
     require(actor, Action::MoveLots, "track lots out")?;
     if lot.state != LotState::Running {
         return Err(Refusal::illegal(format!(
@@ -469,6 +488,7 @@ pub fn track_out(
         scrapped = scrap_wafers(&mut after, &set, reason);
     }
     let step = &route.steps[lot.step_index];
+    let out_of_spec = check_readings(&step.id, &step.measurements, readings)?;
     after.equipment = None;
     after.recipe = None;
     let mut fired = Vec::new();
@@ -516,9 +536,27 @@ pub fn track_out(
             equipment: tool.id.clone(),
             scrapped_wafers: scrapped,
             next_step,
+            readings: readings.to_vec(),
         },
     );
     log_fired_holds(&mut log, &after, fired);
+    if !out_of_spec.is_empty() && after.state.is_wip() {
+        let comment = out_of_spec
+            .iter()
+            .map(|o| o.describe(&step.id))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let spc = Actor {
+            user: "spc".into(),
+            ..actor.clone()
+        };
+        let (mut held, hold) = with_hold(&after, OOS_REASON, &comment, &spc, now);
+        // One transaction, one new version of the lot (as with holds fired on arrival).
+        held.version = after.version;
+        let why = "reading out of spec at track-out".to_string();
+        log.push(Some(&after), &held, Some(&why), Change::HoldPlaced { hold });
+        after = held;
+    }
     Ok(Applied {
         lots: vec![after],
         events: log.events,
@@ -600,6 +638,20 @@ pub fn release(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Applied, Refusal> {
+    release_with(lot, route, hold_id, comment, None, actor, now)
+}
+
+/// Releases a hold with an engineer's disposition (`use-as-is`, `rework`, `scrap`, …), which an
+/// out-of-spec hold requires.
+pub fn release_with(
+    lot: &Lot,
+    route: &Route,
+    hold_id: u32,
+    comment: &str,
+    disposition: Option<&str>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Applied, Refusal> {
     require(actor, Action::ReleaseHold, "release holds")?;
     required_text("comment", comment)?;
     let Some(pos) = lot.holds.iter().position(|h| h.id == hold_id) else {
@@ -608,6 +660,14 @@ pub fn release(
             lot.id
         )));
     };
+    let disposition = disposition.map(str::trim).filter(|d| !d.is_empty());
+    if lot.holds[pos].reason_code == OOS_REASON && disposition.is_none() {
+        return Err(Refusal::invalid(format!(
+            "disposition: hold #{hold_id} is an out-of-spec hold ({}); releasing it needs a \
+             disposition (e.g. use-as-is, rework, scrap)",
+            lot.holds[pos].comment
+        )));
+    }
     let mut after = touch(lot, now);
     let hold = after.holds.remove(pos);
     if hold.reason_code == QTIME_REASON {
@@ -622,6 +682,7 @@ pub fn release(
         Change::HoldReleased {
             hold,
             comment: comment.to_string(),
+            disposition: disposition.map(str::to_string),
         },
     );
     Ok(Applied {

@@ -57,6 +57,8 @@ pub enum LotCommand {
         scrap_wafers: Vec<String>,
         /// Why they are scrapped.
         scrap_reason: Option<String>,
+        /// Readings of the step's data-collection plan.
+        readings: Vec<pilotline_domain::measure::Reading>,
     },
     /// Place a hold.
     Hold {
@@ -71,6 +73,8 @@ pub enum LotCommand {
         hold_id: u32,
         /// Comment.
         comment: String,
+        /// Disposition (required for out-of-spec holds).
+        disposition: Option<String>,
     },
     /// Place a hold that fires at a later step.
     FutureHold {
@@ -550,6 +554,7 @@ impl Store {
             LotCommand::TrackOut {
                 scrap_wafers,
                 scrap_reason,
+                readings,
             } => {
                 let Some(tool) = tool.take() else {
                     return Err(Refusal::illegal(format!(
@@ -558,12 +563,13 @@ impl Store {
                     ))
                     .into());
                 };
-                let applied = transaction::track_out(
+                let applied = transaction::track_out_measured(
                     &lot,
                     r,
                     &tool,
                     scrap_wafers,
                     scrap_reason.as_deref(),
+                    readings,
                     actor,
                     at,
                 )?;
@@ -581,8 +587,20 @@ impl Store {
                     lot: view(&applied.lots[0]),
                 })
             }
-            LotCommand::Release { hold_id, comment } => {
-                let applied = transaction::release(&lot, r, *hold_id, comment, actor, at)?;
+            LotCommand::Release {
+                hold_id,
+                comment,
+                disposition,
+            } => {
+                let applied = transaction::release_with(
+                    &lot,
+                    r,
+                    *hold_id,
+                    comment,
+                    disposition.as_deref(),
+                    actor,
+                    at,
+                )?;
                 persist(c, &applied, &[lot], r).await?;
                 Ok(Outcome::Lot(view(&applied.lots[0])))
             }

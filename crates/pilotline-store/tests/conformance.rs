@@ -121,6 +121,7 @@ fn track_out() -> LotCommand {
     LotCommand::TrackOut {
         scrap_wafers: vec![],
         scrap_reason: None,
+        readings: vec![],
     }
 }
 
@@ -206,6 +207,7 @@ async fn holds_block_moves_until_each_is_released() {
         let release = |id| LotCommand::Release {
             hold_id: id,
             comment: "ok".into(),
+            disposition: None,
         };
         let err = cmd(&store, "H1", release(h1.id), &operator())
             .await
@@ -300,6 +302,7 @@ async fn split_merge_rework_scrap_future_hold_and_genealogy() {
             LotCommand::Release {
                 hold_id: l.holds[0].id,
                 comment: "ok".into(),
+                disposition: None,
             },
             &engineer(),
         )

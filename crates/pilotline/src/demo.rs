@@ -298,6 +298,7 @@ async fn move_one_step(store: &Store, spec: &RouteSpec, id: &str, op: &Actor) ->
     let out = LotCommand::TrackOut {
         scrap_wafers: vec![],
         scrap_reason: None,
+        readings: vec![],
     };
     match store.execute(&lot(out), op, None).await? {
         Outcome::Lot(_) => Ok(()),

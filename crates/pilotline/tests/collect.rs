@@ -260,6 +260,7 @@ async fn polled_values_and_staleness_appear_through_the_api() {
     let out = pilotline_store::LotCommand::TrackOut {
         scrap_wafers: vec![],
         scrap_reason: None,
+        readings: vec![],
     };
     store2.execute(&lot_op(out), &eng, None).await.unwrap();
     let runs = get(

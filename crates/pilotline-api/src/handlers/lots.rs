@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::NaiveDate;
+use pilotline_domain::measure::Reading;
 use pilotline_domain::{Action, LotEvent, LotState, LotType, LotView};
 use pilotline_store::{
     Genealogy, LotCommand, LotFilter, LotPage, LotYield, NewLotRequest, ProcessRun, WipRow, WriteOp,
@@ -298,6 +299,10 @@ pub struct TrackOut {
     pub scrap_wafers: Vec<String>,
     /// Why (required with `scrap_wafers`).
     pub scrap_reason: Option<String>,
+    /// Readings of the step's data-collection plan. One outside its valid range refuses the
+    /// track-out (measure again); one outside spec puts the lot on an `SPC-OOS` hold.
+    #[serde(default)]
+    pub readings: Vec<Reading>,
 }
 
 /// End the run and advance the lot (completed after the last step).
@@ -315,10 +320,12 @@ pub async fn track_out(
     let TrackOut {
         scrap_wafers,
         scrap_reason,
+        readings,
     } = body.value;
     let cmd = LotCommand::TrackOut {
         scrap_wafers,
         scrap_reason,
+        readings,
     };
     perform(
         &state,
@@ -376,8 +383,10 @@ pub async fn hold(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Release {
-    /// Comment (disposition).
+    /// Comment.
     pub comment: String,
+    /// Disposition (`use-as-is`, `rework`, `scrap`, …); required for out-of-spec holds.
+    pub disposition: Option<String>,
 }
 
 /// Release one hold (engineers and admins).
@@ -399,6 +408,7 @@ pub async fn release(
     let cmd = LotCommand::Release {
         hold_id,
         comment: body.value.comment,
+        disposition: body.value.disposition,
     };
     perform(
         &state,

@@ -5,4 +5,5 @@ mod concurrency;
 mod errors;
 mod harness;
 mod lot_flow;
+mod spc;
 mod tenancy;
