@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/lots/{id}/process-data", get(lots::process_data))
         .route("/lots/{id}/yield", get(lots::lot_yield))
         .route("/wafers/{id}/map", get(wafers::map))
+        .route("/yield", get(wafers::rollup))
         .route("/lots/{id}/genealogy", get(lots::genealogy))
         .route("/lots/{id}/track-in", post(lots::track_in))
         .route("/lots/{id}/track-out", post(lots::track_out))

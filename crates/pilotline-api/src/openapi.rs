@@ -15,7 +15,7 @@ use crate::handlers::{lots, master, system, wafers};
         master::create_product, master::list_products,
         master::create_equipment, master::list_equipment, master::get_equipment,
         master::set_equipment_state, master::equipment_states, master::equipment_samples,
-        lots::start, lots::list, lots::get, lots::history, lots::process_data, lots::lot_yield, lots::genealogy, wafers::map, lots::wip,
+        lots::start, lots::list, lots::get, lots::history, lots::process_data, lots::lot_yield, lots::genealogy, wafers::map, wafers::rollup, lots::wip,
         lots::track_in, lots::track_out, lots::hold, lots::release, lots::future_hold,
         lots::split, lots::merge, lots::rework, lots::scrap, lots::ship,
     ),

@@ -28,7 +28,9 @@ pub use identity::{TOKEN_PREFIX, hash_token};
 pub use open::{OpenOptions, redact_url};
 pub use read::{Genealogy, GenealogyLink, LotFilter, LotPage, WipRow};
 pub use telemetry::{CommState, NewSample, ProcessRun, SampleRecord};
-pub use testdata::{ImportedFile, LotYield, TestFileImport, TestFileInfo, WaferYield};
+pub use testdata::{
+    GroupBy, ImportedFile, LotYield, TestFileImport, TestFileInfo, WaferYield, YieldGroup,
+};
 pub use write::{LotCommand, NewLotRequest, Outcome, WriteOp};
 
 use pilotline_domain::Route;

@@ -84,6 +84,33 @@ pub struct LotYield {
     pub wafers: Vec<WaferYield>,
 }
 
+/// What yields are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    /// Per lot.
+    Lot,
+    /// Per wafer (`lot/wafer`).
+    Wafer,
+    /// Per product (the MES product, else the file's part type).
+    Product,
+    /// Per tenant (start-up; `platform` for the platform's own and external lots).
+    Tenant,
+}
+
+/// Yields of one group.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct YieldGroup {
+    /// The group's key (lot, `lot/wafer`, product or tenant).
+    pub key: String,
+    /// Lots in the group.
+    pub lots: u32,
+    /// Yields over its part results.
+    pub summary: YieldSummary,
+}
+
 /// The tenant of lot `id` (MES or external): `None` if unknown, `Some(None)` for the platform.
 async fn lot_tenant<C: Conn>(c: &mut C, id: &str) -> Result<Option<Option<String>>, StoreError> {
     if let Some(r) = c
@@ -375,6 +402,58 @@ impl Store {
                 &parts,
                 |p| p.flag_pass().unwrap_or(false),
             )))
+        })
+    }
+
+    /// Yields grouped by `group_by` over test files imported in `[from, to)`. A customer sees
+    /// only its own tenant's lots; external lots are the platform's.
+    pub async fn yield_rollup(
+        &self,
+        group_by: GroupBy,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        actor: &Actor,
+    ) -> Result<Vec<YieldGroup>, StoreError> {
+        let tenant = actor.tenant_scope();
+        with_read_conn!(self, |c| {
+            let rows = c
+                .fetch_all(
+                    "SELECT f.lot_id, COALESCE(l.product, f.part_type) AS product, \
+                     COALESCE(l.tenant, 'platform') AS tenant, p.wafer, p.x, p.y, p.site, \
+                     p.hard_bin, p.soft_bin, p.failed_flag, p.flag_invalid, p.test_time_ms \
+                     FROM test_parts p JOIN test_files f ON f.id = p.file_id \
+                     LEFT JOIN lots l ON l.id = f.lot_id \
+                     WHERE ($1 IS NULL OR l.tenant = $1) \
+                     AND ($2 IS NULL OR f.imported_at >= $2) AND ($3 IS NULL OR f.imported_at < $3) \
+                     ORDER BY f.imported_at, f.id, p.seq",
+                    vec![Param::from(tenant), Param::OptTime(from), Param::OptTime(to)],
+                )
+                .await?;
+            let mut groups: BTreeMap<
+                String,
+                (std::collections::BTreeSet<String>, Vec<PartResult>),
+            > = BTreeMap::new();
+            for r in &rows {
+                let part = part_from_row(r)?;
+                let lot = r.text("lot_id")?;
+                let key = match group_by {
+                    GroupBy::Lot => lot.clone(),
+                    GroupBy::Wafer => format!("{lot}/{}", part.wafer),
+                    GroupBy::Product => r.text("product")?,
+                    GroupBy::Tenant => r.text("tenant")?,
+                };
+                let g = groups.entry(key).or_default();
+                g.0.insert(lot);
+                g.1.push(part);
+            }
+            Ok(groups
+                .into_iter()
+                .map(|(key, (lots, parts))| YieldGroup {
+                    key,
+                    lots: lots.len() as u32,
+                    summary: summarise(&parts, |p| p.flag_pass().unwrap_or(false)),
+                })
+                .collect())
         })
     }
 }

@@ -1,10 +1,11 @@
-//! Wafer maps from test data: JSON, SVG, SEMI E142 XML.
+//! Yield roll-ups and wafer maps from test data (JSON, SVG, SEMI E142 XML).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use pilotline_domain::Action;
+use pilotline_store::{GroupBy, YieldGroup};
 use pilotline_yield::WaferMap;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -65,4 +66,34 @@ pub async fn map(
         MapFormat::Svg => typed(map.to_svg(), "image/svg+xml"),
         MapFormat::E142 => typed(map.to_e142(), "application/xml"),
     })
+}
+
+/// Which roll-up.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct YieldQuery {
+    /// `lot`, `wafer`, `product` or `tenant`.
+    pub group_by: GroupBy,
+    /// Files imported from this time (inclusive, RFC 3339).
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Until this time (exclusive).
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Yields (all results, first pass, final) grouped by lot, wafer, product or tenant, from
+/// per-die data. A customer sees only its own designs' dies.
+#[utoipa::path(get, path = "/api/v1/yield", tag = "yield", security(("bearer" = [])),
+    params(YieldQuery), responses((status = 200, body = Vec<YieldGroup>)))]
+pub async fn rollup(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(q): Params<YieldQuery>,
+) -> Result<Json<Vec<YieldGroup>>, ApiError> {
+    caller.require(Action::ReadLots, "read yields")?;
+    Ok(Json(
+        state
+            .store
+            .yield_rollup(q.group_by, q.from, q.to, &caller.0)
+            .await?,
+    ))
 }

@@ -213,7 +213,7 @@ fn attempts() -> Vec<Attempt> {
 }
 
 /// Routes a customer may call and whose answers must be filtered to its tenant.
-const FILTERED: [&str; 2] = ["/api/v1/lots", "/api/v1/wip"];
+const FILTERED: [&str; 3] = ["/api/v1/lots", "/api/v1/wip", "/api/v1/yield"];
 /// Public routes that carry no lot data.
 const PUBLIC: [&str; 1] = ["/healthz"];
 
@@ -329,6 +329,27 @@ async fn a_customer_cannot_read_or_act_on_another_tenants_lot_through_any_route(
         s.get("beta", "/api/v1/lots/A1/yield")
             .await
             .problem(StatusCode::NOT_FOUND, "A1");
+        // Roll-ups: the customer's own designs only; staff see both tenants.
+        let keys = |who: &'static str| {
+            let s = &s;
+            async move {
+                let a = s.get(who, "/api/v1/yield?group_by=lot").await;
+                assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+                a.body
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|g| g["key"].as_str().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(keys("acme").await, ["A1"]);
+        assert_eq!(keys("beta").await, ["B1"]);
+        assert_eq!(keys("manager").await, ["A1", "B1"]);
+        let by_tenant = s.get("acme", "/api/v1/yield?group_by=tenant").await.body;
+        assert_eq!(by_tenant.as_array().unwrap().len(), 1);
+        assert_eq!(by_tenant[0]["key"], "acme");
+        assert_eq!(by_tenant[0]["summary"]["part_results"], 3);
         let map = s.get("acme", "/api/v1/wafers/A1-W01/map").await;
         assert_eq!(map.status, StatusCode::OK, "{:?}", map.body);
         assert_eq!(map.body["dies"].as_array().unwrap().len(), 2);
