@@ -47,13 +47,15 @@ pub enum ImportError {
         /// Reader's message.
         message: String,
     },
-    /// A record could not be decoded.
-    #[error("{path}: record {record}: {message}")]
+    /// A record could not be read or decoded.
+    #[error("{path}: record {record}{}: {message}", offset.map(|o| format!(" at byte {o}")).unwrap_or_default())]
     Record {
         /// File.
         path: String,
-        /// 1-based record number.
+        /// 1-based record number (the FAR is record 1).
         record: u64,
+        /// Byte offset of the record's header (in the decompressed stream), when known.
+        offset: Option<u64>,
         /// Reader's message.
         message: String,
     },
@@ -91,15 +93,36 @@ pub fn read_file(path: &Path) -> Result<TestFile, ImportError> {
         orientation: None,
     };
     let mut wafer = String::new();
-    for (i, rec) in reader.get_record_iter().enumerate() {
-        let rec = rec.map_err(|e| ImportError::Record {
+    // The FAR (6 bytes) was read when the reader opened; rust-stdf's offsets count from the
+    // file's start (of the decompressed stream for gzip) and point after a record's header.
+    const FAR_BYTES: u64 = 6;
+    // Where the next record starts: a record that cannot be read is reported there.
+    let mut next_at = FAR_BYTES;
+    for (i, raw) in reader.get_rawdata_iter().enumerate() {
+        let record = i as u64 + 2;
+        let raw = raw.map_err(|e| ImportError::Record {
             path: shown.clone(),
-            record: i as u64 + 1,
+            record,
+            offset: Some(next_at),
             message: e.to_string(),
         })?;
-        if !rec.is_type(REC_MIR | REC_WIR | REC_WCR | REC_PRR) {
+        let offset = raw.offset.saturating_sub(4);
+        next_at = raw.offset + u64::from(raw.header.len);
+        let wanted = REC_MIR | REC_WIR | REC_WCR | REC_PRR;
+        if !raw.is_type(wanted) {
             continue;
         }
+        let rec = std::panic::catch_unwind(|| StdfRecord::from(&raw)).map_err(|_| {
+            ImportError::Record {
+                path: shown.clone(),
+                record,
+                offset: Some(offset),
+                message: format!(
+                    "record type {}/{} cannot be decoded",
+                    raw.header.typ, raw.header.sub
+                ),
+            }
+        })?;
         match rec {
             StdfRecord::MIR(m) => {
                 file.lot = m.lot_id;

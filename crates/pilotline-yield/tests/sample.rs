@@ -30,7 +30,7 @@ fn lot2_counts_and_yields_from_per_die_data() {
 }
 
 #[test]
-fn a_truncated_file_is_rejected_whole_with_the_record() {
+fn truncated_and_corrupted_files_are_rejected_whole_with_record_and_offset() {
     let Some(path) = sample() else { return };
     let dir = std::env::temp_dir().join(format!("pilotline-stdf-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -43,10 +43,46 @@ fn a_truncated_file_is_rejected_whole_with_the_record() {
         d.read_to_end(&mut raw).unwrap();
     }
     let cut = dir.join("cut.stdf");
-    std::fs::write(&cut, &raw[..raw.len() / 2 + 3]).unwrap();
+    let cut_len = raw.len() / 2 + 3;
+    std::fs::write(&cut, &raw[..cut_len]).unwrap();
     let err = read_file(&cut).unwrap_err().to_string();
     assert!(err.contains("cut.stdf") && err.contains("record"), "{err}");
+    // The offset named is where the record the cut went through starts.
+    let cut_record = records(&raw)
+        .into_iter()
+        .find(|&(at, len)| at + 4 + len > cut_len)
+        .unwrap();
+    assert!(
+        err.contains(&format!("at byte {}", cut_record.0)),
+        "{err} vs {cut_record:?} cut at {cut_len}"
+    );
+
+    // Corrupted: the last part result's length runs past the end of the file.
+    let prrs: Vec<(usize, usize)> = records(&raw)
+        .into_iter()
+        .filter(|&(at, _)| raw[at + 2] == 5 && raw[at + 3] == 20)
+        .collect();
+    let (at, _) = *prrs.last().unwrap();
+    let mut bad = raw.clone();
+    bad[at] = 0xFF;
+    bad[at + 1] = 0xFF;
+    let corrupt = dir.join("corrupt.stdf");
+    std::fs::write(&corrupt, &bad).unwrap();
+    let err = read_file(&corrupt).unwrap_err().to_string();
+    assert!(err.contains(&format!("at byte {at}")), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// (offset, data length) of every record of a big-endian STDF stream (the sample's order).
+fn records(raw: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 4 <= raw.len() {
+        let len = usize::from(u16::from_be_bytes([raw[at], raw[at + 1]]));
+        out.push((at, len));
+        at += 4 + len;
+    }
+    out
 }
 
 #[test]
