@@ -1,0 +1,211 @@
+//! STDF import and the lot yield page, beside rust-stdf's bare parse and pystdf's on the same
+//! file in the same run.
+//!
+//! Run: `cargo bench -p pilotline-tests --bench yield_import`
+//! Env: `BENCH_WAFERS` (default 25), `BENCH_DIES` (per wafer, default 7000), `BENCH_PTRS`
+//! (parametric results per die, default 10), `PILOTLINE_TEST_POSTGRES_URL`.
+//!
+//! The file is generated with rust-stdf's writer: per die a PIR, the PTRs and a PRR (2 % of dies
+//! retested). Figures are MB/s of uncompressed STDF: Pilotline's import end to end (read, hash,
+//! parse, store every part result in one transaction) into SQLite and PostgreSQL; rust-stdf
+//! iterating every record; pystdf parsing the file (when installed). Then the lot's yield and
+//! its 25 wafer maps are read back, as the lot yield page does.
+
+use pilotline_domain::{Actor, Role};
+use pilotline_store::Store;
+use rust_stdf::stdf_file::{StdfReader, StdfWriter};
+use rust_stdf::*;
+use std::path::Path;
+use std::time::Instant;
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn generate(path: &Path, wafers: usize, dies: usize, ptrs: u32) -> u64 {
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut w = StdfWriter::new(file, ByteOrder::LittleEndian);
+    w.write_record(&FAR {
+        cpu_type: 2,
+        stdf_ver: 4,
+    })
+    .unwrap();
+    w.write_record(&MIR {
+        lot_id: "BENCH-LOT".into(),
+        part_typ: "MHP-GS200".into(),
+        ..MIR::default()
+    })
+    .unwrap();
+    let side = (dies as f64).sqrt().ceil() as usize;
+    for wafer in 0..wafers {
+        w.write_record(&WIR {
+            head_num: 1,
+            wafer_id: format!("BENCH-LOT-{:02}", wafer + 1),
+            ..WIR::default()
+        })
+        .unwrap();
+        for d in 0..dies {
+            let (x, y) = ((d % side) as i16, (d / side) as i16);
+            let tests = if d % 50 == 7 { 2 } else { 1 };
+            for t in 0..tests {
+                w.write_record(&PIR {
+                    head_num: 1,
+                    site_num: (d % 4) as u8,
+                })
+                .unwrap();
+                for n in 0..ptrs {
+                    w.write_record(&PTR {
+                        test_num: 1000 + n,
+                        head_num: 1,
+                        site_num: (d % 4) as u8,
+                        result: (d as f32) * 0.001 + n as f32,
+                        test_txt: "heater_resistance".into(),
+                        ..PTR::default()
+                    })
+                    .unwrap();
+                }
+                let fail = d % 17 == 3 && t == 0;
+                w.write_record(&PRR {
+                    head_num: 1,
+                    site_num: (d % 4) as u8,
+                    part_flg: [if fail { 0x08 } else { 0 }],
+                    hard_bin: if fail { 5 } else { 1 },
+                    soft_bin: if fail { 5 } else { 1 },
+                    x_coord: x,
+                    y_coord: y,
+                    test_t: 120,
+                    ..PRR::default()
+                })
+                .unwrap();
+            }
+        }
+        w.write_record(&WRR {
+            head_num: 1,
+            wafer_id: format!("BENCH-LOT-{:02}", wafer + 1),
+            ..WRR::default()
+        })
+        .unwrap();
+    }
+    w.write_record(&MRR::default()).unwrap();
+    drop(w);
+    std::fs::metadata(path).unwrap().len()
+}
+
+fn mb_s(bytes: u64, secs: f64) -> f64 {
+    bytes as f64 / 1e6 / secs
+}
+
+async fn pilotline(db_url: &str, label: &str, file: &Path, bytes: u64, wafers: usize) {
+    let store = Store::open(db_url).await.unwrap();
+    store.migrate().await.unwrap();
+    let t = Instant::now();
+    pilotline::import::stdf(&store, &[file.to_path_buf()], None, true, "bench")
+        .await
+        .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "  pilotline import -> {label:<8} {:>7.1} MB/s  ({secs:.2} s, end to end)",
+        mb_s(bytes, secs)
+    );
+    let actor = Actor {
+        user: "bench".into(),
+        role: Role::Manager,
+        tenant: None,
+    };
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let y = store.lot_yield("BENCH-LOT", &actor).await.unwrap().unwrap();
+        for wy in &y.wafers {
+            let map = store
+                .wafer_map(&wy.wafer, None, &actor)
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(!map.dies.is_empty());
+        }
+        assert_eq!(y.wafers.len(), wafers);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "  lot yield + {wafers} wafer maps ({label}): {:.0} ms (best of 3)",
+        best * 1000.0
+    );
+    store.close().await;
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let wafers = env_or("BENCH_WAFERS", 25usize);
+    let dies = env_or("BENCH_DIES", 7000usize);
+    let ptrs = env_or("BENCH_PTRS", 10u32);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bench.stdf");
+    let bytes = generate(&file, wafers, dies, ptrs);
+    println!(
+        "STDF import: {wafers} wafers x {dies} dies x {ptrs} PTRs, {:.1} MB uncompressed",
+        bytes as f64 / 1e6
+    );
+
+    let t = Instant::now();
+    let mut reader = StdfReader::new(&file).unwrap();
+    let mut records = 0usize;
+    for r in reader.get_record_iter() {
+        r.unwrap();
+        records += 1;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "  rust-stdf bare parse:     {:>7.1} MB/s  ({records} records, {secs:.2} s)",
+        mb_s(bytes, secs)
+    );
+
+    let py = "import sys, time\nfrom pystdf.IO import Parser\nt = time.time()\n\
+              p = Parser(inp=open(sys.argv[1], 'rb'))\np.parse()\nprint(time.time() - t)";
+    match std::process::Command::new("python3")
+        .args(["-c", py, file.to_str().unwrap()])
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            let secs: f64 = String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .unwrap_or(f64::NAN);
+            println!(
+                "  pystdf parse:             {:>7.1} MB/s  ({secs:.2} s)",
+                mb_s(bytes, secs)
+            );
+        }
+        _ => println!("  pystdf parse:             skipped (pip install pystdf)"),
+    }
+
+    let sqlite = format!("sqlite://{}", dir.path().join("y.db").display());
+    pilotline(&sqlite, "sqlite", &file, bytes, wafers).await;
+    let admin = std::env::var("PILOTLINE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let psql = |sql: &str| {
+        std::process::Command::new("psql")
+            .args([admin.as_str(), "-qc", sql])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if psql("DROP DATABASE IF EXISTS pilotline_bench_yield WITH (FORCE)")
+        && psql("CREATE DATABASE pilotline_bench_yield")
+    {
+        let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+        pilotline(
+            &format!("{base}/pilotline_bench_yield"),
+            "postgres",
+            &file,
+            bytes,
+            wafers,
+        )
+        .await;
+        psql("DROP DATABASE IF EXISTS pilotline_bench_yield WITH (FORCE)");
+    } else {
+        println!("  postgres: skipped (no server at {admin})");
+    }
+}
