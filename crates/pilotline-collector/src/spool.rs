@@ -68,6 +68,8 @@ pub struct Spool {
     read_pos: u64,
     /// Records in the file not yet replayed (as far as this process knows).
     pending: usize,
+    /// End and record count of the frame [`Spool::next_frame`] last returned.
+    handed_out: Option<(u64, usize)>,
 }
 
 impl Spool {
@@ -106,6 +108,7 @@ impl Spool {
             len: good,
             read_pos: 0,
             pending,
+            handed_out: None,
         })
     }
 
@@ -157,16 +160,17 @@ impl Spool {
             return Ok(None);
         }
         self.file.seek(SeekFrom::Start(self.read_pos))?;
-        Ok(read_frame(&mut self.file, self.read_pos)?.map(|(records, _)| records))
+        let frame = read_frame(&mut self.file, self.read_pos)?;
+        self.handed_out = frame.as_ref().map(|(records, end)| (*end, records.len()));
+        Ok(frame.map(|(records, _)| records))
     }
 
     /// Marks the frame returned by [`Spool::next_frame`] stored; empties the file after the last.
     pub fn replayed(&mut self) -> io::Result<()> {
-        self.file.seek(SeekFrom::Start(self.read_pos))?;
-        let Some((records, next)) = read_frame(&mut self.file, self.read_pos)? else {
+        let Some((next, count)) = self.handed_out.take() else {
             return Ok(());
         };
-        self.pending = self.pending.saturating_sub(records.len());
+        self.pending = self.pending.saturating_sub(count);
         self.read_pos = next;
         if self.read_pos >= self.len {
             self.file.set_len(0)?;

@@ -5,38 +5,15 @@
 use pilotline_collector::modbus_server::{RegisterMap, serve};
 use pilotline_domain::{Actor, Role};
 use pilotline_store::{Store, WriteOp};
-use serde_json::Value;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
-const TYPE: &str = r#"
-[device_type]
-id = "furnace"
-equipment_type = "FURNACE"
-protocol = "modbus"
+mod common;
 
-[[poll_group]]
-name = "fast"
-interval_ms = 100
+use common::{FURNACE, get, latest, wait_for};
 
-[[point]]
-name = "tube_temperature"
-area = "holding"
-address = 1
-type = "i16"
-scale = 0.1
-unit = "degC"
-poll_group = "fast"
-
-[[point]]
-name = "o2_flow"
-area = "holding"
-address = 100
-type = "f32"
-order = "CDAB"
-poll_group = "fast"
-
+/// The shared furnace with an implausible-value check and a tool-stopping alarm.
+const EXTRA: &str = r#"
 [[point]]
 name = "pressure"
 area = "holding"
@@ -59,40 +36,6 @@ state = "unscheduled_down"
 stops_tool = true
 "#;
 
-/// GETs `url` once.
-async fn get(client: &reqwest::Client, url: &str, token: &str) -> Value {
-    client
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// GETs `path` until `done` holds for the answer (at most 15 s).
-async fn wait_for(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let v = get(client, url, token).await;
-        if done(&v) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "condition not reached; last answer {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polled_values_and_staleness_appear_through_the_api() {
     let regs = Arc::new(RegisterMap::new(None));
@@ -106,7 +49,7 @@ async fn polled_values_and_staleness_appear_through_the_api() {
     let tool = serve(modbus, regs.clone());
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("furnace.toml"), TYPE).unwrap();
+    std::fs::write(dir.path().join("furnace.toml"), format!("{FURNACE}{EXTRA}")).unwrap();
     std::fs::write(
         dir.path().join("tools.toml"),
         format!(
@@ -165,19 +108,14 @@ async fn polled_values_and_staleness_appear_through_the_api() {
     })
     .await;
     assert_eq!(v["stale"], false);
-    let latest = v["latest"].as_array().unwrap();
     let value = |name: &str| {
-        latest
-            .iter()
-            .find(|s| s["point"] == name)
-            .unwrap_or_else(|| panic!("no {name} in {v}"))["number"]
-            .clone()
+        latest(&v, name).unwrap_or_else(|| panic!("no {name} in {v}"))["number"].clone()
     };
     assert_eq!(value("tube_temperature"), 114.0);
     assert_eq!(value("o2_flow"), 123.456);
     assert_eq!(value("alarm_1"), 0.0);
     assert!(
-        latest.iter().all(|s| s["point"] != "pressure"),
+        latest(&v, "pressure").is_none(),
         "an implausible reading is not stored"
     );
     let metrics = client
