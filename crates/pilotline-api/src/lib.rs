@@ -45,9 +45,13 @@ impl AppState {
     }
 }
 
+/// Largest test data file an upload may send (uncompressed STDF of a full lot runs to a few
+/// hundred MB).
+pub const MAX_TEST_FILE: usize = 1 << 30;
+
 /// The whole API as an axum router.
 pub fn router(state: AppState) -> Router {
-    use handlers::{lots, master, system, wafers};
+    use handlers::{lots, master, spc, system, testdata, wafers};
     let api = Router::new()
         .route(
             "/routes",
@@ -73,6 +77,25 @@ pub fn router(state: AppState) -> Router {
         .route("/lots/{id}/yield", get(lots::lot_yield))
         .route("/wafers/{id}/map", get(wafers::map))
         .route("/yield", get(wafers::rollup))
+        .route("/lots/{id}/map", get(wafers::stacked))
+        .route("/lots/{id}/parametrics", get(testdata::parametrics))
+        .route(
+            "/test-files",
+            post(testdata::upload)
+                .get(testdata::list)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_TEST_FILE)),
+        )
+        .route("/test-files/rejections", get(testdata::rejections))
+        .route("/test-files/{id}", get(testdata::get))
+        .route(
+            "/products/{id}/bins",
+            get(testdata::get_bins).put(testdata::put_bins),
+        )
+        .route("/bins/pareto", get(testdata::pareto))
+        .route("/measurements", post(spc::record).get(spc::list))
+        .route("/spc/charts", post(spc::create).get(spc::charts))
+        .route("/spc/charts/{id}", get(spc::chart))
+        .route("/spc/charts/{id}/limits", post(spc::recompute))
         .route("/lots/{id}/genealogy", get(lots::genealogy))
         .route("/lots/{id}/track-in", post(lots::track_in))
         .route("/lots/{id}/track-out", post(lots::track_out))

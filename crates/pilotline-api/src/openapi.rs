@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{lots, master, system, wafers};
+use crate::handlers::{lots, master, spc, system, testdata, wafers};
 
 /// Pilotline's API description.
 #[derive(OpenApi)]
@@ -15,7 +15,10 @@ use crate::handlers::{lots, master, system, wafers};
         master::create_product, master::list_products,
         master::create_equipment, master::list_equipment, master::get_equipment,
         master::set_equipment_state, master::equipment_states, master::equipment_samples,
-        lots::start, lots::list, lots::get, lots::history, lots::process_data, lots::lot_yield, lots::genealogy, wafers::map, wafers::rollup, lots::wip,
+        lots::start, lots::list, lots::get, lots::history, lots::process_data, lots::lot_yield, lots::genealogy, wafers::map, wafers::rollup, wafers::stacked, lots::wip,
+        testdata::upload, testdata::list, testdata::get, testdata::rejections, testdata::get_bins, testdata::put_bins,
+        testdata::pareto, testdata::parametrics,
+        spc::record, spc::list, spc::charts, spc::create, spc::chart, spc::recompute,
         lots::track_in, lots::track_out, lots::hold, lots::release, lots::future_hold,
         lots::split, lots::merge, lots::rework, lots::scrap, lots::ship,
     ),
@@ -27,6 +30,7 @@ use crate::handlers::{lots, master, system, wafers};
         (name = "products", description = "Products"),
         (name = "equipment", description = "Tools and their SEMI E10 states"),
         (name = "yield", description = "Test data, yields and wafer maps"),
+        (name = "spc", description = "Metrology readings and SPC charts"),
         (name = "system", description = "Health and metrics"),
     )
 )]

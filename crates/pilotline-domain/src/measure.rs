@@ -13,6 +13,14 @@ use crate::refusal::Refusal;
 /// Reason code of the hold placed for an out-of-spec reading.
 pub const OOS_REASON: &str = "SPC-OOS";
 
+/// Reason code of the hold an SPC chart places for an out-of-control point.
+pub const OOC_REASON: &str = "SPC-OOC";
+
+/// Whether releasing a hold of `reason_code` needs an engineer's disposition (SPC holds).
+pub fn needs_disposition(reason_code: &str) -> bool {
+    reason_code == OOS_REASON || reason_code == OOC_REASON
+}
+
 /// A parameter measured at a step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -661,9 +661,9 @@ pub fn release_with(
         )));
     };
     let disposition = disposition.map(str::trim).filter(|d| !d.is_empty());
-    if lot.holds[pos].reason_code == OOS_REASON && disposition.is_none() {
+    if crate::measure::needs_disposition(&lot.holds[pos].reason_code) && disposition.is_none() {
         return Err(Refusal::invalid(format!(
-            "disposition: hold #{hold_id} is an out-of-spec hold ({}); releasing it needs a \
+            "disposition: hold #{hold_id} is an SPC hold ({}); releasing it needs a \
              disposition (e.g. use-as-is, rework, scrap)",
             lot.holds[pos].comment
         )));

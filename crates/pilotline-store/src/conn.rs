@@ -19,6 +19,8 @@ pub(crate) enum Param {
     OptText(Option<String>),
     /// 64-bit integer.
     Int(i64),
+    /// Nullable 64-bit integer.
+    OptInt(Option<i64>),
     /// Timestamp (TIMESTAMPTZ on PostgreSQL, RFC 3339 TEXT on SQLite).
     Time(DateTime<Utc>),
     /// Nullable timestamp.
@@ -27,6 +29,10 @@ pub(crate) enum Param {
     Json(serde_json::Value),
     /// Boolean.
     Bool(bool),
+    /// Nullable double.
+    Float(Option<f64>),
+    /// Bytes (BYTEA on PostgreSQL, BLOB on SQLite).
+    Blob(Vec<u8>),
 }
 
 impl From<&str> for Param {
@@ -69,6 +75,12 @@ impl From<Option<DateTime<Utc>>> for Param {
         Param::OptTime(v)
     }
 }
+impl From<Option<f64>> for Param {
+    fn from(v: Option<f64>) -> Self {
+        Param::Float(v)
+    }
+}
+
 impl From<bool> for Param {
     fn from(v: bool) -> Self {
         Param::Bool(v)
@@ -99,6 +111,52 @@ pub(crate) trait RowExt {
     fn opt_float(&self, col: &str) -> Result<Option<f64>, sqlx::Error>;
     /// A JSON column decoded into `T`.
     fn json<T: DeserializeOwned>(&self, col: &str) -> Result<T, sqlx::Error>;
+    /// A byte (BLOB / BYTEA) column.
+    fn blob(&self, col: &str) -> Result<Vec<u8>, sqlx::Error>;
+}
+
+/// The values of one column of a bulk insert.
+pub(crate) enum Column<'a> {
+    /// BIGINT / INTEGER.
+    Int(Vec<i64>),
+    /// TEXT.
+    Text(Vec<&'a str>),
+    /// Nullable DOUBLE PRECISION / REAL.
+    Float(Vec<Option<f64>>),
+}
+
+impl Column<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Column::Int(v) => v.len(),
+            Column::Text(v) => v.len(),
+            Column::Float(v) => v.len(),
+        }
+    }
+}
+
+/// Rows inserted by the thousand, given column by column: one `UNNEST` statement per batch on
+/// PostgreSQL, one prepared statement stepped per row on SQLite's writer connection. For the
+/// bulk of test data (hundreds of thousands of part results a file).
+pub(crate) trait BulkInsert: Send {
+    /// Inserts the rows `columns` hold (all of one length) into `table`'s `names` columns.
+    fn insert_columns(
+        &mut self,
+        table: &'static str,
+        names: &'static [&'static str],
+        columns: Vec<Column<'_>>,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+}
+
+/// The rows of a bulk insert: all columns must be equally long.
+pub(crate) fn bulk_rows(names: &[&str], columns: &[Column<'_>]) -> Result<usize, sqlx::Error> {
+    let rows = columns.first().map_or(0, Column::len);
+    if columns.len() != names.len() || columns.iter().any(|c| c.len() != rows) {
+        return Err(sqlx::Error::Protocol(
+            "bulk insert: columns differ in number or length".into(),
+        ));
+    }
+    Ok(rows)
 }
 
 /// A connection (usually inside a transaction) of either backend.
@@ -157,6 +215,9 @@ macro_rules! impl_backend {
             fn json<T: DeserializeOwned>(&self, col: &str) -> Result<T, sqlx::Error> {
                 let sqlx::types::Json(v) = self.try_get::<sqlx::types::Json<T>, _>(col)?;
                 Ok(v)
+            }
+            fn blob(&self, col: &str) -> Result<Vec<u8>, sqlx::Error> {
+                self.try_get(col)
             }
         }
 
@@ -234,10 +295,13 @@ macro_rules! impl_bind_all {
                     Param::Text(v) => q.bind(v),
                     Param::OptText(v) => q.bind(v),
                     Param::Int(v) => q.bind(v),
+                    Param::OptInt(v) => q.bind(v),
                     Param::Time(v) => q.bind($time(v)),
                     Param::OptTime(v) => q.bind(v.map($time)),
                     Param::Json(v) => q.bind(sqlx::types::Json(v)),
                     Param::Bool(v) => q.bind(v),
+                    Param::Float(v) => q.bind(v),
+                    Param::Blob(v) => q.bind(v),
                 };
             }
             q
@@ -265,4 +329,53 @@ mod postgres {
         sqlx::Postgres,
         true
     );
+
+    /// Rows per `UNNEST` statement: large enough to amortise the round trip, small enough to
+    /// keep each statement's arrays modest.
+    const BATCH: usize = 20_000;
+
+    impl BulkInsert for sqlx::PgConnection {
+        async fn insert_columns(
+            &mut self,
+            table: &'static str,
+            names: &'static [&'static str],
+            columns: Vec<Column<'_>>,
+        ) -> Result<u64, sqlx::Error> {
+            let rows = bulk_rows(names, &columns)?;
+            let arrays: Vec<String> = columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let ty = match c {
+                        Column::Int(_) => "bigint",
+                        Column::Text(_) => "text",
+                        Column::Float(_) => "float8",
+                    };
+                    format!("${}::{ty}[]", i + 1)
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO {table} ({}) SELECT * FROM UNNEST({})",
+                names.join(", "),
+                arrays.join(", ")
+            );
+            let mut done = 0;
+            let mut start = 0;
+            while start < rows {
+                let end = (start + BATCH).min(rows);
+                // Table and column names are the caller's `'static` literals; every value is bound.
+                let mut q = sqlx::query::<sqlx::Postgres>(sqlx::AssertSqlSafe(sql.as_str()));
+                for c in &columns {
+                    q = match c {
+                        Column::Int(v) => q.bind(&v[start..end]),
+                        Column::Text(v) => q.bind(&v[start..end]),
+                        Column::Float(v) => q.bind(&v[start..end]),
+                    };
+                }
+                done += q.execute(&mut *self).await?.rows_affected();
+                start = end;
+            }
+            Ok(done)
+        }
+    }
 }

@@ -16,6 +16,7 @@ mod identity;
 mod open;
 mod read;
 mod rows;
+mod spc;
 mod sqlite_writer;
 mod telemetry;
 mod testdata;
@@ -27,9 +28,15 @@ pub use idempotency::{IdempotencyKey, StoredResponse};
 pub use identity::{TOKEN_PREFIX, hash_token};
 pub use open::{OpenOptions, redact_url};
 pub use read::{Genealogy, GenealogyLink, LotFilter, LotPage, WipRow};
+pub use spc::{
+    ChartLimits, ChartPoint, ChartSpec, ChartType, ChartView, ChartViolation, Measurement,
+    NewMeasurements, OocAction, SpcOutcome, SpcSignal,
+};
 pub use telemetry::{CommState, NewSample, ProcessRun, SampleRecord};
 pub use testdata::{
-    GroupBy, ImportedFile, LotYield, TestFileImport, TestFileInfo, WaferYield, YieldGroup,
+    BinPareto, GroupBy, ImportedFile, LotYield, ParametricRow, ParetoBin, ProductBins, Rejection,
+    Stage, StageYield, StdfUpload, TestFileImport, TestFileInfo, WaferYield, YieldFilter,
+    YieldGroup,
 };
 pub use write::{LotCommand, NewLotRequest, Outcome, WriteOp};
 

@@ -89,6 +89,11 @@ impl Store {
             Backend::Sqlite { read, .. } => SQLITE_MIGRATIONS.run(read).await?,
             Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
+        // Test data stored before per-wafer summaries were kept gets them now.
+        let rebuilt = self.rebuild_test_summaries().await?;
+        if rebuilt > 0 {
+            tracing::info!(lots = rebuilt, "rebuilt test data summaries");
+        }
         Ok(())
     }
 }

@@ -107,10 +107,13 @@ fn to_value(p: Param) -> Value {
         Param::Text(v) => Value::Text(v),
         Param::OptText(v) => v.map_or(Value::Null, Value::Text),
         Param::Int(v) => Value::Integer(v),
+        Param::OptInt(v) => v.map_or(Value::Null, Value::Integer),
         Param::Time(v) => Value::Text(sqlite_time(v)),
         Param::OptTime(v) => v.map_or(Value::Null, |t| Value::Text(sqlite_time(t))),
         Param::Json(v) => Value::Text(v.to_string()),
         Param::Bool(v) => Value::Integer(i64::from(v)),
+        Param::Float(v) => v.map_or(Value::Null, Value::Real),
+        Param::Blob(v) => Value::Blob(v),
     }
 }
 
@@ -175,6 +178,41 @@ impl Conn for WriterConn<'_> {
     }
 }
 
+impl crate::conn::BulkInsert for WriterConn<'_> {
+    async fn insert_columns(
+        &mut self,
+        table: &'static str,
+        names: &'static [&'static str],
+        columns: Vec<crate::conn::Column<'_>>,
+    ) -> Result<u64, sqlx::Error> {
+        use crate::conn::Column;
+        use rusqlite::types::ToSqlOutput;
+        let rows = crate::conn::bulk_rows(names, &columns)?;
+        let holes: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            names.join(", "),
+            holes.join(", ")
+        );
+        let mut stmt = self.0.prepare_cached(&sql).map_err(db_err)?;
+        for row in 0..rows {
+            for (i, c) in columns.iter().enumerate() {
+                let v = match c {
+                    Column::Int(v) => ToSqlOutput::from(v[row]),
+                    Column::Text(v) => ToSqlOutput::from(v[row]),
+                    Column::Float(v) => match v[row] {
+                        Some(f) => ToSqlOutput::from(f),
+                        None => ToSqlOutput::from(rusqlite::types::Null),
+                    },
+                };
+                stmt.raw_bind_parameter(i + 1, v).map_err(db_err)?;
+            }
+            stmt.raw_execute().map_err(db_err)?;
+        }
+        Ok(rows as u64)
+    }
+}
+
 impl OwnedRow {
     fn get(&self, col: &str) -> Result<&Value, sqlx::Error> {
         self.0
@@ -234,6 +272,12 @@ impl RowExt for OwnedRow {
                     .map_err(|e| decode_err(col, e))
             })
             .transpose()
+    }
+    fn blob(&self, col: &str) -> Result<Vec<u8>, sqlx::Error> {
+        match self.get(col)? {
+            Value::Blob(b) => Ok(b.clone()),
+            other => Err(decode_err(col, format!("expected bytes, found {other:?}"))),
+        }
     }
     fn json<T: DeserializeOwned>(&self, col: &str) -> Result<T, sqlx::Error> {
         match self.get(col)? {

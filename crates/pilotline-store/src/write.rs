@@ -573,6 +573,22 @@ impl Store {
                     actor,
                     at,
                 )?;
+                // The readings go to the charts' table in the same transaction.
+                let step_id = r.steps.get(lot.step_index).map_or("", |s| s.id.as_str());
+                let rows: Vec<crate::spc::MeasurementRow<'_>> = readings
+                    .iter()
+                    .map(|reading| crate::spc::MeasurementRow {
+                        lot: &lot.id,
+                        product: &lot.product,
+                        step: step_id,
+                        equipment: Some(&tool.id),
+                        recipe: lot.recipe.as_deref(),
+                        reading,
+                        source: "track-out",
+                        by: &actor.user,
+                    })
+                    .collect();
+                crate::spc::insert_measurements(c, &rows, at).await?;
                 persist(c, &applied, &[lot], r).await?;
                 Ok(Outcome::Lot(view(&applied.lots[0])))
             }

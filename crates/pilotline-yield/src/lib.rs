@@ -6,11 +6,17 @@
 //! and final. [`spc`] holds the statistics of metrology charts: control limits, the Western
 //! Electric and Nelson run rules, capability.
 
+pub mod bins;
+pub mod parametric;
 pub mod spc;
 pub mod stdf;
 pub mod wafermap;
 pub mod yields;
 
-pub use stdf::{ImportError, Orientation, TestFile, read_file};
-pub use wafermap::{DieResult, WaferMap};
-pub use yields::{PartResult, YieldSummary, summarise};
+pub use bins::{BinDefinition, BinTable};
+pub use parametric::ParametricStats;
+pub use stdf::{BinKind, DeclaredBin, ImportError, Orientation, TestFile, read_bytes, read_file};
+pub use wafermap::{BinCount, DieResult, StackedMap, StackedSite, WaferMap};
+pub use yields::{
+    BinResult, DieSummary, PartResult, WaferSummary, YieldCounts, YieldSummary, summarise,
+};

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A run rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     /// Nelson 1 / WE 1: one point beyond 3σ.
@@ -68,6 +69,7 @@ impl Rule {
 
 /// Centre line and sigma a chart's points are judged against.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Limits {
     /// Centre line.
     pub center: f64,
@@ -94,6 +96,7 @@ impl Limits {
 
 /// A rule that fired, at the point (index) completing its pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Violation {
     /// The rule.
     pub rule: Rule,
@@ -236,6 +239,7 @@ pub fn xbar_s_limits(subgroups: &[Vec<f64>]) -> Option<XbarS> {
 
 /// X̄-S chart limits.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct XbarS {
     /// Limits of the subgroup means.
     pub xbar: Limits,
@@ -253,6 +257,7 @@ pub struct XbarS {
 
 /// Process capability against spec limits (either may be absent).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Capability {
     /// Potential capability, within-subgroup sigma (needs both limits).
     pub cp: Option<f64>,

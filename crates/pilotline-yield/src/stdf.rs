@@ -1,15 +1,17 @@
 //! Reading STDF V4 / V4-2007 files (plain or gzipped, told apart by content) with rust-stdf.
 
 use rust_stdf::stdf_file::StdfReader;
-use rust_stdf::stdf_record_type::{REC_MIR, REC_PRR, REC_WCR, REC_WIR};
+use rust_stdf::stdf_record_type::{REC_HBR, REC_MIR, REC_PRR, REC_PTR, REC_SBR, REC_WCR, REC_WIR};
 use rust_stdf::{CompressType, StdfRecord};
+use std::collections::BTreeMap;
 use std::path::Path;
 use thiserror::Error;
 
+use crate::parametric::{ParametricStats, TestLimits};
 use crate::yields::PartResult;
 
 /// What one STDF file holds, as far as yield is concerned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TestFile {
     /// MIR lot id.
     pub lot: String,
@@ -21,6 +23,57 @@ pub struct TestFile {
     pub parts: Vec<PartResult>,
     /// Wafer orientation from the WCR, when the file has one.
     pub orientation: Option<Orientation>,
+    /// MIR TEST_COD: the test phase or step code as the tester names it (e.g. `WS1`, `FT`).
+    pub test_code: String,
+    /// MIR START_T: when the first part was tested (seconds since 1970, 0 when absent).
+    pub started: u32,
+    /// Bin names and pass/fail as the file declares them (HBR/SBR). Shown where the product has
+    /// no bin table of its own; never used to count yield.
+    pub bins: Vec<DeclaredBin>,
+    /// Parametric results (PTR) summarised per wafer and test.
+    pub parametrics: Vec<ParametricStats>,
+}
+
+impl TestFile {
+    /// Whether this is wafer probe (the file has wafers) rather than final test.
+    pub fn is_wafer_probe(&self) -> bool {
+        !self.wafers.is_empty()
+    }
+}
+
+/// Whether a declared bin counts hard (HBR) or soft (SBR) bins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum BinKind {
+    /// Hardware bin.
+    Hard,
+    /// Software bin.
+    Soft,
+}
+
+impl BinKind {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinKind::Hard => "hard",
+            BinKind::Soft => "soft",
+        }
+    }
+}
+
+/// A bin as an HBR or SBR record names it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeclaredBin {
+    /// Hard or soft.
+    pub kind: BinKind,
+    /// Bin number.
+    pub bin: u16,
+    /// Name (may be empty).
+    pub name: String,
+    /// `P`, `F` or blank (unknown), as written.
+    pub pass_fail: String,
 }
 
 /// How a wafer's coordinates lie (STDF WCR): where the flat or notch is (`U`, `D`, `L`, `R`,
@@ -64,34 +117,44 @@ pub enum ImportError {
 /// Reads `path` whole; any bad record rejects the whole file.
 pub fn read_file(path: &Path) -> Result<TestFile, ImportError> {
     let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| ImportError::Open {
+        path: shown.clone(),
+        message: e.to_string(),
+    })?;
+    read_bytes(&shown, &bytes)
+}
+
+/// Reads a whole STDF file held in memory (plain or gzipped, told by its first bytes); `name`
+/// names it in errors. Any bad record rejects the whole file.
+pub fn read_bytes(name: &str, bytes: &[u8]) -> Result<TestFile, ImportError> {
+    let shown = name.to_string();
     let open_err = |message: String| ImportError::Open {
         path: shown.clone(),
         message,
     };
     // Compression is told by content (the gzip magic), not by the file's name.
-    let mut magic = [0u8; 2];
-    let gzipped = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .map(|()| magic == [0x1f, 0x8b])
-        .unwrap_or(false);
-    let input = std::fs::File::open(path).map_err(|e| open_err(e.to_string()))?;
-    let compression = if gzipped {
+    let compression = if bytes.starts_with(&[0x1f, 0x8b]) {
         CompressType::GzipCompressed
     } else {
         CompressType::Uncompressed
     };
-    let mut reader = StdfReader::from(
-        std::io::BufReader::with_capacity(2 << 20, input),
-        &compression,
-    )
-    .map_err(|e| open_err(e.to_string()))?;
+    let mut reader = StdfReader::from(std::io::Cursor::new(bytes), &compression)
+        .map_err(|e| open_err(e.to_string()))?;
     let mut file = TestFile {
         lot: String::new(),
         part_type: String::new(),
         wafers: Vec::new(),
         parts: Vec::new(),
         orientation: None,
+        test_code: String::new(),
+        started: 0,
+        bins: Vec::new(),
+        parametrics: Vec::new(),
     };
+    let mut bins: BTreeMap<(BinKind, u16), DeclaredBin> = BTreeMap::new();
+    // Per test: the defaults its first PTR set (limits, units, name); per (wafer, test): stats.
+    let mut limits: BTreeMap<u32, TestLimits> = BTreeMap::new();
+    let mut stats: BTreeMap<(usize, u32), ParametricStats> = BTreeMap::new();
     let mut wafer = String::new();
     // The FAR (6 bytes) was read when the reader opened; rust-stdf's offsets count from the
     // file's start (of the decompressed stream for gzip) and point after a record's header.
@@ -108,7 +171,7 @@ pub fn read_file(path: &Path) -> Result<TestFile, ImportError> {
         })?;
         let offset = raw.offset.saturating_sub(4);
         next_at = raw.offset + u64::from(raw.header.len);
-        let wanted = REC_MIR | REC_WIR | REC_WCR | REC_PRR;
+        let wanted = REC_MIR | REC_WIR | REC_WCR | REC_PRR | REC_PTR | REC_HBR | REC_SBR;
         if !raw.is_type(wanted) {
             continue;
         }
@@ -127,6 +190,24 @@ pub fn read_file(path: &Path) -> Result<TestFile, ImportError> {
             StdfRecord::MIR(m) => {
                 file.lot = m.lot_id;
                 file.part_type = m.part_typ;
+                file.test_code = m.test_cod;
+                file.started = m.start_t;
+            }
+            StdfRecord::PTR(p) => {
+                let test = limits
+                    .entry(p.test_num)
+                    .or_insert_with(|| TestLimits::from_first(&p));
+                let key = (file.wafers.len(), p.test_num);
+                stats
+                    .entry(key)
+                    .or_insert_with(|| ParametricStats::new(&wafer, p.test_num, test))
+                    .add(p.test_flg[0], p.result);
+            }
+            StdfRecord::HBR(b) => {
+                declare(&mut bins, BinKind::Hard, b.hbin_num, b.hbin_nam, b.hbin_pf)
+            }
+            StdfRecord::SBR(b) => {
+                declare(&mut bins, BinKind::Soft, b.sbin_num, b.sbin_nam, b.sbin_pf)
             }
             StdfRecord::WCR(w) => {
                 file.orientation = Some(Orientation {
@@ -153,5 +234,30 @@ pub fn read_file(path: &Path) -> Result<TestFile, ImportError> {
             _ => {}
         }
     }
+    file.bins = bins.into_values().collect();
+    file.parametrics = stats.into_values().collect();
     Ok(file)
+}
+
+/// Keeps the first non-empty name and pass/fail a file gives a bin (per-site and summary
+/// HBR/SBR repeat them).
+fn declare(
+    bins: &mut BTreeMap<(BinKind, u16), DeclaredBin>,
+    kind: BinKind,
+    bin: u16,
+    name: String,
+    pass_fail: char,
+) {
+    let e = bins.entry((kind, bin)).or_insert_with(|| DeclaredBin {
+        kind,
+        bin,
+        name: String::new(),
+        pass_fail: String::new(),
+    });
+    if e.name.is_empty() {
+        e.name = name;
+    }
+    if e.pass_fail.trim().is_empty() && matches!(pass_fail, 'P' | 'F') {
+        e.pass_fail = pass_fail.to_string();
+    }
 }

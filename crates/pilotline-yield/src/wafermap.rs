@@ -3,11 +3,12 @@
 //! SEMI E142 substrate map.
 
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use crate::bins::BinTable;
 use crate::stdf::Orientation;
-use crate::yields::PartResult;
+use crate::yields::WaferSummary;
 
 /// One die's final result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,6 +42,10 @@ pub struct BinCount {
     pub dies: u32,
     /// Whether the bin passes.
     pub pass: bool,
+    /// Name: the product's bin table's, else the file's HBR, else empty.
+    pub name: String,
+    /// Display colour from the bin table, if it sets one.
+    pub colour: Option<String>,
 }
 
 /// A wafer's bin map.
@@ -64,71 +69,35 @@ pub struct WaferMap {
 }
 
 impl WaferMap {
-    /// The map of `parts` (one wafer's results in test order); `pass` decides each result.
+    /// The map of one wafer's dies; `table` decides pass/fail and names bins, `declared`
+    /// names the bins the table does not (from the files' HBRs).
     pub fn build(
         wafer: &str,
         lot: &str,
         orientation: Option<Orientation>,
-        parts: &[PartResult],
-        pass: impl Fn(&PartResult) -> bool,
+        summary: &WaferSummary,
+        table: &BinTable,
+        declared: &BTreeMap<u16, String>,
     ) -> WaferMap {
-        let mut last: HashMap<(i16, i16), (&PartResult, u32)> = HashMap::new();
-        let mut order = Vec::new();
-        for p in parts {
-            let e = last.entry((p.x, p.y)).or_insert_with(|| {
-                order.push((p.x, p.y));
-                (p, 0)
-            });
-            *e = (p, e.1 + 1);
-        }
-        // Screen coordinates: X grows right unless the tester says left; Y grows up unless it
-        // says down (screen rows grow downwards). Then rotate the flat to the bottom.
-        let o = orientation.unwrap_or(Orientation {
-            flat: 'D',
-            pos_x: 'R',
-            pos_y: 'U',
-        });
-        let place = |x: i16, y: i16| -> (i32, i32) {
-            let c = if o.pos_x == 'L' {
-                -i32::from(x)
-            } else {
-                i32::from(x)
-            };
-            let r = if o.pos_y == 'D' {
-                i32::from(y)
-            } else {
-                -i32::from(y)
-            };
-            match o.flat {
-                'U' => (-c, -r),
-                'L' => (r, -c),
-                'R' => (-r, c),
-                _ => (c, r),
-            }
-        };
-        let placed: Vec<(i32, i32)> = order.iter().map(|&(x, y)| place(x, y)).collect();
-        let min_c = placed.iter().map(|p| p.0).min().unwrap_or(0);
-        let min_r = placed.iter().map(|p| p.1).min().unwrap_or(0);
-        let max_c = placed.iter().map(|p| p.0).max().unwrap_or(-1);
-        let max_r = placed.iter().map(|p| p.1).max().unwrap_or(-1);
+        let placed = place_all(orientation, summary.dies.iter().map(|d| (d.x, d.y)));
         let mut bins: BTreeMap<u16, (u32, bool)> = BTreeMap::new();
-        let dies: Vec<DieResult> = order
+        let dies: Vec<DieResult> = summary
+            .dies
             .iter()
-            .zip(&placed)
-            .map(|(key, &(c, r))| {
-                let (p, tests) = last[key];
-                let ok = pass(p);
-                let b = bins.entry(p.hard_bin).or_insert((0, ok));
+            .zip(&placed.cells)
+            .map(|(d, &(col, row))| {
+                let ok = table.passes(&d.last);
+                let b = bins.entry(d.last.hard_bin).or_insert((0, ok));
                 b.0 += 1;
                 DieResult {
-                    x: p.x,
-                    y: p.y,
-                    col: (c - min_c) as u32,
-                    row: (r - min_r) as u32,
-                    hard_bin: p.hard_bin,
-                    soft_bin: p.soft_bin,
+                    x: d.x,
+                    y: d.y,
+                    col,
+                    row,
+                    hard_bin: d.last.hard_bin,
+                    soft_bin: d.last.soft_bin,
                     pass: ok,
-                    tests,
+                    tests: d.tests,
                 }
             })
             .collect();
@@ -136,12 +105,24 @@ impl WaferMap {
             wafer: wafer.to_string(),
             lot: lot.to_string(),
             orientation,
-            columns: (max_c - min_c + 1).max(0) as u32,
-            rows: (max_r - min_r + 1).max(0) as u32,
+            columns: placed.columns,
+            rows: placed.rows,
             dies,
             bins: bins
                 .into_iter()
-                .map(|(bin, (dies, pass))| BinCount { bin, dies, pass })
+                .map(|(bin, (dies, pass))| {
+                    let def = table.get(bin);
+                    BinCount {
+                        bin,
+                        dies,
+                        pass,
+                        name: def
+                            .map(|d| d.name.clone())
+                            .or_else(|| declared.get(&bin).cloned())
+                            .unwrap_or_default(),
+                        colour: def.and_then(|d| d.colour.clone()),
+                    }
+                })
                 .collect(),
         }
     }
@@ -155,7 +136,14 @@ impl WaferMap {
         let map_h = self.rows * CELL;
         let height = (map_h + 60).max(40 + 18 * self.bins.len() as u32);
         let colour = |bin: u16, pass: bool| -> String {
-            if pass {
+            if let Some(c) = self
+                .bins
+                .iter()
+                .find(|b| b.bin == bin)
+                .and_then(|b| b.colour.clone())
+            {
+                c
+            } else if pass {
                 ["#2e7d32", "#66bb6a", "#a5d6a7"][usize::from(bin) % 3].to_string()
             } else {
                 const FAIL: [&str; 8] = [
@@ -219,11 +207,16 @@ impl WaferMap {
             let y = 14 + 18 * i as u32;
             let _ = write!(
                 s,
-                r#"<rect x="0" y="{}" width="12" height="12" fill="{}"/><text x="18" y="{}">{} {} — {} dies</text>"#,
+                r#"<rect x="0" y="{}" width="12" height="12" fill="{}"/><text x="18" y="{}">{} {}{} — {} dies</text>"#,
                 y - 10,
                 colour(b.bin, b.pass),
                 y,
                 b.bin,
+                if b.name.is_empty() {
+                    String::new()
+                } else {
+                    format!("{} ", esc(&b.name))
+                },
                 if b.pass { "pass" } else { "fail" },
                 b.dies
             );
@@ -262,11 +255,15 @@ impl WaferMap {
         for b in &self.bins {
             let _ = writeln!(
                 s,
-                "            <BinDefinition BinCode=\"{:0digits$X}\" BinCount=\"{}\" BinQuality=\"{}\" BinDescription=\"hard bin {}\"/>",
+                "            <BinDefinition BinCode=\"{:0digits$X}\" BinCount=\"{}\" BinQuality=\"{}\" BinDescription=\"{}\"/>",
                 b.bin,
                 b.dies,
                 if b.pass { "Pass" } else { "Fail" },
-                b.bin
+                if b.name.is_empty() {
+                    format!("hard bin {}", b.bin)
+                } else {
+                    esc(&b.name)
+                }
             );
         }
         s.push_str("          </BinDefinitions>\n");
@@ -287,6 +284,175 @@ impl WaferMap {
     }
 }
 
+/// Dies placed on a normalised grid: (column, row) per die in input order.
+struct Placed {
+    cells: Vec<(u32, u32)>,
+    columns: u32,
+    rows: u32,
+}
+
+/// Places tester coordinates on screen with the notch (flat) down: X grows right unless the
+/// tester says left; Y grows up unless it says down (screen rows grow downwards); then the flat
+/// is rotated to the bottom.
+fn place_all(orientation: Option<Orientation>, xy: impl Iterator<Item = (i16, i16)>) -> Placed {
+    let o = orientation.unwrap_or(Orientation {
+        flat: 'D',
+        pos_x: 'R',
+        pos_y: 'U',
+    });
+    let place = |x: i16, y: i16| -> (i32, i32) {
+        let c = if o.pos_x == 'L' {
+            -i32::from(x)
+        } else {
+            i32::from(x)
+        };
+        let r = if o.pos_y == 'D' {
+            i32::from(y)
+        } else {
+            -i32::from(y)
+        };
+        match o.flat {
+            'U' => (-c, -r),
+            'L' => (r, -c),
+            'R' => (-r, c),
+            _ => (c, r),
+        }
+    };
+    let placed: Vec<(i32, i32)> = xy.map(|(x, y)| place(x, y)).collect();
+    let min_c = placed.iter().map(|p| p.0).min().unwrap_or(0);
+    let min_r = placed.iter().map(|p| p.1).min().unwrap_or(0);
+    let max_c = placed.iter().map(|p| p.0).max().unwrap_or(-1);
+    let max_r = placed.iter().map(|p| p.1).max().unwrap_or(-1);
+    Placed {
+        cells: placed
+            .iter()
+            .map(|&(c, r)| ((c - min_c) as u32, (r - min_r) as u32))
+            .collect(),
+        columns: (max_c - min_c + 1).max(0) as u32,
+        rows: (max_r - min_r + 1).max(0) as u32,
+    }
+}
+
+/// One die position of a lot's stacked map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StackedSite {
+    /// Tester X.
+    pub x: i16,
+    /// Tester Y.
+    pub y: i16,
+    /// Column on the normalised map.
+    pub col: u32,
+    /// Row on the normalised map.
+    pub row: u32,
+    /// Wafers with a die tested here.
+    pub tested: u32,
+    /// Wafers whose die here passed at its final test.
+    pub passed: u32,
+}
+
+/// A lot's stacked (composite) map: per die position, how many wafers' dies passed — the view
+/// that shows a systematic (reticle or process) signature behind random defects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StackedMap {
+    /// Lot id.
+    pub lot: String,
+    /// Wafers stacked.
+    pub wafers: u32,
+    /// Columns of the normalised map.
+    pub columns: u32,
+    /// Rows.
+    pub rows: u32,
+    /// Every die position any wafer has.
+    pub sites: Vec<StackedSite>,
+}
+
+impl StackedMap {
+    /// Stacks `wafers` (all with the lot's orientation); `table` decides pass/fail.
+    pub fn build<'a>(
+        lot: &str,
+        orientation: Option<Orientation>,
+        wafers: impl IntoIterator<Item = &'a WaferSummary>,
+        table: &BinTable,
+    ) -> StackedMap {
+        let mut at: BTreeMap<(i16, i16), (u32, u32)> = BTreeMap::new();
+        let mut count = 0;
+        for w in wafers {
+            count += 1;
+            for d in &w.dies {
+                let e = at.entry((d.x, d.y)).or_default();
+                e.0 += 1;
+                e.1 += u32::from(table.passes(&d.last));
+            }
+        }
+        let placed = place_all(orientation, at.keys().copied());
+        StackedMap {
+            lot: lot.to_string(),
+            wafers: count,
+            columns: placed.columns,
+            rows: placed.rows,
+            sites: at
+                .iter()
+                .zip(&placed.cells)
+                .map(|(((x, y), (tested, passed)), &(col, row))| StackedSite {
+                    x: *x,
+                    y: *y,
+                    col,
+                    row,
+                    tested: *tested,
+                    passed: *passed,
+                })
+                .collect(),
+        }
+    }
+
+    /// The stacked map as SVG: each position shaded from red (no wafer passed) to green (all
+    /// passed), with its count, notch at the bottom.
+    pub fn to_svg(&self) -> String {
+        const CELL: u32 = 10;
+        let width = self.columns * CELL + 200;
+        let map_h = self.rows * CELL;
+        let height = map_h + 60;
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11"><title>Lot {}: stacked map of {} wafers, notch down</title><text x="10" y="14" font-size="13">Lot {} — {} wafers stacked</text><g transform="translate(10,24)">"#,
+            esc(&self.lot),
+            self.wafers,
+            esc(&self.lot),
+            self.wafers
+        );
+        for site in &self.sites {
+            let share = if site.tested > 0 {
+                f64::from(site.passed) / f64::from(site.tested)
+            } else {
+                0.0
+            };
+            let (r, g) = ((200.0 * (1.0 - share)) as u8, (160.0 * share) as u8 + 40);
+            let _ = write!(
+                s,
+                r##"<rect class="site" x="{}" y="{}" width="{CELL}" height="{CELL}" fill="#{r:02x}{g:02x}40" stroke="#fff" stroke-width="0.5"><title>({}, {}) {} of {} passed</title></rect>"##,
+                site.col * CELL,
+                site.row * CELL,
+                site.x,
+                site.y,
+                site.passed,
+                site.tested
+            );
+        }
+        let mid = self.columns * CELL / 2;
+        let _ = write!(
+            s,
+            r##"<path d="M{} {} l6 -8 l6 8 z" fill="#555"><title>notch</title></path></g><g transform="translate({},30)"><rect x="0" y="-10" width="12" height="12" fill="#28c840"/><text x="18" y="0">every wafer passed</text><rect x="0" y="8" width="12" height="12" fill="#c82840"/><text x="18" y="18">no wafer passed</text></g></svg>"##,
+            mid.saturating_sub(6),
+            map_h + 14,
+            self.columns * CELL + 30
+        );
+        s
+    }
+}
+
 /// Escapes text for XML.
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -298,6 +464,13 @@ fn esc(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::yields::PartResult;
+
+    fn summary(parts: &[PartResult]) -> WaferSummary {
+        let mut w = WaferSummary::default();
+        w.add(parts);
+        w
+    }
 
     fn part(x: i16, y: i16, bin: u16, failed: bool) -> PartResult {
         PartResult {
@@ -321,13 +494,14 @@ mod tests {
             part(1, 0, 1, false),
             part(0, 1, 7, true),
         ];
-        let pass = |p: &PartResult| !p.failed_flag;
+        let flag = BinTable::default();
+        let none = BTreeMap::new();
         let up = Orientation {
             flat: 'D',
             pos_x: 'R',
             pos_y: 'U',
         };
-        let m = WaferMap::build("W1", "L", Some(up), &parts, pass);
+        let m = WaferMap::build("W1", "L", Some(up), &summary(&parts), &flag, &none);
         assert_eq!((m.columns, m.rows, m.dies.len()), (2, 2, 3));
         let die = |x, y| m.dies.iter().find(|d| d.x == x && d.y == y).unwrap();
         assert_eq!(
@@ -343,18 +517,22 @@ mod tests {
                 BinCount {
                     bin: 1,
                     dies: 2,
-                    pass: true
+                    pass: true,
+                    name: String::new(),
+                    colour: None
                 },
                 BinCount {
                     bin: 7,
                     dies: 1,
-                    pass: false
+                    pass: false,
+                    name: String::new(),
+                    colour: None
                 }
             ]
         );
         // Tested with the flat up: turned half a turn.
         let flat_up = Orientation { flat: 'U', ..up };
-        let turned = WaferMap::build("W1", "L", Some(flat_up), &parts, pass);
+        let turned = WaferMap::build("W1", "L", Some(flat_up), &summary(&parts), &flag, &none);
         let t = |x, y| turned.dies.iter().find(|d| d.x == x && d.y == y).unwrap();
         assert_eq!((t(0, 1).col, t(0, 1).row), (1, 1));
         assert_eq!((t(1, 0).col, t(1, 0).row), (0, 0));
@@ -367,10 +545,18 @@ mod tests {
             part(1, 0, 300, true),
             part(3, 2, 1, false),
         ];
-        let m = WaferMap::build("W<1>", "L&1", None, &parts, |p| !p.failed_flag);
+        let m = WaferMap::build(
+            "W<1>",
+            "L&1",
+            None,
+            &summary(&parts),
+            &BinTable::default(),
+            &BTreeMap::from([(300, "OPEN <short>".to_string())]),
+        );
         let svg = m.to_svg();
         assert_eq!(svg.matches("class=\"die\"").count(), 3);
         assert!(svg.contains("W&lt;1&gt;") && svg.ends_with("</svg>"));
+        assert!(svg.contains("300 OPEN &lt;short&gt; fail"), "{svg}");
         let xml = m.to_e142();
         // Bin 300 needs four hex digits: 012C.
         assert!(
@@ -392,5 +578,22 @@ mod tests {
             })
             .sum();
         assert_eq!(dies, 3);
+    }
+
+    #[test]
+    fn a_stacked_map_counts_passing_wafers_per_position() {
+        let a = summary(&[part(0, 0, 1, false), part(1, 0, 5, true)]);
+        let b = summary(&[
+            part(0, 0, 1, false),
+            part(1, 0, 1, false),
+            part(2, 0, 1, false),
+        ]);
+        let m = StackedMap::build("L", None, [&a, &b], &BinTable::default());
+        let at = |x| m.sites.iter().find(|s| s.x == x).unwrap();
+        assert_eq!((m.wafers, m.columns, m.rows), (2, 3, 1));
+        assert_eq!((at(0).tested, at(0).passed), (2, 2));
+        assert_eq!((at(1).tested, at(1).passed), (2, 1));
+        assert_eq!((at(2).tested, at(2).passed), (1, 1));
+        assert_eq!(m.to_svg().matches("class=\"site\"").count(), 3);
     }
 }

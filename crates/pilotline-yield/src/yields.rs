@@ -33,16 +33,237 @@ impl PartResult {
     }
 }
 
-/// Yields of a set of part results.
+/// What decides a result: its bins and the part's own pass/fail flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BinResult {
+    /// Hardware bin.
+    pub hard_bin: u16,
+    /// Software bin.
+    pub soft_bin: u16,
+    /// The part's flag: pass, fail, or `None` when marked invalid.
+    pub flag: Option<bool>,
+}
+
+impl From<&PartResult> for BinResult {
+    fn from(p: &PartResult) -> BinResult {
+        BinResult {
+            hard_bin: p.hard_bin,
+            soft_bin: p.soft_bin,
+            flag: p.flag_pass(),
+        }
+    }
+}
+
+/// One die: its first and its final result, and how often it was tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DieSummary {
+    /// Tester X.
+    pub x: i16,
+    /// Tester Y.
+    pub y: i16,
+    /// First result.
+    pub first: BinResult,
+    /// Last (final) result.
+    pub last: BinResult,
+    /// Times tested.
+    pub tests: u32,
+}
+
+/// One wafer's test data, summarised: every die (in first-test order) with its first and final
+/// result, and every result's bins counted. Kept as results arrive, so yields and maps never go
+/// back to the per-result rows; the per-result rows stay the record they are traced to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WaferSummary {
+    /// Dies in first-test order.
+    pub dies: Vec<DieSummary>,
+    /// Results per bin outcome, retests included.
+    pub results: std::collections::BTreeMap<BinResult, u32>,
+}
+
+/// Bytes of one die in [`WaferSummary::encode_dies`].
+const DIE_BYTES: usize = 4 + 5 + 5 + 4;
+/// Bytes of one bin outcome count in [`WaferSummary::encode_results`].
+const RESULT_BYTES: usize = 5 + 4;
+
+fn put_bin(out: &mut Vec<u8>, b: &BinResult) {
+    out.extend_from_slice(&b.hard_bin.to_le_bytes());
+    out.extend_from_slice(&b.soft_bin.to_le_bytes());
+    out.push(match b.flag {
+        Some(false) => 0,
+        Some(true) => 1,
+        None => 2,
+    });
+}
+
+fn get_bin(b: &[u8]) -> BinResult {
+    BinResult {
+        hard_bin: u16::from_le_bytes([b[0], b[1]]),
+        soft_bin: u16::from_le_bytes([b[2], b[3]]),
+        flag: match b[4] {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        },
+    }
+}
+
+impl WaferSummary {
+    /// Adds results of this wafer, in test order: a die seen before is a retest.
+    pub fn add<'a>(&mut self, parts: impl IntoIterator<Item = &'a PartResult>) {
+        let mut index: HashMap<(i16, i16), usize> = self
+            .dies
+            .iter()
+            .enumerate()
+            .map(|(i, d)| ((d.x, d.y), i))
+            .collect();
+        for p in parts {
+            let r = BinResult::from(p);
+            *self.results.entry(r).or_default() += 1;
+            match index.get(&(p.x, p.y)) {
+                Some(&i) => {
+                    let d = &mut self.dies[i];
+                    d.last = r;
+                    d.tests += 1;
+                }
+                None => {
+                    index.insert((p.x, p.y), self.dies.len());
+                    self.dies.push(DieSummary {
+                        x: p.x,
+                        y: p.y,
+                        first: r,
+                        last: r,
+                        tests: 1,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The dies packed little-endian: x, y, first and last (hard bin, soft bin, flag), tests.
+    pub fn encode_dies(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.dies.len() * DIE_BYTES);
+        for d in &self.dies {
+            out.extend_from_slice(&d.x.to_le_bytes());
+            out.extend_from_slice(&d.y.to_le_bytes());
+            put_bin(&mut out, &d.first);
+            put_bin(&mut out, &d.last);
+            out.extend_from_slice(&d.tests.to_le_bytes());
+        }
+        out
+    }
+
+    /// The result counts packed little-endian: (hard bin, soft bin, flag), count.
+    pub fn encode_results(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.results.len() * RESULT_BYTES);
+        for (b, n) in &self.results {
+            put_bin(&mut out, b);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        out
+    }
+
+    /// Reads back what [`encode_dies`](Self::encode_dies) and
+    /// [`encode_results`](Self::encode_results) wrote; `None` if the bytes are not such.
+    pub fn decode(dies: &[u8], results: &[u8]) -> Option<WaferSummary> {
+        if !dies.len().is_multiple_of(DIE_BYTES) || !results.len().is_multiple_of(RESULT_BYTES) {
+            return None;
+        }
+        let u32_at = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        Some(WaferSummary {
+            dies: dies
+                .chunks_exact(DIE_BYTES)
+                .map(|c| DieSummary {
+                    x: i16::from_le_bytes([c[0], c[1]]),
+                    y: i16::from_le_bytes([c[2], c[3]]),
+                    first: get_bin(&c[4..9]),
+                    last: get_bin(&c[9..14]),
+                    tests: u32_at(&c[14..18]),
+                })
+                .collect(),
+            results: results
+                .chunks_exact(RESULT_BYTES)
+                .map(|c| (get_bin(&c[..5]), u32_at(&c[5..9])))
+                .collect(),
+        })
+    }
+
+    /// The counts behind this wafer's yields; `pass` decides each result.
+    pub fn counts(&self, pass: impl Fn(&BinResult) -> bool) -> YieldCounts {
+        YieldCounts {
+            part_results: self.results.values().map(|&n| u64::from(n)).sum(),
+            passing_results: self
+                .results
+                .iter()
+                .filter(|(b, _)| pass(b))
+                .map(|(_, &n)| u64::from(n))
+                .sum(),
+            dies: self.dies.len() as u64,
+            first_pass_dies: self.dies.iter().filter(|d| pass(&d.first)).count() as u64,
+            final_pass_dies: self.dies.iter().filter(|d| pass(&d.last)).count() as u64,
+        }
+    }
+}
+
+/// Counts yields are computed from; they add up across wafers and lots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct YieldCounts {
+    /// Part results, retests included.
+    pub part_results: u64,
+    /// Passing part results.
+    pub passing_results: u64,
+    /// Distinct dies.
+    pub dies: u64,
+    /// Dies passing at their first test.
+    pub first_pass_dies: u64,
+    /// Dies passing at their last test.
+    pub final_pass_dies: u64,
+}
+
+impl std::ops::AddAssign for YieldCounts {
+    fn add_assign(&mut self, o: YieldCounts) {
+        self.part_results += o.part_results;
+        self.passing_results += o.passing_results;
+        self.dies += o.dies;
+        self.first_pass_dies += o.first_pass_dies;
+        self.final_pass_dies += o.final_pass_dies;
+    }
+}
+
+impl YieldCounts {
+    /// The yields these counts give.
+    pub fn summary(&self) -> YieldSummary {
+        let ratio = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+        YieldSummary {
+            part_results: self.part_results,
+            passing_results: self.passing_results,
+            dies: self.dies,
+            retests: self.part_results - self.dies,
+            first_pass_dies: self.first_pass_dies,
+            final_pass_dies: self.final_pass_dies,
+            all_results: ratio(self.passing_results, self.part_results),
+            first_pass: ratio(self.first_pass_dies, self.dies),
+            final_yield: ratio(self.final_pass_dies, self.dies),
+        }
+    }
+}
+
+/// Yields of a set of part results, with the counts they come from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct YieldSummary {
     /// Part results (every test of every die, retests included).
-    pub part_results: u32,
+    pub part_results: u64,
+    /// Passing part results.
+    pub passing_results: u64,
     /// Distinct dies (wafer, X, Y).
-    pub dies: u32,
+    pub dies: u64,
     /// Results beyond the first for a die.
-    pub retests: u32,
+    pub retests: u64,
+    /// Dies passing at their first test.
+    pub first_pass_dies: u64,
+    /// Dies passing at their last test.
+    pub final_pass_dies: u64,
     /// Passing results / all results.
     pub all_results: f64,
     /// Dies passing at their first test / dies.
@@ -51,28 +272,20 @@ pub struct YieldSummary {
     pub final_yield: f64,
 }
 
-/// Summarises `parts` (in test order); `pass` decides each result — the product's bin table
-/// where there is one, else the part's flag.
-pub fn summarise(parts: &[PartResult], pass: impl Fn(&PartResult) -> bool) -> YieldSummary {
-    let mut dies: HashMap<(&str, i16, i16), (bool, bool)> = HashMap::new();
-    let mut passing = 0u32;
+/// Summarises `parts` (in test order, any wafers); `pass` decides each result — the product's
+/// bin table where there is one, else the part's flag.
+pub fn summarise(parts: &[PartResult], pass: impl Fn(&BinResult) -> bool) -> YieldSummary {
+    let mut wafers: std::collections::BTreeMap<&str, Vec<&PartResult>> = Default::default();
     for p in parts {
-        let ok = pass(p);
-        passing += u32::from(ok);
-        dies.entry((p.wafer.as_str(), p.x, p.y))
-            .and_modify(|(_, last)| *last = ok)
-            .or_insert((ok, ok));
+        wafers.entry(p.wafer.as_str()).or_default().push(p);
     }
-    let n = dies.len() as f64;
-    let ratio = |a: usize, b: f64| if b > 0.0 { a as f64 / b } else { 0.0 };
-    YieldSummary {
-        part_results: parts.len() as u32,
-        dies: dies.len() as u32,
-        retests: (parts.len() - dies.len()) as u32,
-        all_results: ratio(passing as usize, parts.len() as f64),
-        first_pass: ratio(dies.values().filter(|d| d.0).count(), n),
-        final_yield: ratio(dies.values().filter(|d| d.1).count(), n),
+    let mut total = YieldCounts::default();
+    for ps in wafers.into_values() {
+        let mut w = WaferSummary::default();
+        w.add(ps);
+        total += w.counts(&pass);
     }
+    total.summary()
 }
 
 #[cfg(test)]
@@ -105,7 +318,7 @@ mod tests {
             part(2, 0, true),
             part(3, 0, true),
         ];
-        let y = summarise(&parts, |p| p.flag_pass().unwrap_or(false));
+        let y = summarise(&parts, |r| r.flag == Some(true));
         assert_eq!((y.part_results, y.dies, y.retests), (7, 4, 3));
         assert!((y.all_results - 3.0 / 7.0).abs() < 1e-12);
         assert!((y.first_pass - 2.0 / 4.0).abs() < 1e-12);
@@ -122,8 +335,30 @@ mod tests {
         assert_eq!(summarise(&parts, |_| true).dies, 3);
         assert_eq!(parts[2].flag_pass(), None);
         // A bin table saying hard bin 5 passes overrides the (invalid) flag.
-        let y = summarise(&parts, |p| p.flag_pass().unwrap_or(p.hard_bin == 5));
+        let y = summarise(&parts, |r| r.flag.unwrap_or(r.hard_bin == 5));
         assert_eq!(y.final_yield, 1.0);
         assert_eq!(summarise(&[], |_| true).all_results, 0.0);
+    }
+
+    #[test]
+    fn a_wafer_summary_survives_encoding_and_merges_a_later_retest() {
+        let mut w = WaferSummary::default();
+        w.add(&[part(0, 0, true), part(1, 0, false)]);
+        let mut back = WaferSummary::decode(&w.encode_dies(), &w.encode_results()).unwrap();
+        assert_eq!(back, w);
+        // A retest file arriving later updates the die's final result.
+        back.add(&[part(0, 0, false)]);
+        let c = back.counts(|r| r.flag == Some(true));
+        assert_eq!(
+            (
+                c.part_results,
+                c.passing_results,
+                c.dies,
+                c.first_pass_dies,
+                c.final_pass_dies
+            ),
+            (3, 2, 2, 1, 2)
+        );
+        assert!(WaferSummary::decode(&[1, 2, 3], &[]).is_none());
     }
 }

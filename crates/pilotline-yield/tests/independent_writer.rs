@@ -79,7 +79,7 @@ fn files_from_an_independent_writer_in_both_byte_orders() {
         assert_eq!((negative.x, negative.y, negative.soft_bin), (-2, 0, 70));
         assert_eq!(file.parts[1].site, 1);
         assert_eq!(file.parts[1].test_time_ms, 130);
-        let y = summarise(&file.parts, |p| p.flag_pass().unwrap_or(false));
+        let y = summarise(&file.parts, |r| r.flag == Some(true));
         assert_eq!((y.part_results, y.dies, y.retests), (6, 5, 1), "{endian}");
         assert!((y.all_results - 4.0 / 6.0).abs() < 1e-12, "{endian}: {y:?}");
         assert!((y.first_pass - 3.0 / 5.0).abs() < 1e-12, "{endian}: {y:?}");

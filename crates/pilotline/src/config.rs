@@ -33,6 +33,12 @@ pub struct Config {
     /// MQTT client id of the collector, also its Sparkplug host id; keep it stable so the broker
     /// keeps the session across restarts. Env: `PILOTLINE_MQTT_CLIENT_ID`.
     pub mqtt_client_id: String,
+    /// Test data drop folder: STDF files put there are imported, then moved to `imported/` or
+    /// `rejected/`. Env: `PILOTLINE_STDF_DROP_DIR`.
+    pub stdf_drop_dir: Option<String>,
+    /// Record an external lot for a dropped file whose lot is unknown (else it is rejected).
+    /// Env: `PILOTLINE_STDF_DROP_CREATE_LOTS` (`true`/`false`).
+    pub stdf_drop_create_lots: bool,
 }
 
 impl Default for Config {
@@ -47,6 +53,8 @@ impl Default for Config {
             spool_dir: "pilotline-spool".into(),
             mqtt_broker: None,
             mqtt_client_id: "pilotline-collector".into(),
+            stdf_drop_dir: None,
+            stdf_drop_create_lots: false,
         }
     }
 }
@@ -69,6 +77,8 @@ impl std::fmt::Debug for Config {
                 &self.mqtt_broker.as_deref().map(pilotline_store::redact_url),
             )
             .field("mqtt_client_id", &self.mqtt_client_id)
+            .field("stdf_drop_dir", &self.stdf_drop_dir)
+            .field("stdf_drop_create_lots", &self.stdf_drop_create_lots)
             .finish()
     }
 }
@@ -128,6 +138,14 @@ impl Config {
         }
         if let Some(v) = var("PILOTLINE_MQTT_CLIENT_ID") {
             self.mqtt_client_id = v;
+        }
+        if let Some(v) = var("PILOTLINE_STDF_DROP_DIR") {
+            self.stdf_drop_dir = Some(v);
+        }
+        if let Some(v) = var("PILOTLINE_STDF_DROP_CREATE_LOTS") {
+            self.stdf_drop_create_lots = v
+                .parse()
+                .context("PILOTLINE_STDF_DROP_CREATE_LOTS must be true or false")?;
         }
         Ok(())
     }

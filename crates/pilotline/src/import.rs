@@ -2,8 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use pilotline_domain::{Actor, Role};
-use pilotline_store::{Store, TestFileImport};
-use sha2::{Digest, Sha256};
+use pilotline_store::{StdfUpload, Store};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -25,17 +24,15 @@ pub async fn stdf(
     for path in files {
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
-        let file = pilotline_yield::read_file(path)?;
-        let import = TestFileImport {
-            file: &file,
-            sha256,
-            name: path.display().to_string(),
-            bytes: bytes.len() as u64,
-            lot: lot.clone(),
+        let name = path.display().to_string();
+        let upload = StdfUpload {
+            name: &name,
+            bytes: &bytes,
+            lot: lot.as_deref(),
             create_lot: create_lots,
+            source: "cli",
         };
-        let done = match store.import_test_file(&import, &actor).await {
+        let done = match store.import_stdf(upload, &actor).await {
             Ok(done) => done,
             Err(e) => bail!("{}: {e}", path.display()),
         };
@@ -48,10 +45,13 @@ pub async fn stdf(
             );
         } else {
             println!(
-                "{}: {} part results stored for lot {}",
+                "{}: {} part results stored for lot {} ({} test, {} wafers, {} parametric test summaries)",
                 path.display(),
                 done.part_results,
-                done.lot
+                done.lot,
+                done.stage.as_str(),
+                done.wafers,
+                done.parametric_tests
             );
         }
         lots.insert(done.lot);

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod demo;
+pub mod dropfolder;
 pub mod import;
 pub mod serve;
 pub mod simulate;

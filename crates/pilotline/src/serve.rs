@@ -23,6 +23,14 @@ pub async fn serve(config: &Config) -> Result<()> {
             .equipment_profiles
             .clone()
             .map(|dir| crate::collect::Options::from_config(config, dir.into())),
+        drop_folder: config
+            .stdf_drop_dir
+            .clone()
+            .map(|dir| crate::dropfolder::DropFolder {
+                dir: dir.into(),
+                create_lots: config.stdf_drop_create_lots,
+                interval: Duration::from_secs(1),
+            }),
     };
     run(store, listener, shutdown_signal(), options).await
 }
@@ -34,6 +42,8 @@ pub struct Options {
     pub qtime_interval: Duration,
     /// The collector; none when `None`.
     pub collector: Option<crate::collect::Options>,
+    /// The test data drop folder; none when `None`.
+    pub drop_folder: Option<crate::dropfolder::DropFolder>,
 }
 
 impl Default for Options {
@@ -41,6 +51,7 @@ impl Default for Options {
         Self {
             qtime_interval: Duration::from_secs(30),
             collector: None,
+            drop_folder: None,
         }
     }
 }
@@ -59,6 +70,10 @@ pub async fn run(
         Some(c) => Some(crate::collect::start(store.clone(), c, stop_rx.clone())?),
         None => None,
     };
+    let drop_folder = options
+        .drop_folder
+        .clone()
+        .map(|f| tokio::spawn(crate::dropfolder::watch(store.clone(), f, stop_rx.clone())));
     let monitor = tokio::spawn(monitors(store.clone(), options.qtime_interval, stop_rx));
     let state = pilotline_api::AppState::new(store.clone());
     if collector.is_some() {
@@ -74,6 +89,9 @@ pub async fn run(
         .context("HTTP server failed")?;
     let _ = stop_tx.send(true);
     let _ = monitor.await;
+    if let Some(d) = drop_folder {
+        let _ = d.await;
+    }
     if let Some(c) = collector {
         let _ = c.await;
     }

@@ -44,7 +44,7 @@ async fn the_sample_lot_yields_from_per_die_data() {
     let (ok, out, err) = run(&["import", "stdf", "--create-lots", sample], &env).await;
     assert!(ok, "{err}");
     assert!(
-        out.contains("1569 part results stored for lot GAL-LOT"),
+        out.contains("1569 part results stored for lot GAL-LOT (probe test"),
         "{out}"
     );
     assert!(out.contains(YIELD_LINE), "{out}");
@@ -154,6 +154,114 @@ async fn the_sample_lot_yields_from_per_die_data() {
         .map(|n| n.attribute("BinCount").unwrap().parse::<u64>().unwrap())
         .sum();
     assert_eq!(defined, 1456);
+
+    // Uploads: the truncated copy is refused naming the byte offset, and listed as rejected;
+    // the sample again is recognised as a duplicate.
+    let upload = |name: &str, bytes: Vec<u8>| {
+        let (client, token) = (client.clone(), engineer.clone());
+        let url = format!(
+            "{}/api/v1/test-files?name={name}&create_lots=true",
+            server.url
+        );
+        async move {
+            let res = client
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/octet-stream")
+                .body(bytes)
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, body) = upload("cut.stdf", std::fs::read(&cut).unwrap()).await;
+    assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("at byte"),
+        "{body}"
+    );
+    let (status, body) = upload("again.stdf.gz", std::fs::read(sample).unwrap()).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert_eq!(body["duplicate"], true);
+    let rejected = get_json(
+        &client,
+        &format!("{}/api/v1/test-files/rejections", server.url),
+        &engineer,
+    )
+    .await;
+    let names: Vec<&str> = rejected
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["source"].as_str().unwrap())
+        .collect();
+    // Newest first: the upload, the truncated copy and the unknown lot from the CLI.
+    assert_eq!(names, ["upload", "cli", "cli"], "{rejected}");
+    let files = get_json(
+        &client,
+        &format!("{}/api/v1/test-files", server.url),
+        &engineer,
+    )
+    .await;
+    assert_eq!(files.as_array().unwrap().len(), 1, "{files}");
+    assert_eq!(files[0]["stage"], "probe");
+
+    // Bin Pareto: the dies failing at their final test, by bin.
+    let pareto_url = format!("{}/api/v1/bins/pareto?lot=GAL-LOT", server.url);
+    let pareto = get_json(&client, &pareto_url, &engineer).await;
+    let failing = s["dies"].as_u64().unwrap() - s["final_pass_dies"].as_u64().unwrap();
+    assert_eq!(pareto["dies"], 1456);
+    assert_eq!(pareto["failing_dies"].as_u64(), Some(failing), "{pareto}");
+    let listed: u64 = pareto["bins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["dies"].as_u64().unwrap())
+        .sum();
+    assert_eq!(listed, failing);
+
+    // The product's bin table is authoritative: calling every bin good makes every die good.
+    let part_type = y["files"][0]["part_type"].as_str().unwrap();
+    let table: Vec<serde_json::Value> = map["bins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| serde_json::json!({"bin": b["bin"], "name": format!("B{}", b["bin"]), "pass": true}))
+        .collect();
+    let res = client
+        .put(format!("{}/api/v1/products/{part_type}/bins", server.url))
+        .bearer_auth(&engineer)
+        .json(&table)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{:?}", res.text().await);
+    let judged = get_json(&client, &url, &engineer).await;
+    assert_eq!(judged["bin_table"], true);
+    assert_eq!(judged["summary"]["final_yield"], 1.0, "{judged}");
+    let pareto = get_json(&client, &pareto_url, &engineer).await;
+    assert_eq!(pareto["failing_dies"], 0);
+
+    // The stacked map covers every probed wafer; roll-ups by stage and by week.
+    let stacked = get_json(
+        &client,
+        &format!("{}/api/v1/lots/GAL-LOT/map", server.url),
+        &engineer,
+    )
+    .await;
+    assert_eq!(
+        stacked["wafers"].as_u64(),
+        Some(y["wafers"].as_array().unwrap().len() as u64)
+    );
+    let by_stage = get_json(
+        &client,
+        &format!("{}/api/v1/yield?group_by=stage", server.url),
+        &engineer,
+    )
+    .await;
+    assert_eq!(by_stage[0]["key"], "probe");
+    assert_eq!(by_stage[0]["summary"]["part_results"], 1569);
 
     // Data from outside the line belongs to no start-up: a customer does not see it.
     let res = client

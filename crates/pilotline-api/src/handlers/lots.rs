@@ -322,20 +322,30 @@ pub async fn track_out(
         scrap_reason,
         readings,
     } = body.value;
+    let measured = !readings.is_empty();
     let cmd = LotCommand::TrackOut {
         scrap_wafers,
         scrap_reason,
         readings,
     };
-    perform(
+    let since = pilotline_store::now();
+    let res = perform(
         &state,
         &caller,
-        lot_op(id, &headers, cmd)?,
+        lot_op(id.clone(), &headers, cmd)?,
         key,
         body.fingerprint,
         ok,
     )
-    .await
+    .await?;
+    if measured && res.status().is_success() {
+        // The readings are committed with the track-out; now the SPC charts judge them (an
+        // out-of-control point holds the lot or takes the tool down, per chart).
+        if let Err(e) = state.store.evaluate_charts(&id, since).await {
+            tracing::error!(lot = %id, error = %e, "SPC evaluation after track-out failed");
+        }
+    }
+    Ok(res)
 }
 
 /// A hold to place.

@@ -2,5 +2,7 @@
 
 pub mod lots;
 pub mod master;
+pub mod spc;
 pub mod system;
+pub mod testdata;
 pub mod wafers;

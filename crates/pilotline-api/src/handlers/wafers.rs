@@ -5,8 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use pilotline_domain::Action;
-use pilotline_store::{GroupBy, YieldGroup};
-use pilotline_yield::WaferMap;
+use pilotline_store::{GroupBy, Stage, YieldFilter, YieldGroup};
+use pilotline_yield::{StackedMap, WaferMap};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -55,12 +55,6 @@ pub async fn map(
         .wafer_map(&id, q.lot.as_deref(), &caller.0)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("wafer {id} has no test data you can see")))?;
-    let typed = |body: String, mime: &'static str| {
-        let mut res = body.into_response();
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-        res
-    };
     Ok(match q.format.unwrap_or_default() {
         MapFormat::Json => Json(map).into_response(),
         MapFormat::Svg => typed(map.to_svg(), "image/svg+xml"),
@@ -68,20 +62,57 @@ pub async fn map(
     })
 }
 
+/// Which test data (roll-ups and Paretos).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FilterQuery {
+    /// Tested (else imported) from this time (inclusive, RFC 3339).
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Until this time (exclusive).
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// `probe` or `final` only.
+    pub stage: Option<Stage>,
+    /// One lot only.
+    pub lot: Option<String>,
+    /// One product only.
+    pub product: Option<String>,
+}
+
+impl FilterQuery {
+    /// The store's filter.
+    pub fn filter(&self) -> YieldFilter {
+        YieldFilter {
+            from: self.from,
+            to: self.to,
+            stage: self.stage,
+            lot: self.lot.clone(),
+            product: self.product.clone(),
+        }
+    }
+}
+
 /// Which roll-up.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct YieldQuery {
-    /// `lot`, `wafer`, `product` or `tenant`.
+    /// `lot`, `wafer`, `product`, `design`, `tenant`, `stage`, `step`, `tool`, `day`, `week`
+    /// or `month`.
     pub group_by: GroupBy,
-    /// Files imported from this time (inclusive, RFC 3339).
+    /// Tested (else imported) from this time (inclusive, RFC 3339).
     pub from: Option<chrono::DateTime<chrono::Utc>>,
     /// Until this time (exclusive).
     pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// `probe` or `final` only.
+    pub stage: Option<Stage>,
+    /// One lot only.
+    pub lot: Option<String>,
+    /// One product only.
+    pub product: Option<String>,
 }
 
-/// Yields (all results, first pass, final) grouped by lot, wafer, product or tenant, from
-/// per-die data. A customer sees only its own designs' dies.
+/// Yields (all results, first pass, final) grouped by lot, wafer, product, design, tenant,
+/// test stage, route step, tool used at any step, or period — from per-die data judged by each
+/// product's bin table. A customer sees only its own designs' dies.
 #[utoipa::path(get, path = "/api/v1/yield", tag = "yield", security(("bearer" = [])),
     params(YieldQuery), responses((status = 200, body = Vec<YieldGroup>)))]
 pub async fn rollup(
@@ -93,7 +124,64 @@ pub async fn rollup(
     Ok(Json(
         state
             .store
-            .yield_rollup(q.group_by, q.from, q.to, &caller.0)
+            .yield_rollup(
+                q.group_by,
+                &YieldFilter {
+                    from: q.from,
+                    to: q.to,
+                    stage: q.stage,
+                    lot: q.lot,
+                    product: q.product,
+                },
+                &caller.0,
+            )
             .await?,
     ))
+}
+
+/// How to return a stacked map.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StackedQuery {
+    /// `json` (default) or `svg`.
+    pub format: Option<MapFormat>,
+}
+
+/// The lot's stacked (composite) map: per die position, how many of its probed wafers passed
+/// there at final result, notch down.
+#[utoipa::path(get, path = "/api/v1/lots/{id}/map", tag = "yield", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Lot id"), StackedQuery),
+    responses((status = 200, body = StackedMap, description = "JSON, or SVG by format"), (status = 404),
+        (status = 422, description = "E142 is per wafer")))]
+pub async fn stacked(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(q): Params<StackedQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::ReadLots, "read wafer maps")?;
+    let map = state
+        .store
+        .stacked_map(&id, &caller.0)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("lot {id} has no wafer probe data you can see"))
+        })?;
+    Ok(match q.format.unwrap_or_default() {
+        MapFormat::Json => Json(map).into_response(),
+        MapFormat::Svg => typed(map.to_svg(), "image/svg+xml"),
+        MapFormat::E142 => {
+            return Err(ApiError::invalid(
+                "a stacked map is JSON or SVG; E142 maps are per wafer (/wafers/{id}/map)",
+            ));
+        }
+    })
+}
+
+/// `body` with content type `mime`.
+fn typed(body: String, mime: &'static str) -> Response {
+    let mut res = body.into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    res
 }

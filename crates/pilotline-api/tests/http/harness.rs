@@ -208,6 +208,10 @@ impl Server {
             wafers: vec![format!("{lot}-W01")],
             parts: vec![part(1, false), part(2, true), part(2, false)],
             orientation: None,
+            test_code: "WS1".into(),
+            started: 0,
+            bins: Vec::new(),
+            parametrics: Vec::new(),
         };
         let import = pilotline_store::TestFileImport {
             file: &file,
@@ -216,6 +220,7 @@ impl Server {
             bytes: 0,
             lot: None,
             create_lot: false,
+            source: "cli".into(),
         };
         let engineer = pilotline_domain::Actor {
             user: "engineer".into(),

@@ -126,3 +126,148 @@ async fn an_out_of_spec_reading_holds_the_lot_until_an_engineer_disposes_of_it()
         s.stop().await;
     }
 }
+
+/// Posts `csv` as `text/csv` to the measurements route.
+async fn post_csv(s: &Server, who: &str, csv: &str) -> (StatusCode, serde_json::Value) {
+    let res = s
+        .client
+        .post(format!("{}/api/v1/measurements", s.base))
+        .bearer_auth(&s.tokens[who])
+        .header("content-type", "text/csv")
+        .body(csv.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn an_out_of_control_point_holds_the_lot_and_inhibits_the_tool_by_frozen_limits() {
+    for s in Server::all("spc_chart").await {
+        s.seed().await;
+        s.start_lot("S2", "MHP-GS200", 3).await;
+        s.start_lot("S3", "MHP-GS200", 3).await;
+        let chart = json!({
+            "id": "OX-FB050", "parameter": "oxide_thickness", "step": "FB050",
+            "chart_type": "imr", "rules": ["nelson1", "nelson2"],
+            "action": "hold_and_inhibit", "lsl": 480.0, "usl": 520.0, "baseline_points": 5
+        });
+        let a = s
+            .post("engineer", "/api/v1/spc/charts", chart.clone())
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}: {:?}", s.label, a.body);
+        assert_eq!(a.body["version"], 0);
+        s.post("operator", "/api/v1/spc/charts", chart)
+            .await
+            .problem(StatusCode::FORBIDDEN, "");
+
+        // Baseline: three wafers through the API, two through a CSV upload.
+        let a = s
+            .post(
+                "operator",
+                "/api/v1/measurements",
+                json!({"lot": "S2", "step": "FB050", "equipment": "FURNACE-01", "readings": [
+                    reading("S2-W01", 1, 500.0), reading("S2-W02", 1, 501.0),
+                    reading("S2-W03", 1, 499.0)]}),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}: {:?}", s.label, a.body);
+        assert_eq!(a.body["stored"], 3);
+        let csv = "lot,step,parameter,wafer,site,value\n\
+                   S3,FB050,oxide_thickness,S3-W01,1,500.5\n\
+                   S3,FB050,oxide_thickness,S3-W02,1,499.5\n";
+        let (status, body) = post_csv(&s, "operator", csv).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert!(body["signals"].as_array().unwrap().is_empty(), "{body}");
+
+        // The first five points froze version 1's limits.
+        let c = s.get("engineer", "/api/v1/spc/charts/OX-FB050").await.body;
+        assert_eq!(c["version"], 1, "{c}");
+        assert_eq!(c["points"].as_array().unwrap().len(), 5);
+        assert!((c["limits"]["limits"]["center"].as_f64().unwrap() - 500.0).abs() < 1e-9);
+        assert!(c["capability"]["cpk"].as_f64().unwrap() > 1.0, "{c}");
+
+        // A bad CSV line rejects the whole file; an implausible reading is refused.
+        let bad = "lot,step,parameter,wafer,site,value\n\
+                   S3,FB050,oxide_thickness,S3-W03,1,500\nS3,FB050,oxide_thickness,S3-W03,2,abc\n";
+        let (status, body) = post_csv(&s, "operator", bad).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            body["detail"].as_str().unwrap().contains("line 3"),
+            "{body}"
+        );
+        s.post(
+            "operator",
+            "/api/v1/measurements",
+            json!({"lot": "S3", "step": "FB050", "readings": [reading("S3-W03", 1, 99999.0)]}),
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "measure again");
+        let stored = s.get("engineer", "/api/v1/measurements?lot=S3").await.body;
+        assert_eq!(stored.as_array().unwrap().len(), 2, "{stored}");
+
+        // In spec but beyond 3 sigma: out of control.
+        let a = s
+            .post(
+                "operator",
+                "/api/v1/measurements",
+                json!({"lot": "S3", "step": "FB050", "equipment": "FURNACE-01",
+                       "readings": [reading("S3-W03", 1, 510.0)]}),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}: {:?}", s.label, a.body);
+        assert!(a.body["out_of_spec"].as_array().unwrap().is_empty());
+        let signal = &a.body["signals"][0];
+        assert_eq!(signal["rule"], "nelson1", "{:?}", a.body);
+        assert_eq!(
+            (signal["held"].as_bool(), signal["inhibited"].as_str()),
+            (Some(true), Some("FURNACE-01"))
+        );
+        let lot = s.get("engineer", "/api/v1/lots/S3").await.body;
+        let hold = &lot["holds"][0];
+        assert_eq!(hold["reason_code"], "SPC-OOC", "{lot}");
+        let comment = hold["comment"].as_str().unwrap();
+        assert!(
+            comment.contains("OX-FB050")
+                && comment.contains("nelson1")
+                && comment.contains("S3-W03"),
+            "{comment}"
+        );
+        let tool = s.get("engineer", "/api/v1/equipment/FURNACE-01").await.body;
+        assert_eq!(tool["state"], "unscheduled_down", "{tool}");
+        let c = s.get("engineer", "/api/v1/spc/charts/OX-FB050").await.body;
+        assert_eq!(c["violations"][0]["index"], 5, "{c}");
+
+        // Release needs an engineer's disposition and comment.
+        let id = hold["id"].as_u64().unwrap();
+        let release = format!("/api/v1/lots/S3/holds/{id}/release");
+        s.post("engineer", &release, json!({"comment": "checked"}))
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY, "disposition");
+        let a = s
+            .post(
+                "engineer",
+                &release,
+                json!({"comment": "checked", "disposition": "use-as-is"}),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+
+        // Limits change only on request, as a new version.
+        let a = s
+            .post("engineer", "/api/v1/spc/charts/OX-FB050/limits", json!({}))
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+        assert_eq!(a.body["version"], 2);
+        assert_eq!(a.body["limits"]["baseline"], 5);
+        let sources: Vec<&str> = stored
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["source"].as_str().unwrap())
+            .collect();
+        assert_eq!(sources, ["csv", "csv"]);
+        s.stop().await;
+    }
+}

@@ -209,11 +209,102 @@ fn attempts() -> Vec<Attempt> {
             &[403],
         ),
         (Method::GET, "/metrics", "/metrics".into(), None, &[403]),
+        (
+            Method::GET,
+            "/api/v1/lots/{id}/map",
+            "/api/v1/lots/B1/map?format=svg".into(),
+            None,
+            &[404],
+        ),
+        (
+            Method::GET,
+            "/api/v1/lots/{id}/parametrics",
+            "/api/v1/lots/B1/parametrics".into(),
+            None,
+            &[404],
+        ),
+        (
+            Method::POST,
+            "/api/v1/test-files",
+            "/api/v1/test-files?lot=B1".into(),
+            None,
+            &[403],
+        ),
+        (
+            Method::GET,
+            "/api/v1/test-files/{id}",
+            "/api/v1/test-files/B1-synthetic".into(),
+            None,
+            &[404],
+        ),
+        (
+            Method::GET,
+            "/api/v1/test-files/rejections",
+            "/api/v1/test-files/rejections".into(),
+            None,
+            &[403],
+        ),
+        (
+            Method::GET,
+            "/api/v1/products/{id}/bins",
+            "/api/v1/products/BETA-GS1/bins".into(),
+            None,
+            &[404],
+        ),
+        (
+            Method::PUT,
+            "/api/v1/products/{id}/bins",
+            "/api/v1/products/BETA-GS1/bins".into(),
+            Some(json!([{"bin": 1, "name": "PASS", "pass": true}])),
+            &[403],
+        ),
+        (
+            Method::POST,
+            "/api/v1/measurements",
+            "/api/v1/measurements".into(),
+            Some(json!({"lot": "B1", "readings": [{"parameter": "x", "value": 1.0}]})),
+            &[403],
+        ),
+        (
+            Method::GET,
+            "/api/v1/spc/charts",
+            "/api/v1/spc/charts".into(),
+            None,
+            &[403],
+        ),
+        (
+            Method::POST,
+            "/api/v1/spc/charts",
+            "/api/v1/spc/charts".into(),
+            Some(json!({"id": "C", "parameter": "x", "chart_type": "imr"})),
+            &[403],
+        ),
+        (
+            Method::GET,
+            "/api/v1/spc/charts/{id}",
+            "/api/v1/spc/charts/C".into(),
+            None,
+            &[403],
+        ),
+        (
+            Method::POST,
+            "/api/v1/spc/charts/{id}/limits",
+            "/api/v1/spc/charts/C/limits".into(),
+            None,
+            &[403],
+        ),
     ]
 }
 
 /// Routes a customer may call and whose answers must be filtered to its tenant.
-const FILTERED: [&str; 3] = ["/api/v1/lots", "/api/v1/wip", "/api/v1/yield"];
+const FILTERED: [&str; 6] = [
+    "/api/v1/lots",
+    "/api/v1/wip",
+    "/api/v1/yield",
+    "/api/v1/test-files",
+    "/api/v1/bins/pareto",
+    "/api/v1/measurements",
+];
 /// Public routes that carry no lot data.
 const PUBLIC: [&str; 1] = ["/healthz"];
 
@@ -317,6 +408,33 @@ async fn a_customer_cannot_read_or_act_on_another_tenants_lot_through_any_route(
             s.get("acme", "/api/v1/lots/A1/process-data").await.status,
             StatusCode::OK
         );
+        // Test files, Pareto and measurements: its own lots' only.
+        let files = s.get("acme", "/api/v1/test-files").await.body;
+        let lots: Vec<&str> = files
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["lot"].as_str().unwrap())
+            .collect();
+        assert_eq!(lots, ["A1"], "{}", s.label);
+        assert_eq!(
+            s.get("engineer", "/api/v1/test-files")
+                .await
+                .body
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        let pareto = s.get("acme", "/api/v1/bins/pareto").await.body;
+        assert_eq!(pareto["dies"], 2, "{pareto}");
+        assert_eq!(
+            s.get("engineer", "/api/v1/bins/pareto").await.body["dies"],
+            4
+        );
+        let m = s.get("acme", "/api/v1/measurements").await;
+        assert_eq!(m.status, StatusCode::OK);
+        assert!(m.body.as_array().unwrap().iter().all(|r| r["lot"] == "A1"));
         // Its own lot's yield, from its own dies only; beta's is another tenant's.
         let own = s.get("acme", "/api/v1/lots/A1/yield").await;
         assert_eq!(own.status, StatusCode::OK, "{:?}", own.body);

@@ -1,0 +1,602 @@
+//! Storing a test file: the file row, every part result (bulk), its bins and parametric
+//! statistics, and the per-wafer summaries brought up to date — one transaction.
+
+use chrono::{DateTime, Utc};
+use pilotline_domain::{Action, Actor, Refusal};
+use pilotline_yield::{PartResult, TestFile, WaferSummary};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use super::{Stage, lot_tenant};
+use crate::conn::{BulkInsert, Column, Conn, Param, RowExt, params};
+use crate::write::require;
+use crate::{Store, StoreError, in_write_tx, now, with_read_conn};
+
+/// A parsed test file to store.
+#[derive(Debug, Clone)]
+pub struct TestFileImport<'a> {
+    /// The file's content.
+    pub file: &'a TestFile,
+    /// SHA-256 of its bytes (hex): the file's identity.
+    pub sha256: String,
+    /// File name as given.
+    pub name: String,
+    /// Size in bytes as read.
+    pub bytes: u64,
+    /// The MES lot it belongs to, when its own lot id differs (`None`: the file's lot id).
+    pub lot: Option<String>,
+    /// Record an external lot when the lot is unknown (data from outside the line).
+    pub create_lot: bool,
+    /// How it arrived: `cli`, `upload` or `drop-folder`.
+    pub source: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportedFile {
+    /// File id (SHA-256).
+    pub id: String,
+    /// Lot it was linked to.
+    pub lot: String,
+    /// Wafer probe or final test.
+    pub stage: Stage,
+    /// Part results stored.
+    pub part_results: u64,
+    /// Wafers it holds.
+    pub wafers: u64,
+    /// Parametric (PTR) tests summarised, per wafer.
+    pub parametric_tests: u64,
+    /// The same file was imported before; nothing was stored again.
+    pub duplicate: bool,
+}
+
+/// A stored test file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TestFileInfo {
+    /// File id (SHA-256).
+    pub id: String,
+    /// File name.
+    pub name: String,
+    /// The lot it is linked to.
+    pub lot: String,
+    /// Lot id written in the file.
+    pub file_lot: String,
+    /// Part type written in the file.
+    pub part_type: String,
+    /// Wafer probe or final test.
+    pub stage: Stage,
+    /// MIR TEST_COD as written.
+    pub test_code: String,
+    /// The lot's route step when the data arrived (MES lots).
+    pub step: Option<String>,
+    /// How it arrived: `cli`, `upload` or `drop-folder`.
+    pub source: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Part results.
+    pub part_results: u64,
+    /// When the first part was tested (MIR START_T), if the file says.
+    pub tested_at: Option<DateTime<Utc>>,
+    /// When it was imported.
+    pub imported_at: DateTime<Utc>,
+    /// Who imported it.
+    pub imported_by: String,
+}
+
+/// A file that was refused (parse error or no lot), kept so its sender can see why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Rejection {
+    /// File name.
+    pub name: String,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+    /// How it arrived.
+    pub source: String,
+    /// Why it was refused (with the record number and byte offset of a parse error).
+    pub detail: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who sent it.
+    pub by: String,
+}
+
+/// Test files' columns as [`file_from_row`] reads them, filtered and ordered by `$tail`.
+macro_rules! file_sql {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, name, lot_id, file_lot, part_type, stage, test_code, step_id, source, \
+             bytes, part_results, tested_at, imported_at, imported_by FROM test_files f ",
+            $tail
+        )
+    };
+}
+
+fn file_from_row<R: RowExt>(r: &R) -> Result<TestFileInfo, StoreError> {
+    Ok(TestFileInfo {
+        id: r.text("id")?,
+        name: r.text("name")?,
+        lot: r.text("lot_id")?,
+        file_lot: r.text("file_lot")?,
+        part_type: r.text("part_type")?,
+        stage: Stage::parse(&r.text("stage")?)?,
+        test_code: r.text("test_code")?,
+        step: r.opt_text("step_id")?,
+        source: r.text("source")?,
+        bytes: r.int("bytes")? as u64,
+        part_results: r.int("part_results")? as u64,
+        tested_at: r.opt_time("tested_at")?,
+        imported_at: r.time("imported_at")?,
+        imported_by: r.text("imported_by")?,
+    })
+}
+
+/// Brings the summaries of `lot`'s wafers at `stage` up to date with `parts` (in test order):
+/// each wafer's stored summary is read, the new results added, and written back.
+async fn merge_summaries<C: Conn>(
+    c: &mut C,
+    lot: &str,
+    stage: Stage,
+    parts: &[PartResult],
+) -> Result<u64, StoreError> {
+    let mut by_wafer: BTreeMap<&str, Vec<&PartResult>> = BTreeMap::new();
+    for p in parts {
+        by_wafer.entry(p.wafer.as_str()).or_default().push(p);
+    }
+    for (wafer, ps) in &by_wafer {
+        let mut summary =
+            match c
+                .fetch_optional(
+                    "SELECT dies, results FROM test_wafers \
+                 WHERE lot_id = $1 AND stage = $2 AND wafer = $3",
+                    params![lot, stage.as_str(), *wafer],
+                )
+                .await?
+            {
+                Some(r) => WaferSummary::decode(&r.blob("dies")?, &r.blob("results")?).ok_or_else(
+                    || StoreError::Corrupt(format!("summary of wafer {wafer} of lot {lot}")),
+                )?,
+                None => WaferSummary::default(),
+            };
+        summary.add(ps.iter().copied());
+        c.execute(
+            "INSERT INTO test_wafers (lot_id, stage, wafer, dies, results) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (lot_id, stage, wafer) \
+             DO UPDATE SET dies = excluded.dies, results = excluded.results",
+            vec![
+                Param::from(lot),
+                Param::from(stage.as_str()),
+                Param::from(*wafer),
+                Param::Blob(summary.encode_dies()),
+                Param::Blob(summary.encode_results()),
+            ],
+        )
+        .await?;
+    }
+    Ok(by_wafer.len() as u64)
+}
+
+/// Stores the file's part results, bins and parametric statistics under file number `num`.
+async fn insert_content<C: BulkInsert>(
+    c: &mut C,
+    num: i64,
+    file: &TestFile,
+) -> Result<(), StoreError> {
+    let parts = &file.parts;
+    let int = |f: &dyn Fn(&PartResult) -> i64| Column::Int(parts.iter().map(f).collect());
+    c.insert_columns(
+        "test_results",
+        &[
+            "file_num",
+            "seq",
+            "wafer",
+            "x",
+            "y",
+            "site",
+            "hard_bin",
+            "soft_bin",
+            "failed_flag",
+            "flag_invalid",
+            "test_time_ms",
+        ],
+        vec![
+            Column::Int(vec![num; parts.len()]),
+            Column::Int((0..parts.len() as i64).collect()),
+            Column::Text(parts.iter().map(|p| p.wafer.as_str()).collect()),
+            int(&|p| i64::from(p.x)),
+            int(&|p| i64::from(p.y)),
+            int(&|p| i64::from(p.site)),
+            int(&|p| i64::from(p.hard_bin)),
+            int(&|p| i64::from(p.soft_bin)),
+            int(&|p| i64::from(p.failed_flag)),
+            int(&|p| i64::from(p.flag_invalid)),
+            int(&|p| i64::from(p.test_time_ms)),
+        ],
+    )
+    .await?;
+    let bins = &file.bins;
+    c.insert_columns(
+        "test_file_bins",
+        &["file_num", "kind", "bin", "name", "pass_fail"],
+        vec![
+            Column::Int(vec![num; bins.len()]),
+            Column::Text(bins.iter().map(|b| b.kind.as_str()).collect()),
+            Column::Int(bins.iter().map(|b| i64::from(b.bin)).collect()),
+            Column::Text(bins.iter().map(|b| b.name.as_str()).collect()),
+            Column::Text(bins.iter().map(|b| b.pass_fail.as_str()).collect()),
+        ],
+    )
+    .await?;
+    let stats = &file.parametrics;
+    let float = |f: &dyn Fn(&pilotline_yield::ParametricStats) -> Option<f64>| {
+        Column::Float(stats.iter().map(f).collect())
+    };
+    c.insert_columns(
+        "test_parametrics",
+        &[
+            "file_num",
+            "wafer",
+            "test_num",
+            "name",
+            "units",
+            "low_limit",
+            "high_limit",
+            "count",
+            "fails",
+            "invalid",
+            "mean",
+            "stdev",
+            "min_value",
+            "max_value",
+        ],
+        vec![
+            Column::Int(vec![num; stats.len()]),
+            Column::Text(stats.iter().map(|s| s.wafer.as_str()).collect()),
+            Column::Int(stats.iter().map(|s| i64::from(s.test_num)).collect()),
+            Column::Text(stats.iter().map(|s| s.name.as_str()).collect()),
+            Column::Text(stats.iter().map(|s| s.units.as_str()).collect()),
+            float(&|s| s.low_limit),
+            float(&|s| s.high_limit),
+            Column::Int(stats.iter().map(|s| s.count as i64).collect()),
+            Column::Int(stats.iter().map(|s| s.fails as i64).collect()),
+            Column::Int(stats.iter().map(|s| s.invalid as i64).collect()),
+            float(&|s| s.mean),
+            float(&|s| s.stdev),
+            float(&|s| s.min),
+            float(&|s| s.max),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// An STDF file's bytes to read and store.
+#[derive(Debug, Clone, Copy)]
+pub struct StdfUpload<'a> {
+    /// File name as given (errors name it).
+    pub name: &'a str,
+    /// The file's bytes (plain or gzipped).
+    pub bytes: &'a [u8],
+    /// The MES lot, when the file's own lot id differs.
+    pub lot: Option<&'a str>,
+    /// Record an external lot when the lot is unknown.
+    pub create_lot: bool,
+    /// How it arrived: `cli`, `upload` or `drop-folder`.
+    pub source: &'a str,
+}
+
+impl Store {
+    /// Reads an STDF file (hashing it on a second thread while it parses) and stores it with
+    /// [`import_test_file`](Self::import_test_file). A file that cannot be read or linked is
+    /// refused whole — nothing of it is stored — and the refusal is recorded with its reason.
+    pub async fn import_stdf(
+        &self,
+        upload: StdfUpload<'_>,
+        actor: &Actor,
+    ) -> Result<ImportedFile, StoreError> {
+        require(actor, Action::WriteMasterData, "import test data")?;
+        let (sha256, parsed) = crate::sqlite_writer::blocking(|| {
+            std::thread::scope(|scope| {
+                let hash = scope.spawn(|| {
+                    use sha2::Digest;
+                    hex::encode(sha2::Sha256::digest(upload.bytes))
+                });
+                let parsed = pilotline_yield::read_bytes(upload.name, upload.bytes);
+                (hash.join().unwrap_or_default(), parsed)
+            })
+        });
+        let result = match parsed {
+            Err(e) => Err(StoreError::Refused(Refusal::invalid(e.to_string()))),
+            Ok(file) => {
+                let import = TestFileImport {
+                    file: &file,
+                    sha256: sha256.clone(),
+                    name: upload.name.to_string(),
+                    bytes: upload.bytes.len() as u64,
+                    lot: upload.lot.map(str::to_string),
+                    create_lot: upload.create_lot,
+                    source: upload.source.to_string(),
+                };
+                self.import_test_file(&import, actor).await
+            }
+        };
+        if let Err(e @ (StoreError::Refused(_) | StoreError::NotFound(_))) = &result {
+            self.record_rejection(&Rejection {
+                name: upload.name.to_string(),
+                sha256,
+                source: upload.source.to_string(),
+                detail: e.to_string(),
+                at: now(),
+                by: actor.user.clone(),
+            })
+            .await?;
+        }
+        result
+    }
+
+    /// Stores a parsed test file in one transaction, linked to its lot: the file, every part
+    /// result, its bins and parametric statistics, and the lot's per-wafer summaries. The same
+    /// file (by SHA-256) is stored once; an unknown lot is refused unless `create_lot` records
+    /// it as an external lot.
+    pub async fn import_test_file(
+        &self,
+        import: &TestFileImport<'_>,
+        actor: &Actor,
+    ) -> Result<ImportedFile, StoreError> {
+        require(actor, Action::WriteMasterData, "import test data")?;
+        let file = import.file;
+        let lot = import.lot.clone().unwrap_or_else(|| file.lot.clone());
+        if lot.trim().is_empty() {
+            return Err(Refusal::invalid(format!(
+                "{}: the file names no lot (MIR LOT_ID); give the lot explicitly",
+                import.name
+            ))
+            .into());
+        }
+        let stage = if file.is_wafer_probe() {
+            Stage::Probe
+        } else {
+            Stage::Final
+        };
+        let tested_at = (file.started > 0)
+            .then(|| DateTime::<Utc>::from_timestamp(i64::from(file.started), 0))
+            .flatten();
+        let at = now();
+        in_write_tx!(self, |c| {
+            if let Some(r) = c
+                .fetch_optional(
+                    "SELECT lot_id, stage FROM test_files WHERE id = $1",
+                    params![import.sha256.as_str()],
+                )
+                .await?
+            {
+                return Ok(ImportedFile {
+                    id: import.sha256.clone(),
+                    lot: r.text("lot_id")?,
+                    stage: Stage::parse(&r.text("stage")?)?,
+                    part_results: 0,
+                    wafers: 0,
+                    parametric_tests: 0,
+                    duplicate: true,
+                });
+            }
+            if lot_tenant(c, &lot).await?.is_none() {
+                if !import.create_lot {
+                    return Err(StoreError::NotFound(format!(
+                        "lot {lot} is not known to Pilotline: name the MES lot it belongs to, \
+                         or import with --create-lots for data from outside the line"
+                    )));
+                }
+                c.execute(
+                    "INSERT INTO external_lots (id, part_type, created_at, created_by) \
+                     VALUES ($1, $2, $3, $4)",
+                    params![
+                        lot.as_str(),
+                        file.part_type.as_str(),
+                        at,
+                        actor.user.as_str()
+                    ],
+                )
+                .await?;
+            }
+            let step = c
+                .fetch_optional(
+                    "SELECT step_id FROM lots WHERE id = $1",
+                    params![lot.as_str()],
+                )
+                .await?
+                .map(|r| r.text("step_id"))
+                .transpose()?;
+            let num = c
+                .fetch_optional(
+                    "INSERT INTO test_files (id, name, lot_id, file_lot, part_type, stage, \
+                     test_code, step_id, source, bytes, orientation, part_results, tested_at, \
+                     imported_at, imported_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                     RETURNING num",
+                    vec![
+                        Param::from(import.sha256.as_str()),
+                        Param::from(import.name.as_str()),
+                        Param::from(lot.as_str()),
+                        Param::from(file.lot.as_str()),
+                        Param::from(file.part_type.as_str()),
+                        Param::from(stage.as_str()),
+                        Param::from(file.test_code.trim()),
+                        Param::OptText(step),
+                        Param::from(import.source.as_str()),
+                        Param::Int(import.bytes as i64),
+                        Param::OptText(
+                            file.orientation
+                                .map(|o| [o.flat, o.pos_x, o.pos_y].iter().collect()),
+                        ),
+                        Param::Int(file.parts.len() as i64),
+                        Param::OptTime(tested_at),
+                        Param::Time(at),
+                        Param::from(actor.user.as_str()),
+                    ],
+                )
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("INSERT … RETURNING gave no row".into()))?
+                .int("num")?;
+            insert_content(c, num, file).await?;
+            let wafers = merge_summaries(c, &lot, stage, &file.parts).await?;
+            Ok(ImportedFile {
+                id: import.sha256.clone(),
+                lot: lot.clone(),
+                stage,
+                part_results: file.parts.len() as u64,
+                wafers: if stage == Stage::Probe { wafers } else { 0 },
+                parametric_tests: file.parametrics.len() as u64,
+                duplicate: false,
+            })
+        })
+    }
+
+    /// Records a refused file, so whoever sent it (a drop folder, an upload) can see why.
+    pub async fn record_rejection(&self, r: &Rejection) -> Result<(), StoreError> {
+        in_write_tx!(self, |c| {
+            c.execute(
+                "INSERT INTO test_file_rejections (name, sha256, source, detail, at, by_user) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                params![
+                    r.name.as_str(),
+                    r.sha256.as_str(),
+                    r.source.as_str(),
+                    r.detail.as_str(),
+                    r.at,
+                    r.by.as_str()
+                ],
+            )
+            .await?;
+            Ok::<_, StoreError>(())
+        })
+    }
+
+    /// Refused files, newest first (staff only: a customer sees none).
+    pub async fn rejections(
+        &self,
+        limit: u32,
+        actor: &Actor,
+    ) -> Result<Vec<Rejection>, StoreError> {
+        if actor.tenant_scope().is_some() {
+            return Ok(Vec::new());
+        }
+        with_read_conn!(self, |c| {
+            c.fetch_all(
+                "SELECT name, sha256, source, detail, at, by_user FROM test_file_rejections \
+                 ORDER BY at DESC, id DESC LIMIT $1",
+                params![i64::from(limit.clamp(1, 1000))],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Rejection {
+                    name: r.text("name")?,
+                    sha256: r.text("sha256")?,
+                    source: r.text("source")?,
+                    detail: r.text("detail")?,
+                    at: r.time("at")?,
+                    by: r.text("by_user")?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    /// Test files, newest first, of lot `lot` or of every lot `actor` may see.
+    pub async fn test_files(
+        &self,
+        lot: Option<&str>,
+        limit: u32,
+        actor: &Actor,
+    ) -> Result<Vec<TestFileInfo>, StoreError> {
+        let tenant = actor.tenant_scope();
+        with_read_conn!(self, |c| {
+            c.fetch_all(
+                file_sql!(
+                    "WHERE ($1 IS NULL OR lot_id = $1) AND ($2 IS NULL OR \
+                     EXISTS (SELECT 1 FROM lots l WHERE l.id = f.lot_id AND l.tenant = $2)) \
+                     ORDER BY num DESC LIMIT $3"
+                ),
+                params![lot, tenant, i64::from(limit.clamp(1, 1000))],
+            )
+            .await?
+            .iter()
+            .map(file_from_row)
+            .collect()
+        })
+    }
+
+    /// One test file by id; `None` when unknown or not visible to `actor`.
+    pub async fn test_file(
+        &self,
+        id: &str,
+        actor: &Actor,
+    ) -> Result<Option<TestFileInfo>, StoreError> {
+        with_read_conn!(self, |c| {
+            let Some(file) = c
+                .fetch_optional(file_sql!("WHERE id = $1"), params![id])
+                .await?
+                .map(|r| file_from_row(&r))
+                .transpose()?
+            else {
+                return Ok(None);
+            };
+            let tenant = lot_tenant(c, &file.lot).await?.flatten();
+            Ok(actor.may_see_tenant(tenant.as_deref()).then_some(file))
+        })
+    }
+
+    /// Rebuilds the per-wafer summaries of lots that have test files but none (files stored
+    /// before summaries were kept). Run after migrating; returns the lots rebuilt.
+    pub async fn rebuild_test_summaries(&self) -> Result<u64, StoreError> {
+        let lots: Vec<String> = with_read_conn!(self, |c| {
+            c.fetch_all(
+                "SELECT DISTINCT f.lot_id FROM test_files f WHERE NOT EXISTS \
+                 (SELECT 1 FROM test_wafers w WHERE w.lot_id = f.lot_id) ORDER BY f.lot_id",
+                vec![],
+            )
+            .await?
+            .iter()
+            .map(|r| r.text("lot_id"))
+            .collect::<Result<Vec<_>, _>>()
+        })?;
+        for lot in &lots {
+            in_write_tx!(self, |c| {
+                let rows = c
+                    .fetch_all(
+                        "SELECT f.stage, r.wafer, r.x, r.y, r.site, r.hard_bin, r.soft_bin, \
+                         r.failed_flag, r.flag_invalid, r.test_time_ms FROM test_results r \
+                         JOIN test_files f ON f.num = r.file_num WHERE f.lot_id = $1 \
+                         ORDER BY f.num, r.seq",
+                        params![lot.as_str()],
+                    )
+                    .await?;
+                let mut by_stage: BTreeMap<Stage, Vec<PartResult>> = BTreeMap::new();
+                for r in &rows {
+                    by_stage
+                        .entry(Stage::parse(&r.text("stage")?)?)
+                        .or_default()
+                        .push(PartResult {
+                            wafer: r.text("wafer")?,
+                            x: r.int("x")? as i16,
+                            y: r.int("y")? as i16,
+                            site: r.int("site")? as u8,
+                            hard_bin: r.int("hard_bin")? as u16,
+                            soft_bin: r.int("soft_bin")? as u16,
+                            failed_flag: r.int("failed_flag")? != 0,
+                            flag_invalid: r.int("flag_invalid")? != 0,
+                            test_time_ms: r.int("test_time_ms")? as u32,
+                        });
+                }
+                for (stage, parts) in &by_stage {
+                    merge_summaries(c, lot, *stage, parts).await?;
+                }
+                Ok::<_, StoreError>(())
+            })?;
+        }
+        Ok(lots.len() as u64)
+    }
+}

@@ -1,0 +1,132 @@
+//! Test data: imported STDF files linked to a lot, every part result they hold, per-wafer
+//! summaries kept at import, the products' bin tables, and yields, maps and Paretos computed
+//! from the summaries (never from the files' summary records).
+
+mod bins;
+mod import;
+mod query;
+
+pub use bins::ProductBins;
+pub use import::{ImportedFile, Rejection, StdfUpload, TestFileImport, TestFileInfo};
+pub use query::{
+    BinPareto, GroupBy, LotYield, ParametricRow, ParetoBin, StageYield, WaferYield, YieldFilter,
+    YieldGroup,
+};
+
+use pilotline_yield::{BinTable, Orientation};
+use std::collections::HashMap;
+
+use crate::StoreError;
+use crate::conn::{Conn, RowExt, params};
+
+/// The stage of a test file: wafer probe (CP) or final test (FT).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Wafer probe (wafer sort, CP): the file has wafers.
+    Probe,
+    /// Final test (FT) of packaged parts.
+    Final,
+}
+
+impl Stage {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Probe => "probe",
+            Stage::Final => "final",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Stage, StoreError> {
+        match s {
+            "probe" => Ok(Stage::Probe),
+            "final" => Ok(Stage::Final),
+            other => Err(StoreError::Corrupt(format!("unknown test stage {other:?}"))),
+        }
+    }
+}
+
+/// The tenant of lot `id` (MES or external): `None` if unknown, `Some(None)` for the platform.
+async fn lot_tenant<C: Conn>(c: &mut C, id: &str) -> Result<Option<Option<String>>, StoreError> {
+    if let Some(r) = c
+        .fetch_optional("SELECT tenant FROM lots WHERE id = $1", params![id])
+        .await?
+    {
+        return Ok(Some(r.opt_text("tenant")?));
+    }
+    let external = c
+        .fetch_optional("SELECT id FROM external_lots WHERE id = $1", params![id])
+        .await?;
+    Ok(external.map(|_| None))
+}
+
+/// The product of lot `id`: the MES lot's product, else the external lot's part type.
+async fn lot_product<C: Conn>(c: &mut C, id: &str) -> Result<Option<String>, StoreError> {
+    let r = c
+        .fetch_optional(
+            "SELECT COALESCE((SELECT product FROM lots WHERE id = $1), \
+             (SELECT part_type FROM external_lots WHERE id = $1)) AS product",
+            params![id],
+        )
+        .await?;
+    Ok(r.map(|r| r.opt_text("product")).transpose()?.flatten())
+}
+
+/// The bin tables of `product` (or of every product when `None`).
+async fn bin_tables<C: Conn>(
+    c: &mut C,
+    product: Option<&str>,
+) -> Result<HashMap<String, BinTable>, StoreError> {
+    let rows = c
+        .fetch_all(
+            "SELECT product, bin, name, CAST(CASE WHEN pass THEN 1 ELSE 0 END AS BIGINT) AS pass, \
+             category, colour FROM product_bins WHERE ($1 IS NULL OR product = $1) \
+             ORDER BY product, bin",
+            params![product],
+        )
+        .await?;
+    let mut defs: HashMap<String, Vec<pilotline_yield::BinDefinition>> = HashMap::new();
+    for r in &rows {
+        defs.entry(r.text("product")?)
+            .or_default()
+            .push(pilotline_yield::BinDefinition {
+                bin: r.int("bin")? as u16,
+                name: r.text("name")?,
+                pass: r.int("pass")? != 0,
+                category: r.text("category")?,
+                colour: r.opt_text("colour")?,
+            });
+    }
+    defs.into_iter()
+        .map(|(p, d)| {
+            let t = BinTable::new(d).map_err(StoreError::Corrupt)?;
+            Ok((p, t))
+        })
+        .collect()
+}
+
+/// The orientation the lot's latest file with a WCR gives.
+async fn lot_orientation<C: Conn>(c: &mut C, lot: &str) -> Result<Option<Orientation>, StoreError> {
+    let o = c
+        .fetch_optional(
+            "SELECT orientation FROM test_files WHERE lot_id = $1 \
+             AND orientation IS NOT NULL ORDER BY num DESC LIMIT 1",
+            params![lot],
+        )
+        .await?
+        .map(|r| r.opt_text("orientation"))
+        .transpose()?
+        .flatten();
+    Ok(o.and_then(|o| {
+        let c: Vec<char> = o.chars().collect();
+        (c.len() == 3).then(|| Orientation {
+            flat: c[0],
+            pos_x: c[1],
+            pos_y: c[2],
+        })
+    }))
+}
