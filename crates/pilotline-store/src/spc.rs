@@ -656,17 +656,6 @@ impl Store {
         })
     }
 
-    /// Checks readings as [`record_measurements`](Self::record_measurements) would, storing
-    /// nothing: the lot is visible, the step is on its route, every reading is in the step's
-    /// plan and plausible.
-    pub async fn check_measurements(
-        &self,
-        req: &NewMeasurements,
-        actor: &Actor,
-    ) -> Result<(), StoreError> {
-        self.plan_check(req, actor).await.map(|_| ())
-    }
-
     /// The lot, its step and the out-of-spec readings of `req`; refuses implausible ones.
     async fn plan_check(
         &self,
@@ -711,39 +700,54 @@ impl Store {
         Ok((lot, step, oos))
     }
 
-    /// Records readings taken outside a track-out (operators and engineers): checked against
-    /// the step's plan (an implausible reading is refused whole, to be measured again), stored,
-    /// an out-of-spec reading holds the lot (`SPC-OOS`), and the charts judge the new points.
+    /// Records readings taken outside a track-out (operators and engineers), one request per
+    /// lot and step. Every request is checked against its step's plan first — an implausible
+    /// reading refuses them all, to be measured again — then all are stored in one
+    /// transaction; an out-of-spec reading holds its lot (`SPC-OOS`), and the charts judge the
+    /// new points.
     pub async fn record_measurements(
         &self,
-        req: &NewMeasurements,
+        requests: &[NewMeasurements],
         actor: &Actor,
     ) -> Result<SpcOutcome, StoreError> {
-        let (lot, step, oos) = self.plan_check(req, actor).await?;
-        let equipment = req.equipment.clone().or(lot.equipment.clone());
+        let mut checked = Vec::with_capacity(requests.len());
+        for req in requests {
+            checked.push(self.plan_check(req, actor).await?);
+        }
         let since = now();
         in_write_tx!(self, |c| {
-            let rows: Vec<MeasurementRow<'_>> = req
-                .readings
-                .iter()
-                .map(|reading| MeasurementRow {
-                    lot: &lot.id,
-                    product: &lot.product,
-                    step: &step.id,
-                    equipment: equipment.as_deref(),
-                    recipe: Some(step.recipe.as_str()),
-                    reading,
-                    source: &req.source,
-                    by: &actor.user,
-                })
-                .collect();
-            insert_measurements(c, &rows, since).await
+            for (req, (lot, step, _)) in requests.iter().zip(&checked) {
+                let equipment = req.equipment.as_deref().or(lot.equipment.as_deref());
+                let rows: Vec<MeasurementRow<'_>> = req
+                    .readings
+                    .iter()
+                    .map(|reading| MeasurementRow {
+                        lot: &lot.id,
+                        product: &lot.product,
+                        step: &step.id,
+                        equipment,
+                        recipe: Some(step.recipe.as_str()),
+                        reading,
+                        source: &req.source,
+                        by: &actor.user,
+                    })
+                    .collect();
+                insert_measurements(c, &rows, since).await?;
+            }
+            Ok::<_, StoreError>(())
         })?;
         let mut outcome = SpcOutcome {
-            stored: req.readings.len() as u64,
+            stored: requests.iter().map(|r| r.readings.len() as u64).sum(),
             ..SpcOutcome::default()
         };
-        if !oos.is_empty() {
+        let mut lots: Vec<&str> = Vec::new();
+        for (lot, step, oos) in &checked {
+            if !lots.contains(&lot.id.as_str()) {
+                lots.push(&lot.id);
+            }
+            if oos.is_empty() {
+                continue;
+            }
             let described: Vec<String> = oos.iter().map(|o| o.describe(&step.id)).collect();
             self.execute(
                 &WriteOp::Lot {
@@ -758,9 +762,13 @@ impl Store {
                 None,
             )
             .await?;
-            outcome.out_of_spec = described;
+            outcome.out_of_spec.extend(described);
         }
-        outcome.signals = self.evaluate_charts(&lot.id, since).await?;
+        for lot in lots {
+            outcome
+                .signals
+                .extend(self.evaluate_charts(lot, since).await?);
+        }
         Ok(outcome)
     }
 
@@ -772,23 +780,41 @@ impl Store {
         lot: &str,
         since: DateTime<Utc>,
     ) -> Result<Vec<SpcSignal>, StoreError> {
+        // Only the charts of the parameters just measured can have new points.
         let ids: Vec<String> = with_read_conn!(self, |c| {
-            c.fetch_all(
-                "SELECT DISTINCT c.id FROM spc_charts c JOIN measurements m ON m.lot_id = $1 \
-                 AND m.at >= $2 ORDER BY c.id",
-                vec![Param::from(lot), Param::Time(since)],
-            )
-            .await?
-            .iter()
-            .map(|r| r.text("id"))
-            .collect::<Result<Vec<_>, _>>()
+            let measured: Vec<String> = c
+                .fetch_all(
+                    "SELECT DISTINCT parameter FROM measurements WHERE lot_id = $1 AND at >= $2",
+                    vec![Param::from(lot), Param::Time(since)],
+                )
+                .await?
+                .iter()
+                .map(|r| r.text("parameter"))
+                .collect::<Result<_, _>>()?;
+            let mut ids = Vec::new();
+            for r in c
+                .fetch_all("SELECT id, doc FROM spc_charts ORDER BY id", vec![])
+                .await?
+            {
+                if measured.contains(&r.json::<ChartSpec>("doc")?.parameter) {
+                    ids.push(r.text("id")?);
+                }
+            }
+            Ok::<_, StoreError>(ids)
         })?;
         let mut signals = Vec::new();
         for id in ids {
-            self.freeze_first_limits(&id).await?;
-            let Some(view) = with_read_conn!(self, |c| chart_view(c, &id).await)? else {
+            let read = || async { with_read_conn!(self, |c| chart_view(c, &id).await) };
+            let Some(mut view) = read().await? else {
                 continue;
             };
+            if view.version == 0 {
+                self.freeze_first_limits(&id).await?;
+                view = match read().await? {
+                    Some(v) => v,
+                    None => continue,
+                };
+            }
             let mut fired: Vec<&ChartViolation> = view
                 .violations
                 .iter()

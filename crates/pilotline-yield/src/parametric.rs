@@ -76,8 +76,14 @@ pub struct ParametricStats {
     pub min: Option<f64>,
     /// Largest valid result.
     pub max: Option<f64>,
-    /// Running sum of squared deviations (Welford), kept to finish `stdev`.
-    #[serde(skip)]
+}
+
+/// Accumulates one test's results on one wafer into [`ParametricStats`] (Welford's running
+/// mean and variance: one pass, no stored values).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParametricAccumulator {
+    stats: ParametricStats,
+    /// Running sum of squared deviations from the mean.
     m2: f64,
 }
 
@@ -88,47 +94,55 @@ const INVALID_RESULT: u8 = 0b0011_1110;
 const NO_PASS_FAIL: u8 = 0x40;
 const FAILED: u8 = 0x80;
 
-impl ParametricStats {
+impl ParametricAccumulator {
     /// Empty statistics of `test` on `wafer`.
-    pub fn new(wafer: &str, test_num: u32, test: &TestLimits) -> ParametricStats {
-        ParametricStats {
-            wafer: wafer.to_string(),
-            test_num,
-            name: test.name.clone(),
-            units: test.units.clone(),
-            low_limit: test.low,
-            high_limit: test.high,
-            count: 0,
-            fails: 0,
-            invalid: 0,
-            mean: None,
-            stdev: None,
-            min: None,
-            max: None,
+    pub fn new(wafer: &str, test_num: u32, test: &TestLimits) -> ParametricAccumulator {
+        ParametricAccumulator {
+            stats: ParametricStats {
+                wafer: wafer.to_string(),
+                test_num,
+                name: test.name.clone(),
+                units: test.units.clone(),
+                low_limit: test.low,
+                high_limit: test.high,
+                count: 0,
+                fails: 0,
+                invalid: 0,
+                mean: None,
+                stdev: None,
+                min: None,
+                max: None,
+            },
             m2: 0.0,
         }
     }
 
+    /// The statistics so far.
+    pub fn finish(self) -> ParametricStats {
+        self.stats
+    }
+
     /// Adds one result with its TEST_FLG.
     pub fn add(&mut self, test_flg: u8, result: f32) {
+        let s = &mut self.stats;
         if test_flg & FAILED != 0 && test_flg & NO_PASS_FAIL == 0 {
-            self.fails += 1;
+            s.fails += 1;
         }
         if test_flg & INVALID_RESULT != 0 || !result.is_finite() {
-            self.invalid += 1;
+            s.invalid += 1;
             return;
         }
         // Exact widening: fast, and the statistics do not need the shortest decimal.
         let x = f64::from(result);
-        self.count += 1;
-        let mean = self.mean.unwrap_or(0.0);
+        s.count += 1;
+        let mean = s.mean.unwrap_or(0.0);
         let delta = x - mean;
-        let mean = mean + delta / self.count as f64;
+        let mean = mean + delta / s.count as f64;
         self.m2 += delta * (x - mean);
-        self.mean = Some(mean);
-        self.stdev = (self.count > 1).then(|| (self.m2 / (self.count - 1) as f64).sqrt());
-        self.min = Some(self.min.map_or(x, |m| m.min(x)));
-        self.max = Some(self.max.map_or(x, |m| m.max(x)));
+        s.mean = Some(mean);
+        s.stdev = (s.count > 1).then(|| (self.m2 / (s.count - 1) as f64).sqrt());
+        s.min = Some(s.min.map_or(x, |m| m.min(x)));
+        s.max = Some(s.max.map_or(x, |m| m.max(x)));
     }
 }
 
@@ -162,7 +176,7 @@ mod tests {
     #[test]
     fn statistics_skip_invalid_results_and_count_failures() {
         let t = TestLimits::from_first(&ptr(Some(0x02), 0.4, 0.9));
-        let mut s = ParametricStats::new("W1", 7, &t);
+        let mut acc = ParametricAccumulator::new("W1", 7, &t);
         for (flag, v) in [
             (0, 0.5),
             (0, 0.7),
@@ -170,8 +184,9 @@ mod tests {
             (0x10, 99.0),
             (FAILED | 0x40, 0.6),
         ] {
-            s.add(flag, v);
+            acc.add(flag, v);
         }
+        let s = acc.finish();
         assert_eq!((s.count, s.fails, s.invalid), (4, 1, 1));
         assert!((s.mean.unwrap() - 0.75).abs() < 1e-6);
         // Sample stdev of 0.5, 0.7, 1.2, 0.6.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use thiserror::Error;
 
-use crate::parametric::{ParametricStats, TestLimits};
+use crate::parametric::{ParametricAccumulator, ParametricStats, TestLimits};
 use crate::yields::PartResult;
 
 /// What one STDF file holds, as far as yield is concerned.
@@ -154,7 +154,7 @@ pub fn read_bytes(name: &str, bytes: &[u8]) -> Result<TestFile, ImportError> {
     let mut bins: BTreeMap<(BinKind, u16), DeclaredBin> = BTreeMap::new();
     // Per test: the defaults its first PTR set (limits, units, name); per (wafer, test): stats.
     let mut limits: BTreeMap<u32, TestLimits> = BTreeMap::new();
-    let mut stats: BTreeMap<(usize, u32), ParametricStats> = BTreeMap::new();
+    let mut stats: BTreeMap<(usize, u32), ParametricAccumulator> = BTreeMap::new();
     let mut wafer = String::new();
     // The FAR (6 bytes) was read when the reader opened; rust-stdf's offsets count from the
     // file's start (of the decompressed stream for gzip) and point after a record's header.
@@ -200,7 +200,7 @@ pub fn read_bytes(name: &str, bytes: &[u8]) -> Result<TestFile, ImportError> {
                 let key = (file.wafers.len(), p.test_num);
                 stats
                     .entry(key)
-                    .or_insert_with(|| ParametricStats::new(&wafer, p.test_num, test))
+                    .or_insert_with(|| ParametricAccumulator::new(&wafer, p.test_num, test))
                     .add(p.test_flg[0], p.result);
             }
             StdfRecord::HBR(b) => {
@@ -235,7 +235,10 @@ pub fn read_bytes(name: &str, bytes: &[u8]) -> Result<TestFile, ImportError> {
         }
     }
     file.bins = bins.into_values().collect();
-    file.parametrics = stats.into_values().collect();
+    file.parametrics = stats
+        .into_values()
+        .map(ParametricAccumulator::finish)
+        .collect();
     Ok(file)
 }
 

@@ -146,16 +146,10 @@ pub async fn record(
         }]
     };
     // Every group is checked before any is stored, so a bad file stores nothing.
-    for req in &requests {
-        state.store.check_measurements(req, &caller.0).await?;
-    }
-    let mut total = SpcOutcome::default();
-    for req in &requests {
-        let o = state.store.record_measurements(req, &caller.0).await?;
-        total.stored += o.stored;
-        total.out_of_spec.extend(o.out_of_spec);
-        total.signals.extend(o.signals);
-    }
+    let total = state
+        .store
+        .record_measurements(&requests, &caller.0)
+        .await?;
     Ok((StatusCode::CREATED, Json(total)))
 }
 

@@ -7,7 +7,7 @@ use pilotline_yield::{PartResult, TestFile, WaferSummary};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-use super::{Stage, lot_tenant};
+use super::{Stage, lot_tenant, lot_visible};
 use crate::conn::{BulkInsert, Column, Conn, Param, RowExt, params};
 use crate::write::require;
 use crate::{Store, StoreError, in_write_tx, now, with_read_conn};
@@ -544,8 +544,7 @@ impl Store {
             else {
                 return Ok(None);
             };
-            let tenant = lot_tenant(c, &file.lot).await?.flatten();
-            Ok(actor.may_see_tenant(tenant.as_deref()).then_some(file))
+            Ok(lot_visible(c, &file.lot, actor).await?.then_some(file))
         })
     }
 

@@ -64,6 +64,17 @@ async fn lot_tenant<C: Conn>(c: &mut C, id: &str) -> Result<Option<Option<String
     Ok(external.map(|_| None))
 }
 
+/// Whether lot `id` is known (MES or external) and `actor` may see it.
+async fn lot_visible<C: Conn>(
+    c: &mut C,
+    id: &str,
+    actor: &pilotline_domain::Actor,
+) -> Result<bool, StoreError> {
+    Ok(lot_tenant(c, id)
+        .await?
+        .is_some_and(|tenant| actor.may_see_tenant(tenant.as_deref())))
+}
+
 /// The product of lot `id`: the MES lot's product, else the external lot's part type.
 async fn lot_product<C: Conn>(c: &mut C, id: &str) -> Result<Option<String>, StoreError> {
     let r = c

@@ -4,12 +4,14 @@
 use chrono::{DateTime, Datelike, Utc};
 use pilotline_domain::Actor;
 use pilotline_domain::event::Change;
-use pilotline_yield::{BinTable, StackedMap, WaferMap, WaferSummary, YieldCounts, YieldSummary};
+use pilotline_yield::{
+    BinTable, ParametricStats, StackedMap, WaferMap, WaferSummary, YieldCounts, YieldSummary,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::import::TestFileInfo;
-use super::{Stage, bin_tables, lot_orientation, lot_product, lot_tenant};
+use super::{Stage, bin_tables, lot_orientation, lot_product, lot_visible};
 use crate::conn::{Conn, Param, RowExt, params};
 use crate::{Store, StoreError, with_read_conn};
 
@@ -151,32 +153,9 @@ pub struct BinPareto {
 pub struct ParametricRow {
     /// File id (SHA-256).
     pub file: String,
-    /// Wafer (empty for final test).
-    pub wafer: String,
-    /// Test number.
-    pub test_num: u32,
-    /// Test name.
-    pub name: String,
-    /// Units.
-    pub units: String,
-    /// Low limit.
-    pub low_limit: Option<f64>,
-    /// High limit.
-    pub high_limit: Option<f64>,
-    /// Valid results.
-    pub count: u64,
-    /// Failing results.
-    pub fails: u64,
-    /// Results marked not valid.
-    pub invalid: u64,
-    /// Mean.
-    pub mean: Option<f64>,
-    /// Sample standard deviation.
-    pub stdev: Option<f64>,
-    /// Minimum.
-    pub min: Option<f64>,
-    /// Maximum.
-    pub max: Option<f64>,
+    /// The statistics.
+    #[serde(flatten)]
+    pub stats: ParametricStats,
 }
 
 /// One wafer summary with what roll-ups group it by.
@@ -311,10 +290,7 @@ impl Store {
     ) -> Result<Option<LotYield>, StoreError> {
         let files = self.test_files(Some(lot), 1000, actor).await?;
         with_read_conn!(self, |c| {
-            let Some(tenant) = lot_tenant(c, lot).await? else {
-                return Ok(None);
-            };
-            if !actor.may_see_tenant(tenant.as_deref()) || files.is_empty() {
+            if files.is_empty() || !lot_visible(c, lot, actor).await? {
                 return Ok(None);
             }
             let product = lot_product(c, lot).await?;
@@ -386,9 +362,7 @@ impl Store {
             let mut visible = Vec::new();
             for r in rows {
                 let id = r.text("lot_id")?;
-                if let Some(tenant) = lot_tenant(c, &id).await?
-                    && actor.may_see_tenant(tenant.as_deref())
-                {
+                if lot_visible(c, &id, actor).await? {
                     visible.push((id, r));
                 }
             }
@@ -426,10 +400,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<Option<StackedMap>, StoreError> {
         with_read_conn!(self, |c| {
-            let Some(tenant) = lot_tenant(c, lot).await? else {
-                return Ok(None);
-            };
-            if !actor.may_see_tenant(tenant.as_deref()) {
+            if !lot_visible(c, lot, actor).await? {
                 return Ok(None);
             }
             let rows = c
@@ -596,10 +567,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<Option<Vec<ParametricRow>>, StoreError> {
         with_read_conn!(self, |c| {
-            let Some(tenant) = lot_tenant(c, lot).await? else {
-                return Ok(None);
-            };
-            if !actor.may_see_tenant(tenant.as_deref()) {
+            if !lot_visible(c, lot, actor).await? {
                 return Ok(None);
             }
             let rows = c
@@ -615,19 +583,21 @@ impl Store {
                 .map(|r| {
                     Ok(ParametricRow {
                         file: r.text("id")?,
-                        wafer: r.text("wafer")?,
-                        test_num: r.int("test_num")? as u32,
-                        name: r.text("name")?,
-                        units: r.text("units")?,
-                        low_limit: r.opt_float("low_limit")?,
-                        high_limit: r.opt_float("high_limit")?,
-                        count: r.int("count")? as u64,
-                        fails: r.int("fails")? as u64,
-                        invalid: r.int("invalid")? as u64,
-                        mean: r.opt_float("mean")?,
-                        stdev: r.opt_float("stdev")?,
-                        min: r.opt_float("min_value")?,
-                        max: r.opt_float("max_value")?,
+                        stats: ParametricStats {
+                            wafer: r.text("wafer")?,
+                            test_num: r.int("test_num")? as u32,
+                            name: r.text("name")?,
+                            units: r.text("units")?,
+                            low_limit: r.opt_float("low_limit")?,
+                            high_limit: r.opt_float("high_limit")?,
+                            count: r.int("count")? as u64,
+                            fails: r.int("fails")? as u64,
+                            invalid: r.int("invalid")? as u64,
+                            mean: r.opt_float("mean")?,
+                            stdev: r.opt_float("stdev")?,
+                            min: r.opt_float("min_value")?,
+                            max: r.opt_float("max_value")?,
+                        },
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()
