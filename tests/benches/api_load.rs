@@ -131,9 +131,14 @@ async fn load(db_url: &str, label: &str, seconds: u64, clients: usize) -> Figure
         let shutdown = async move {
             let _ = stop_rx.await;
         };
-        pilotline::serve::run(server_store, listener, shutdown, Default::default())
-            .await
-            .unwrap();
+        pilotline::serve::run(
+            pilotline_app::App::new(server_store),
+            listener,
+            shutdown,
+            Default::default(),
+        )
+        .await
+        .unwrap();
     });
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();

@@ -210,7 +210,8 @@ async fn collector(
         mqtt_broker: None,
         client_id: format!("bench-collector-{run}"),
     };
-    let task = pilotline::collect::start(store.clone(), &options, stop).unwrap();
+    let task =
+        pilotline::collect::start(pilotline_app::App::new(store.clone()), &options, stop).unwrap();
     // Let the collector subscribe before the publishers start.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let pub_stop = Arc::new(AtomicBool::new(false));

@@ -11,8 +11,8 @@
 //! iterating every record; pystdf parsing the file (when installed). Then the lot's yield and
 //! its 25 wafer maps are read back, as the lot yield page does.
 
+use pilotline_app::App;
 use pilotline_domain::{Actor, Role};
-use pilotline_store::Store;
 use rust_stdf::stdf_file::{StdfReader, StdfWriter};
 use rust_stdf::*;
 use std::path::Path;
@@ -99,7 +99,7 @@ fn mb_s(bytes: u64, secs: f64) -> f64 {
 }
 
 async fn pilotline(db_url: &str, label: &str, file: &Path, bytes: u64, wafers: usize) {
-    let store = Store::open(db_url).await.unwrap();
+    let store = App::open(db_url, &Default::default()).await.unwrap();
     store.migrate().await.unwrap();
     let t = Instant::now();
     pilotline::import::stdf(&store, &[file.to_path_buf()], None, true, "bench")
@@ -118,13 +118,9 @@ async fn pilotline(db_url: &str, label: &str, file: &Path, bytes: u64, wafers: u
     let mut best = f64::MAX;
     for _ in 0..3 {
         let t = Instant::now();
-        let y = store.lot_yield("BENCH-LOT", &actor).await.unwrap().unwrap();
+        let y = store.lot_yield("BENCH-LOT", &actor).await.unwrap();
         for wy in &y.wafers {
-            let map = store
-                .wafer_map(&wy.wafer, None, &actor)
-                .await
-                .unwrap()
-                .unwrap();
+            let map = store.wafer_map(&wy.wafer, None, &actor).await.unwrap();
             assert!(!map.dies.is_empty());
         }
         assert_eq!(y.wafers.len(), wafers);

@@ -1,86 +1,59 @@
-//! Authentication: `Authorization: Bearer <token>` resolved to an [`Actor`].
+//! Authentication: `Authorization: Bearer <token>` resolved to an [`Actor`] on every request
+//! (no cache: a revoked token or a changed role applies on the very next request).
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use pilotline_domain::{Action, Actor};
-use pilotline_store::hash_token;
-use std::collections::HashMap;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use pilotline_domain::{Action, Actor, Code};
 
 use crate::{ApiError, AppState};
-
-/// How long a resolved token is trusted without asking the store again.
-pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(30);
-
-/// Recently resolved tokens, keyed by their hash (the clear token is never kept).
-#[derive(Debug, Default)]
-pub struct TokenCache {
-    entries: RwLock<HashMap<String, (Actor, Instant)>>,
-}
-
-impl TokenCache {
-    fn get(&self, hash: &str) -> Option<Actor> {
-        let map = self.entries.read().ok()?;
-        let (actor, at) = map.get(hash)?;
-        (at.elapsed() < TOKEN_CACHE_TTL).then(|| actor.clone())
-    }
-
-    fn put(&self, hash: String, actor: Actor) {
-        if let Ok(mut map) = self.entries.write() {
-            if map.len() > 10_000 {
-                map.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
-            }
-            map.insert(hash, (actor, Instant::now()));
-        }
-    }
-}
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Actor);
 
 impl Caller {
-    /// Fails with 403 unless the caller's role may perform `action`.
+    /// Fails with 403 (`role_forbidden`) unless the caller's role may perform `action`.
     pub fn require(&self, action: Action, what: &str) -> Result<(), ApiError> {
-        if self.0.role.may(action) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!(
-                "role {} may not {what}",
-                self.0.role
-            )))
-        }
+        Ok(self.0.require(action, what)?)
     }
+}
+
+/// The token of an `Authorization` header value: the scheme `Bearer` in any case (RFC 9110
+/// makes auth schemes case-insensitive), then the token.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthorized("missing Authorization: Bearer <token> header")
-        })?;
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or(Code::AuthMissing)?;
         let token = header
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized("Authorization header must be 'Bearer <token>'")
-            })?;
-        let hash = hash_token(token);
-        if let Some(actor) = state.tokens.get(&hash) {
-            return Ok(Caller(actor));
-        }
-        match state.store.authenticate(token).await? {
-            Some(actor) => {
-                state.tokens.put(hash, actor.clone());
-                Ok(Caller(actor))
-            }
-            None => Err(ApiError::unauthorized("unknown or revoked token")),
-        }
+            .and_then(bearer_token)
+            .ok_or(Code::AuthMissing)?;
+        Ok(Caller(state.app.authenticate(token).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token("Bearer plt_x"), Some("plt_x"));
+        assert_eq!(bearer_token("bearer plt_x"), Some("plt_x"));
+        assert_eq!(bearer_token("BEARER  plt_x "), Some("plt_x"));
+        assert_eq!(bearer_token("Basic plt_x"), None);
+        assert_eq!(bearer_token("Bearer "), None);
     }
 }

@@ -7,7 +7,35 @@ use axum::http::{Method, header};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+use pilotline_domain::Code;
+
 use crate::{ApiError, AppState};
+
+/// The refusal for a body that could not be read: too large (413) or broken (400).
+pub fn body_read_error(status: axum::http::StatusCode, text: String) -> ApiError {
+    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        Code::BodyTooLarge
+            .refusal()
+            .with("limit", "2 MiB of JSON")
+            .into()
+    } else {
+        Code::BadRequest.refusal().with("reason", text).into()
+    }
+}
+
+/// The refusal for a query string serde could not read, naming the parameter where it can.
+fn query_error(text: &str) -> ApiError {
+    // serde_urlencoded's messages: "Failed to deserialize query string: unknown variant
+    // `wating`, expected ..." or "...: state: unknown variant ...".
+    let reason = text
+        .strip_prefix("Failed to deserialize query string: ")
+        .unwrap_or(text);
+    let parameter = reason
+        .split_once(": ")
+        .filter(|(p, _)| !p.contains(' '))
+        .map_or("query", |(p, _)| p);
+    ApiError::query(parameter, reason)
+}
 
 /// A JSON request body of type `T`, plus the fingerprint of the whole request.
 ///
@@ -45,7 +73,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
             .map(str::to_ascii_lowercase);
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::invalid(format!("cannot read the request body: {e}")))?;
+            .map_err(|e| body_read_error(e.status(), e.body_text()))?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
@@ -57,24 +85,23 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
                 ct == "application/json" || ct.ends_with("+json")
             })
         {
-            return Err(ApiError::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "send the body as JSON with Content-Type: application/json",
-            ));
+            return Err(Code::UnsupportedMedia
+                .refusal()
+                .with("expected", "JSON with Content-Type: application/json")
+                .into());
         }
         let mut de = serde_json::Deserializer::from_slice(text);
         let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
             let at = e.path().to_string();
             let inner = e.into_inner();
-            if at == "." || at.is_empty() {
-                ApiError::invalid(format!("invalid JSON body: {inner}"))
+            let at = if at == "." || at.is_empty() {
+                "body".to_string()
             } else {
-                ApiError::invalid(format!("invalid JSON body at `{at}`: {inner}"))
-            }
+                at
+            };
+            ApiError::body_invalid(&at, inner)
         })?;
-        de.end()
-            .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
+        de.end().map_err(|e| ApiError::body_invalid("body", e))?;
         Ok(Body {
             value,
             fingerprint: fingerprint(&method, &path, &bytes),
@@ -96,6 +123,6 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Params(q.0))
-            .map_err(|e| ApiError::invalid(format!("invalid query parameters: {}", e.body_text())))
+            .map_err(|e| query_error(&e.body_text()))
     }
 }

@@ -13,34 +13,34 @@ mod metrics;
 mod openapi;
 mod write;
 
-pub use auth::TokenCache;
 pub use error::ApiError;
 pub use metrics::Metrics;
-pub use openapi::ApiDoc;
+pub use openapi::{ApiDoc, document as openapi_document};
 
 use axum::Router;
 use axum::routing::{get, post};
-use pilotline_store::Store;
+use pilotline_app::App;
 use std::sync::Arc;
 
 /// Shared state of every request.
 #[derive(Clone)]
 pub struct AppState {
-    /// The store.
-    pub store: Store,
-    /// Recently seen tokens.
-    pub tokens: Arc<TokenCache>,
+    /// The application layer: every handler calls it, and nothing else.
+    pub app: App,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
-    /// State over `store` with a fresh token cache and metrics registry.
-    pub fn new(store: Store) -> Self {
+    /// State over `app` with a fresh metrics registry (holding the application's metrics).
+    pub fn new(app: App) -> Self {
+        let metrics = Metrics::new();
+        if let Err(e) = app.metrics().register(metrics.registry()) {
+            tracing::warn!(error = %e, "application metrics not registered");
+        }
         Self {
-            store,
-            tokens: Arc::new(TokenCache::default()),
-            metrics: Arc::new(Metrics::new()),
+            app,
+            metrics: Arc::new(metrics),
         }
     }
 }

@@ -4,7 +4,6 @@
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use pilotline_store::{LotCommand, WriteOp};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
@@ -17,7 +16,6 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
-    writes: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -49,18 +47,9 @@ impl Metrics {
             &["method", "route"],
         )
         .expect("metric");
-        let writes = IntCounterVec::new(
-            Opts::new(
-                "writes_total",
-                "Store writes by operation and result (ok / refused)",
-            ),
-            &["operation", "result"],
-        )
-        .expect("metric");
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
-            Box::new(writes.clone()),
         ] {
             registry.register(m).expect("register");
         }
@@ -68,36 +57,7 @@ impl Metrics {
             registry,
             requests,
             latency,
-            writes,
         }
-    }
-
-    /// Counts a store write.
-    pub fn record_write(&self, op: &WriteOp, ok: bool) {
-        let name = match op {
-            WriteOp::PutRoute(_) => "put_route",
-            WriteOp::PutProduct(_) => "put_product",
-            WriteOp::PutEquipment { .. } => "put_equipment",
-            WriteOp::SetEquipmentState { .. } => "set_equipment_state",
-            WriteOp::SignalEquipmentState { .. } => "signal_equipment_state",
-            WriteOp::StartLot(_) => "start_lot",
-            WriteOp::ExpireQTime { .. } => "expire_qtime",
-            WriteOp::Lot { command, .. } => match command {
-                LotCommand::TrackIn { .. } => "track_in",
-                LotCommand::TrackOut { .. } => "track_out",
-                LotCommand::Hold { .. } => "hold",
-                LotCommand::Release { .. } => "release",
-                LotCommand::FutureHold { .. } => "future_hold",
-                LotCommand::Split { .. } => "split",
-                LotCommand::Merge { .. } => "merge",
-                LotCommand::Rework { .. } => "rework",
-                LotCommand::Scrap { .. } => "scrap",
-                LotCommand::Ship => "ship",
-            },
-        };
-        self.writes
-            .with_label_values(&[name, if ok { "ok" } else { "refused" }])
-            .inc();
     }
 
     /// The registry, for other parts of the process (the collector) to add their metrics to.

@@ -22,6 +22,7 @@ use crate::handlers::{lots, master, spc, system, testdata, wafers};
         lots::track_in, lots::track_out, lots::hold, lots::release, lots::future_hold,
         lots::split, lots::merge, lots::rework, lots::scrap, lots::ship,
     ),
+    components(schemas(wafers::MapFormat, pilotline_app::GroupBy, pilotline_app::Stage)),
     modifiers(&Security),
     tags(
         (name = "lots", description = "Lots, history, genealogy, WIP"),
@@ -46,4 +47,75 @@ impl Modify for Security {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
+}
+
+/// The problem answers every operation may give, besides those it declares itself.
+fn problem_statuses(path: &str, method: &str) -> Vec<&'static str> {
+    if !path.starts_with("/api/v1") {
+        return if path == "/metrics" {
+            vec!["401", "403"]
+        } else {
+            vec![]
+        };
+    }
+    let mut statuses = vec!["400", "401", "403", "422"];
+    if path.contains('{') {
+        statuses.push("404");
+    }
+    if method != "get" {
+        statuses.extend(["409", "413", "415"]);
+    }
+    statuses.push("503");
+    statuses
+}
+
+/// The document served at `/api/openapi.json`: the generated description, with the problem
+/// schema (its `code` lists every refusal code) and every operation's error answers.
+pub fn document() -> serde_json::Value {
+    use pilotline_domain::Code;
+    use serde_json::{Value, json};
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let codes: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+    let problem = json!({
+        "type": "object",
+        "description": "RFC 9457 problem details with Pilotline's stable refusal code.",
+        "required": ["type", "title", "status", "detail", "code", "params"],
+        "properties": {
+            "type": {"type": "string", "description": "https://pilotline.dev/problems/{code}"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string", "description": "English text rendered from code and params"},
+            "code": {"type": "string", "enum": codes, "description": "The stable refusal code"},
+            "params": {"type": "object", "additionalProperties": {"type": "string"}},
+        }
+    });
+    doc["components"]["schemas"]["Problem"] = problem;
+    let content =
+        json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}});
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, op) in item.iter_mut() {
+                let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                    continue;
+                };
+                for status in problem_statuses(path, method) {
+                    responses
+                        .entry(status)
+                        .or_insert_with(|| json!({"description": "refused"}));
+                }
+                for (status, response) in responses.iter_mut() {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        if response.get("description").is_none() {
+                            response["description"] = json!("refused");
+                        }
+                        response["content"] = content.clone();
+                    }
+                }
+            }
+        }
+    }
+    doc
 }

@@ -4,7 +4,8 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pilotline_store::{IdempotencyKey, Outcome, StoreError, StoredResponse, WriteOp};
+use pilotline_app::{IdempotencyKey, Outcome, Performed, Renderer, StoredResponse, WriteOp};
+use pilotline_domain::{Code, Refusal};
 
 use crate::auth::Caller;
 use crate::{ApiError, AppState};
@@ -30,7 +31,12 @@ impl<S: Send + Sync> FromRequestParts<S> for IdemKey {
             .ok()
             .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
             .ok_or_else(|| {
-                ApiError::invalid("Idempotency-Key must be 1-255 visible ASCII characters")
+                ApiError::from(
+                    Code::HeaderInvalid
+                        .refusal()
+                        .with("header", "Idempotency-Key")
+                        .with("reason", "must be 1-255 visible ASCII characters"),
+                )
             })?;
         Ok(IdemKey(Some(key.to_string())))
     }
@@ -62,8 +68,30 @@ fn replay(stored: StoredResponse) -> Response {
     res
 }
 
-/// Runs `op` for `caller`, honouring the idempotency key: a retry replays the first answer
-/// (success or refusal), the same key with another request is refused with 422.
+/// Renders outcomes with the handler's `render` and refusals as problem+json, for the answers
+/// remembered under an idempotency key.
+struct HttpRenderer(Render);
+
+impl Renderer for HttpRenderer {
+    fn outcome(&self, o: &Outcome) -> StoredResponse {
+        let (status, body) = (self.0)(o);
+        StoredResponse {
+            status: status.as_u16(),
+            body: body.to_string(),
+        }
+    }
+    fn refusal(&self, r: &Refusal) -> StoredResponse {
+        let err = ApiError::from(r.clone());
+        StoredResponse {
+            status: err.status().as_u16(),
+            body: err.body(),
+        }
+    }
+}
+
+/// Runs `op` for `caller` through the application layer, honouring the idempotency key: a
+/// retry replays the first answer (success or refusal), the same key with another request is
+/// refused with 422.
 pub async fn perform(
     state: &AppState,
     caller: &Caller,
@@ -77,53 +105,22 @@ pub async fn perform(
         key,
         fingerprint,
     });
-    if let Some(k) = &key
-        && let Some(stored) = state.store.idempotent_response(k).await?
-    {
-        return Ok(replay(stored));
-    }
-    let store_render = move |o: &Outcome| {
-        let (status, body) = render(o);
-        StoredResponse {
-            status: status.as_u16(),
-            body: body.to_string(),
-        }
-    };
-    let result = state
-        .store
-        .execute(
+    let renderer = HttpRenderer(render);
+    let performed = state
+        .app
+        .perform(
             &op,
             &caller.0,
-            key.as_ref().map(|k| (k, &store_render as _)),
+            key.as_ref().map(|k| (k, &renderer as &dyn Renderer)),
         )
-        .await;
-    state.metrics.record_write(&op, result.is_ok());
-    match result {
-        Ok(outcome) => {
+        .await?;
+    Ok(match performed {
+        Performed::Replayed(stored) => replay(stored),
+        Performed::Done(outcome) => {
             let (status, body) = render(&outcome);
-            Ok(json_response(status, body.to_string()))
+            json_response(status, body.to_string())
         }
-        Err(e) => {
-            let remember = !matches!(
-                e,
-                StoreError::IdempotencyInFlight(_) | StoreError::IdempotencyMismatch(_)
-            );
-            let err = ApiError::from(e);
-            if let Some(k) = &key
-                && remember
-                && err.status.is_client_error()
-            {
-                let stored = StoredResponse {
-                    status: err.status.as_u16(),
-                    body: err.body(),
-                };
-                if let Err(e) = state.store.save_response(k, &stored).await {
-                    tracing::warn!(error = %e, "could not remember a refused request's answer");
-                }
-            }
-            Err(err)
-        }
-    }
+    })
 }
 
 /// 200 with the outcome as JSON.

@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::lot::LotType;
-use crate::refusal::Refusal;
+use crate::refusal::{Code, Refusal};
 
 /// The six basic equipment states of SEMI E10.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -100,17 +100,17 @@ impl Equipment {
     /// Whether a lot may be tracked in on this tool now; the refusal names why not.
     pub fn check_available(&self) -> Result<(), Refusal> {
         if let Some(lot) = &self.current_lot {
-            return Err(Refusal::illegal(format!(
-                "equipment {} is busy running lot {lot}",
-                self.id
-            )));
+            return Err(Code::EquipmentBusy
+                .refusal()
+                .with("equipment", &self.id)
+                .with("lot", lot));
         }
         match self.state {
             E10State::Standby => Ok(()),
-            other => Err(Refusal::illegal(format!(
-                "equipment {} is not available: it is {other}",
-                self.id
-            ))),
+            other => Err(Code::EquipmentUnavailable
+                .refusal()
+                .with("equipment", &self.id)
+                .with("state", other)),
         }
     }
 
@@ -120,21 +120,19 @@ impl Equipment {
     /// `productive` and `engineering` are entered only by tracking a lot in.
     pub fn set_state(&self, to: E10State, now: DateTime<Utc>) -> Result<Equipment, Refusal> {
         if let Some(lot) = &self.current_lot {
-            return Err(Refusal::illegal(format!(
-                "equipment {} is running lot {lot}; track it out before changing state",
-                self.id
-            )));
+            return Err(Code::EquipmentRunning
+                .refusal()
+                .with("equipment", &self.id)
+                .with("lot", lot));
         }
         if matches!(to, E10State::Productive | E10State::Engineering) {
-            return Err(Refusal::invalid(format!(
-                "state {to} is entered by tracking a lot in, not set by hand"
-            )));
+            return Err(Code::StateNotManual.refusal().with("state", to));
         }
         if to == self.state {
-            return Err(Refusal::illegal(format!(
-                "equipment {} is already {to}",
-                self.id
-            )));
+            return Err(Code::EquipmentSameState
+                .refusal()
+                .with("equipment", &self.id)
+                .with("state", to));
         }
         Ok(Equipment {
             state: to,

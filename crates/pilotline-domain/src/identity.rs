@@ -120,6 +120,19 @@ impl Actor {
         }
     }
 
+    /// Refuses (`role_forbidden`) unless the actor's role may do `action`; `what` names the
+    /// action in the refusal ("track lots out").
+    pub fn require(&self, action: Action, what: &str) -> Result<(), crate::Refusal> {
+        if self.role.may(action) {
+            Ok(())
+        } else {
+            Err(crate::Code::RoleForbidden
+                .refusal()
+                .with("role", self.role)
+                .with("action", what))
+        }
+    }
+
     /// The tenant every read must be restricted to, if any.
     pub fn tenant_scope(&self) -> Option<&str> {
         match self.role {

@@ -22,6 +22,6 @@ pub use equipment::{E10State, Equipment};
 pub use event::{Change, LotEvent};
 pub use identity::{Action, Actor, Role};
 pub use lot::{FutureHold, Hold, Lot, LotState, LotType, LotView, StepView, Wafer, WaferState};
-pub use refusal::Refusal;
+pub use refusal::{Code, Kind, Refusal};
 pub use route::{Product, Route, RouteSpec, Stage, Step, StepSpec};
 pub use transaction::{Applied, NewLot};

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::refusal::Refusal;
+use crate::refusal::{Code, Refusal};
 
 /// Reason code of the hold placed for an out-of-spec reading.
 pub const OOS_REASON: &str = "SPC-OOS";
@@ -157,32 +157,33 @@ pub fn check_readings(
         let at = format!("readings[{i}]");
         let Some(p) = plan.iter().find(|p| p.name == r.parameter) else {
             let names: Vec<&str> = plan.iter().map(|p| p.name.as_str()).collect();
-            return Err(Refusal::invalid(format!(
-                "{at}.parameter: step {step} does not measure {:?} (its plan: {})",
-                r.parameter,
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                }
-            )));
+            return Err(Code::ParameterNotPlanned
+                .refusal()
+                .with("at", &at)
+                .with("step", step)
+                .with("parameter", format!("{:?}", r.parameter))
+                .with(
+                    "plan",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    },
+                ));
         };
         if !r.value.is_finite() {
-            return Err(Refusal::invalid(format!(
-                "{at}.value: must be a finite number"
-            )));
+            return Err(Code::ReadingNotFinite.refusal().with("at", &at));
         }
         if p.valid_min.is_some_and(|lo| r.value < lo) || p.valid_max.is_some_and(|hi| r.value > hi)
         {
-            return Err(Refusal::invalid(format!(
-                "{at}.value: {} {} is outside the valid range of {} [{}, {}]: an implausible \
-                 reading; measure again",
-                r.value,
-                p.unit,
-                p.name,
-                p.valid_min.map_or("-".into(), |v| v.to_string()),
-                p.valid_max.map_or("-".into(), |v| v.to_string()),
-            )));
+            return Err(Code::ReadingImplausible
+                .refusal()
+                .with("at", &at)
+                .with("value", r.value)
+                .with("unit", &p.unit)
+                .with("parameter", &p.name)
+                .with("min", p.valid_min.map_or("-".into(), |v| v.to_string()))
+                .with("max", p.valid_max.map_or("-".into(), |v| v.to_string())));
         }
         if p.lsl.is_some_and(|lo| r.value < lo) || p.usl.is_some_and(|hi| r.value > hi) {
             oos.push(OutOfSpec {
@@ -192,4 +193,25 @@ pub fn check_readings(
         }
     }
     Ok(oos)
+}
+
+/// Refuses a reading that names a wafer which is not one of `active` (the lot's wafers that
+/// are not scrapped): a reading must be traceable to a wafer that was measured.
+pub fn check_reading_wafers<'a>(
+    lot: &str,
+    active: impl Iterator<Item = &'a str> + Clone,
+    readings: &[Reading],
+) -> Result<(), Refusal> {
+    for (i, r) in readings.iter().enumerate() {
+        if let Some(w) = &r.wafer
+            && !active.clone().any(|a| a == w)
+        {
+            return Err(Code::ReadingWaferNotInLot
+                .refusal()
+                .with("at", format!("readings[{i}]"))
+                .with("wafer", w)
+                .with("lot", lot));
+        }
+    }
+    Ok(())
 }

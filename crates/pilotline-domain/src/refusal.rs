@@ -1,45 +1,493 @@
-//! Why a transaction was refused.
+//! Why a request was refused: a stable code with parameters.
+//!
+//! Every refusal Pilotline gives — by the domain rules, the store, the application layer or an
+//! adapter — is a [`Code`] from the one catalogue below plus named parameters. The code is the
+//! contract: clients and tests match on it, and a page renders its own language from it. The
+//! English text is rendered from the code's template and the parameters ([`Refusal::message`]).
 
-use thiserror::Error;
+use std::fmt;
 
-/// A transaction the rules do not allow, or input that cannot be accepted.
-///
-/// A refusal is data: it carries the reason in words an operator understands. Nothing has been
-/// changed when a refusal is returned.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum Refusal {
+/// How a refusal is answered: which family of problem it is (and so which HTTP status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// The request is malformed at the protocol level (HTTP 400).
+    BadRequest,
+    /// No credentials, or credentials that are not (or no longer) valid (HTTP 401).
+    Unauthorized,
+    /// The caller's role may not do this (HTTP 403).
+    Forbidden,
+    /// Something the request names does not exist, or the caller may not see it (HTTP 404).
+    NotFound,
+    /// The method is not served on this path (HTTP 405).
+    MethodNotAllowed,
     /// The transition is illegal in the current state (HTTP 409).
-    #[error("{0}")]
-    Illegal(String),
+    Illegal,
+    /// Another transaction got there first, or the thing exists with other content (HTTP 409).
+    Conflict,
+    /// The body is larger than this route accepts (HTTP 413).
+    TooLarge,
+    /// The request URI is too long (HTTP 414).
+    UriTooLong,
+    /// The body's media type is not accepted (HTTP 415).
+    UnsupportedMedia,
     /// The request itself is invalid regardless of state (HTTP 422).
-    #[error("{0}")]
-    Invalid(String),
-    /// The caller's role may not perform this action (HTTP 403).
-    #[error("{0}")]
-    Forbidden(String),
-    /// Something the request names does not exist (HTTP 404).
-    #[error("{0}")]
-    NotFound(String),
+    Invalid,
+    /// Too many requests of this kind are running; retry later (HTTP 429).
+    TooMany,
+    /// The database cannot be reached; retry (HTTP 503).
+    Unavailable,
+    /// Something failed inside the server; the cause is in its log (HTTP 500).
+    Internal,
+}
+
+impl Kind {
+    /// The HTTP status an adapter answers this kind with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Kind::BadRequest => 400,
+            Kind::Unauthorized => 401,
+            Kind::Forbidden => 403,
+            Kind::NotFound => 404,
+            Kind::MethodNotAllowed => 405,
+            Kind::Illegal | Kind::Conflict => 409,
+            Kind::TooLarge => 413,
+            Kind::UriTooLong => 414,
+            Kind::UnsupportedMedia => 415,
+            Kind::Invalid => 422,
+            Kind::TooMany => 429,
+            Kind::Unavailable => 503,
+            Kind::Internal => 500,
+        }
+    }
+}
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $name:ident = ($text:literal, $kind:ident, $english:literal), )*) => {
+        /// Every refusal code. The string form ([`Code::as_str`]) is stable: it is what
+        /// problem+json answers carry and what clients and tests match on.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $( $(#[$doc])* $name, )*
+        }
+
+        impl Code {
+            /// Every code, in catalogue order.
+            pub const ALL: &'static [Code] = &[$(Code::$name,)*];
+
+            /// The stable identifier (`lot_held`).
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$name => $text,)* }
+            }
+
+            /// Which family of problem this is.
+            pub fn kind(self) -> Kind {
+                match self { $(Code::$name => Kind::$kind,)* }
+            }
+
+            /// The English template; `{name}` stands for the parameter `name`.
+            pub fn english(self) -> &'static str {
+                match self { $(Code::$name => $english,)* }
+            }
+
+            /// The code with this identifier.
+            pub fn parse(s: &str) -> Option<Code> {
+                match s { $($text => Some(Code::$name),)* _ => None }
+            }
+        }
+    };
+}
+
+codes! {
+    // --- protocol and identity -------------------------------------------------------------
+    /// No `Authorization` header, or one that is not `Bearer <token>`.
+    AuthMissing = ("auth_missing", Unauthorized, "send Authorization: Bearer <token>"),
+    /// The token is unknown, revoked or expired, or its user is disabled.
+    AuthInvalid = ("auth_invalid", Unauthorized, "the token is unknown, revoked or expired, or its user is disabled"),
+    /// The caller's role may not do this.
+    RoleForbidden = ("role_forbidden", Forbidden, "role {role} may not {action}"),
+    /// No such route (URL path).
+    PathNotFound = ("path_not_found", NotFound, "no resource at {path}"),
+    /// The method is not served on this path.
+    MethodNotAllowed = ("method_not_allowed", MethodNotAllowed, "{method} is not allowed on {path}"),
+    /// The request body is larger than the route accepts.
+    BodyTooLarge = ("body_too_large", TooLarge, "the body is larger than this route accepts (at most {limit})"),
+    /// The URI is too long.
+    UriTooLong = ("uri_too_long", UriTooLong, "the request URI is longer than {limit} bytes"),
+    /// The request could not be read (bad encoding, bad header).
+    BadRequest = ("bad_request", BadRequest, "{reason}"),
+    /// The body's content type is not accepted.
+    UnsupportedMedia = ("unsupported_media_type", UnsupportedMedia, "send the body as {expected}"),
+    /// The JSON body does not parse or does not match the schema.
+    BodyInvalid = ("body_invalid", Invalid, "{field}: {reason}"),
+    /// A query parameter is unknown or its value malformed.
+    QueryInvalid = ("query_invalid", Invalid, "{parameter}: {reason}"),
+    /// A header's value is malformed.
+    HeaderInvalid = ("header_invalid", Invalid, "{header}: {reason}"),
+    /// A CSV body has a fault.
+    CsvInvalid = ("csv_invalid", Invalid, "line {line}: {reason}"),
+    /// A body that must carry content is empty.
+    BodyEmpty = ("body_empty", Invalid, "the request body is empty: {expected}"),
+    /// The format asked for is not offered here.
+    FormatUnsupported = ("format_unsupported", Invalid, "format {format} is not offered here: {reason}"),
+    /// The same Idempotency-Key was sent with a different request.
+    IdempotencyKeyReused = ("idempotency_key_reused", Invalid, "Idempotency-Key {key} was already used for a different request"),
+    /// A request with the same Idempotency-Key is being processed.
+    IdempotencyKeyInFlight = ("idempotency_key_in_flight", Conflict, "a request with Idempotency-Key {key} is being processed; retry"),
+    /// Too many uploads are running.
+    TooManyUploads = ("too_many_uploads", TooMany, "{limit} uploads are already running; retry later"),
+    /// The database cannot be reached.
+    Unavailable = ("unavailable", Unavailable, "the database is unavailable; retry with the same Idempotency-Key"),
+    /// An internal failure.
+    Internal = ("internal", Internal, "internal error; the cause is in the server log"),
+    /// A token named does not exist.
+    TokenNotFound = ("token_not_found", NotFound, "token {token} does not exist"),
+    /// A user named does not exist.
+    UserNotFound = ("user_not_found", NotFound, "user {user} does not exist"),
+    /// A tenant named does not exist.
+    TenantNotFound = ("tenant_not_found", NotFound, "tenant {tenant} does not exist"),
+    /// The tenant is suspended or closed.
+    TenantInactive = ("tenant_inactive", Illegal, "tenant {tenant} is {status}"),
+    /// A customer must belong to a tenant; staff must not.
+    TenantRequired = ("tenant_role_mismatch", Invalid, "role {role} {requirement}"),
+
+    // --- fields ---------------------------------------------------------------------------
+    /// A required text field is empty.
+    FieldEmpty = ("field_empty", Invalid, "{field}: must not be empty"),
+    /// A text field holds control characters.
+    FieldControlChars = ("field_control_characters", Invalid, "{field}: must not contain control characters"),
+    /// A text field is too long.
+    FieldTooLong = ("field_too_long", Invalid, "{field}: longer than {max} characters"),
+    /// An id does not have the allowed form.
+    IdMalformed = ("id_malformed", Invalid, "{field}: {value} must be 1-64 characters of letters, digits, '-' or '_'"),
+    /// A number is outside its range.
+    OutOfRange = ("out_of_range", Invalid, "{field}: {value} is outside {range}"),
+    /// A time window ends before it starts.
+    WindowReversed = ("window_reversed", Invalid, "from ({from}) is after to ({to})"),
+    /// A definition (route, product, chart, bin table) has problems.
+    DefinitionInvalid = ("definition_invalid", Invalid, "{what}: {problems}"),
+
+    // --- master data ----------------------------------------------------------------------
+    /// A route (or route version) does not exist.
+    RouteNotFound = ("route_not_found", NotFound, "route {route} does not exist"),
+    /// A field names a route that does not exist.
+    RouteUnknown = ("route_unknown", Invalid, "{field}: route {route} does not exist"),
+    /// A route has no steps.
+    RouteEmpty = ("route_empty", Invalid, "route {route} has no steps"),
+    /// A product does not exist.
+    ProductNotFound = ("product_not_found", NotFound, "product {product} does not exist"),
+    /// A field names a product that does not exist.
+    ProductUnknown = ("product_unknown", Invalid, "{field}: product {product} does not exist"),
+    /// A tool does not exist.
+    EquipmentNotFound = ("equipment_not_found", NotFound, "equipment {equipment} does not exist"),
+    /// A field names a tool that does not exist.
+    EquipmentUnknown = ("equipment_unknown", Invalid, "{field}: equipment {equipment} does not exist"),
+    /// Something exists already with other content.
+    AlreadyExists = ("already_exists", Conflict, "{what} {id} already exists with other content"),
+    /// A step is not on the lot's route.
+    StepUnknown = ("step_unknown", Invalid, "{field}: route {route} v{version} has no step {step}"),
+
+    // --- tools ----------------------------------------------------------------------------
+    /// The tool is running another lot.
+    EquipmentBusy = ("equipment_busy", Illegal, "equipment {equipment} is busy running lot {lot}"),
+    /// The tool is not in a state that can run a lot.
+    EquipmentUnavailable = ("equipment_unavailable", Illegal, "equipment {equipment} is not available: it is {state}"),
+    /// The tool's state cannot change while it runs a lot.
+    EquipmentRunning = ("equipment_running", Illegal, "equipment {equipment} is running lot {lot}; track it out before changing state"),
+    /// Productive and engineering are entered by tracking in.
+    StateNotManual = ("state_not_manual", Invalid, "state {state} is entered by tracking a lot in, not set by hand"),
+    /// The tool is already in that state.
+    EquipmentSameState = ("equipment_same_state", Illegal, "equipment {equipment} is already {state}"),
+    /// The tool's type does not match the step.
+    EquipmentWrongType = ("equipment_wrong_type", Illegal, "equipment {equipment} is a {equipment_type}, but step {step} runs on {step_type}"),
+    /// Someone else changed the tool.
+    EquipmentChanged = ("equipment_changed", Conflict, "equipment {equipment} was changed concurrently; retry"),
+
+    // --- lots -----------------------------------------------------------------------------
+    /// The lot does not exist (or the caller may not see it).
+    LotNotFound = ("lot_not_found", NotFound, "lot {lot} does not exist"),
+    /// A field names a lot that does not exist.
+    LotUnknown = ("lot_unknown", Invalid, "{field}: lot {lot} does not exist"),
+    /// The lot exists already.
+    LotExists = ("lot_exists", Conflict, "lot {lot} already exists"),
+    /// `If-Match` names another version.
+    LotVersionMismatch = ("lot_version_mismatch", Conflict, "lot {lot} is at version {version}, not {expected} (If-Match)"),
+    /// Another transaction changed the lot.
+    LotChanged = ("lot_changed", Conflict, "lot {lot} was changed by another transaction; reload and retry"),
+    /// The lot is running; it must be tracked out first.
+    LotRunning = ("lot_running", Illegal, "lot {lot} is running on {equipment}; track it out first"),
+    /// The lot is not running.
+    LotNotRunning = ("lot_not_running", Illegal, "lot {lot} is {state}, not running; only a running lot can be tracked out"),
+    /// The lot runs on another tool.
+    LotOnOtherTool = ("lot_on_other_tool", Illegal, "lot {lot} is not running on equipment {equipment}"),
+    /// The lot's state does not allow this.
+    LotStateForbids = ("lot_state_forbids", Illegal, "lot {lot} is {state}; {allowed}"),
+    /// The lot is on hold.
+    LotHeld = ("lot_held", Illegal, "lot {lot} is on hold ({holds}); every hold must be released first"),
+    /// The hold does not exist or is released.
+    HoldNotFound = ("hold_not_found", NotFound, "lot {lot} has no active hold #{hold}"),
+    /// An SPC hold needs a disposition.
+    DispositionRequired = ("disposition_required", Invalid, "disposition: hold #{hold} is an SPC hold ({comment}); releasing it needs a disposition (e.g. use-as-is, rework, scrap)"),
+    /// The recipe differs from the step's.
+    RecipeOverride = ("recipe_override_forbidden", Illegal, "recipe {recipe} differs from step {step}'s recipe {step_recipe}; only engineering lots may override it"),
+    /// The Q-time window closed.
+    QTimeExpired = ("qtime_expired", Illegal, "Q-time after step {step} expired at {deadline}; the lot must be held (QTIME) and dispositioned by an engineer"),
+    /// A future hold's step is not ahead.
+    StepNotAhead = ("step_not_ahead", Illegal, "step {step} is not ahead of the lot's current step {current}"),
+    /// A rework's step is not before the current one.
+    ReworkNotBack = ("rework_not_back", Illegal, "rework must go back: step {step} is not before the current step {current}"),
+    /// The rework limit is reached.
+    ReworkLimit = ("rework_limit", Illegal, "lot {lot} has been reworked {count} times, the limit of route {route}"),
+    /// A wafer list is empty.
+    WafersEmpty = ("wafers_empty", Invalid, "{field}: name at least one wafer"),
+    /// A wafer is named twice.
+    WaferTwice = ("wafer_named_twice", Invalid, "{field}: wafer {wafer} is named twice"),
+    /// A wafer is scrapped already.
+    WaferScrapped = ("wafer_scrapped", Invalid, "{field}: wafer {wafer} is already scrapped"),
+    /// A wafer is not in the lot.
+    WaferNotInLot = ("wafer_not_in_lot", Invalid, "{field}: wafer {wafer} is not in lot {lot}"),
+    /// A wafer belongs to another lot.
+    WaferExists = ("wafer_exists", Conflict, "wafer {wafer} already exists in another lot"),
+    /// The wafer does not exist (or the caller may not see it).
+    WaferNotFound = ("wafer_not_found", NotFound, "wafer {wafer} does not exist"),
+    /// Wafer ids do not match the count.
+    WaferIdsCount = ("wafer_ids_count", Invalid, "wafer_ids: {given} ids given for wafer_count {count}"),
+    /// A split must leave a wafer.
+    SplitAll = ("split_takes_all", Invalid, "wafers: a split must leave at least one wafer in the parent lot"),
+    /// A lot cannot merge with itself.
+    MergeSelf = ("merge_self", Invalid, "from_lot: a lot cannot be merged into itself"),
+    /// The lots differ.
+    MergeMismatch = ("merge_mismatch", Illegal, "lots {lot} and {other} differ in {what} ({a} vs {b}); they cannot be merged"),
+    /// A merge would exceed a carrier.
+    MergeTooMany = ("merge_too_many", Illegal, "lots {lot} and {other} together hold {count} wafers, more than {max}"),
+    /// The product belongs to another tenant.
+    TenantMismatch = ("tenant_mismatch", Invalid, "tenant: product {product} belongs to tenant {product_tenant}, not {tenant}"),
+
+    // --- measurements and SPC -------------------------------------------------------------
+    /// The step does not measure this parameter.
+    ParameterNotPlanned = ("parameter_not_planned", Invalid, "{at}.parameter: step {step} does not measure {parameter} (its plan: {plan})"),
+    /// A reading is not a finite number.
+    ReadingNotFinite = ("reading_not_finite", Invalid, "{at}.value: must be a finite number"),
+    /// A reading is outside the physically valid range.
+    ReadingImplausible = ("reading_implausible", Invalid, "{at}.value: {value} {unit} is outside the valid range of {parameter} [{min}, {max}]: an implausible reading; measure again"),
+    /// A reading names a wafer that is not an active wafer of its lot.
+    ReadingWaferNotInLot = ("reading_wafer_not_in_lot", Invalid, "{at}.wafer: {wafer} is not an active wafer of lot {lot}"),
+    /// No readings were sent.
+    ReadingsEmpty = ("readings_empty", Invalid, "readings: send at least one"),
+    /// A chart does not exist.
+    ChartNotFound = ("chart_not_found", NotFound, "chart {chart} does not exist"),
+    /// A chart has too few points for limits.
+    ChartTooFewPoints = ("chart_too_few_points", Invalid, "chart {chart} has {points} points; limits need at least two (with two or more sites each for X-bar/S)"),
+
+    // --- test data ------------------------------------------------------------------------
+    /// The test file cannot be read.
+    TestFileInvalid = ("test_file_invalid", Invalid, "{reason}"),
+    /// The test file holds no part results.
+    TestFileEmpty = ("test_file_empty", Invalid, "the file holds no part results (PRR)"),
+    /// The test file names no lot and none was given.
+    TestFileNoLot = ("test_file_no_lot", Invalid, "{reason}"),
+    /// A test file does not exist.
+    TestFileNotFound = ("test_file_not_found", NotFound, "test file {file} does not exist"),
+    /// A wafer id appears in several lots.
+    WaferAmbiguous = ("wafer_ambiguous", Conflict, "wafer {wafer} appears in lots {lots}: choose one with ?lot="),
+    /// A test file names a lot the MES does not know.
+    TestFileLotUnknown = ("test_file_lot_unknown", NotFound, "lot {lot} is not known to Pilotline: name the MES lot it belongs to, or import with --create-lots for data from outside the line"),
+    /// A product has neither master data nor test data.
+    BinProductUnknown = ("bin_product_unknown", NotFound, "product {product} is not known (no product, nor test data of that part type)"),
+    /// The lot has no test data the caller can see.
+    NoTestData = ("no_test_data", NotFound, "lot {lot} has no test data you can see"),
+}
+
+impl Code {
+    /// The refusal with this code and no parameters yet.
+    pub fn refusal(self) -> Refusal {
+        Refusal::new(self)
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A request that cannot be carried out: a [`Code`] and its named parameters.
+///
+/// A refusal is data. Nothing has been changed when one is returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    code: Code,
+    params: Vec<(&'static str, String)>,
 }
 
 impl Refusal {
-    /// An illegal transition with the given reason.
-    pub fn illegal(reason: impl Into<String>) -> Self {
-        Self::Illegal(reason.into())
+    /// A refusal with `code` and no parameters.
+    pub fn new(code: Code) -> Self {
+        Self {
+            code,
+            params: Vec::new(),
+        }
     }
 
-    /// Invalid input with the given reason.
-    pub fn invalid(reason: impl Into<String>) -> Self {
-        Self::Invalid(reason.into())
+    /// Adds the parameter `name` (a later value of the same name replaces an earlier one).
+    #[must_use]
+    pub fn with(mut self, name: &'static str, value: impl fmt::Display) -> Self {
+        let value = value.to_string();
+        match self.params.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.params.push((name, value)),
+        }
+        self
     }
 
-    /// Something named that does not exist.
-    pub fn not_found(reason: impl Into<String>) -> Self {
-        Self::NotFound(reason.into())
+    /// The code.
+    pub fn code(&self) -> Code {
+        self.code
     }
 
-    /// A role that may not act, with the given reason.
-    pub fn forbidden(reason: impl Into<String>) -> Self {
-        Self::Forbidden(reason.into())
+    /// The family of problem (and so the HTTP status).
+    pub fn kind(&self) -> Kind {
+        self.code.kind()
+    }
+
+    /// The parameters, in the order they were given.
+    pub fn params(&self) -> &[(&'static str, String)] {
+        &self.params
+    }
+
+    /// The value of parameter `name`.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The English text, rendered from the code's template and the parameters. A parameter
+    /// the template names but the refusal lacks is shown as `?`.
+    pub fn message(&self) -> String {
+        render(self.code.english(), |name| self.param(name))
+    }
+
+    /// Whether the caller's role was the reason.
+    pub fn is_forbidden(&self) -> bool {
+        self.kind() == Kind::Forbidden
+    }
+}
+
+/// Renders `template`, replacing each `{name}` by `value(name)` (or `?`).
+pub fn render<'a>(template: &str, value: impl Fn(&str) -> Option<&'a str>) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                out.push_str(value(&after[..close]).unwrap_or("?"));
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl From<Code> for Refusal {
+    fn from(code: Code) -> Self {
+        Refusal::new(code)
+    }
+}
+
+/// Refuses a text field that is empty, too long or holds control characters (a reason code
+/// with a NUL in it would be stored and shown to the next person).
+pub fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), Refusal> {
+    if value.trim().is_empty() {
+        return Err(Code::FieldEmpty.refusal().with("field", field));
+    }
+    check_optional_text(field, value, max)
+}
+
+/// Like [`check_text`], but an empty value is allowed.
+pub fn check_optional_text(field: &'static str, value: &str, max: usize) -> Result<(), Refusal> {
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(Code::FieldControlChars.refusal().with("field", field));
+    }
+    if value.chars().count() > max {
+        return Err(Code::FieldTooLong
+            .refusal()
+            .with("field", field)
+            .with("max", max));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for c in Code::ALL {
+            assert!(seen.insert(c.as_str()), "{c} twice");
+            assert!(
+                c.as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{c}"
+            );
+            assert_eq!(Code::parse(c.as_str()), Some(*c));
+        }
+    }
+
+    #[test]
+    fn english_is_rendered_from_the_parameters() {
+        let r = Code::LotHeld
+            .refusal()
+            .with("lot", "A1")
+            .with("holds", "#1 QA");
+        assert_eq!(
+            r.message(),
+            "lot A1 is on hold (#1 QA); every hold must be released first"
+        );
+        assert_eq!(r.kind().http_status(), 409);
+        assert_eq!(
+            Code::LotNotFound.refusal().message(),
+            "lot ? does not exist"
+        );
+    }
+
+    #[test]
+    fn text_checks_refuse_control_characters() {
+        assert_eq!(
+            check_text("reason_code", "QA\0", 64).unwrap_err().code(),
+            Code::FieldControlChars
+        );
+        assert_eq!(
+            check_text("reason_code", "  ", 64).unwrap_err().code(),
+            Code::FieldEmpty
+        );
+        assert_eq!(
+            check_text("reason_code", &"x".repeat(65), 64)
+                .unwrap_err()
+                .code(),
+            Code::FieldTooLong
+        );
+        assert!(check_text("comment", "line one\nline two", 64).is_ok());
     }
 }

@@ -12,7 +12,7 @@ use crate::lot::{
     FutureHold, Hold, Lot, LotState, LotType, MAX_WAFERS, QTimeWindow, Wafer, WaferState,
 };
 use crate::measure::{OOS_REASON, Reading, check_readings};
-use crate::refusal::Refusal;
+use crate::refusal::{Code, Refusal};
 use crate::route::{Product, QTimeAction, Route, valid_id};
 
 /// Reason code of the hold placed when a Q-time window closes.
@@ -50,22 +50,11 @@ pub struct NewLot {
 }
 
 fn require(actor: &Actor, action: Action, what: &str) -> Result<(), Refusal> {
-    if actor.role.may(action) {
-        Ok(())
-    } else {
-        Err(Refusal::forbidden(format!(
-            "role {} may not {what}",
-            actor.role
-        )))
-    }
+    actor.require(action, what)
 }
 
-fn required_text(field: &str, value: &str) -> Result<(), Refusal> {
-    if value.trim().is_empty() {
-        Err(Refusal::invalid(format!("{field}: must not be empty")))
-    } else {
-        Ok(())
-    }
+fn required_text(field: &'static str, value: &str) -> Result<(), Refusal> {
+    crate::refusal::check_text(field, value, 4000)
 }
 
 fn snapshot(lot: &Lot, route: &Route) -> LotSnapshot {
@@ -121,6 +110,15 @@ fn touch(lot: &Lot, now: DateTime<Utc>) -> Lot {
     }
 }
 
+/// Refuses what the lot's state `state` does not allow (`allowed` says what does).
+fn state_forbids(lot: &Lot, state: LotState, allowed: &str) -> Refusal {
+    Code::LotStateForbids
+        .refusal()
+        .with("lot", &lot.id)
+        .with("state", state)
+        .with("allowed", allowed)
+}
+
 fn describe_holds(lot: &Lot) -> String {
     lot.holds
         .iter()
@@ -132,53 +130,56 @@ fn describe_holds(lot: &Lot) -> String {
 fn ensure_waiting(lot: &Lot) -> Result<(), Refusal> {
     match lot.state {
         LotState::Waiting => Ok(()),
-        LotState::Running => Err(Refusal::illegal(format!(
-            "lot {} is running on {}; track it out first",
-            lot.id,
-            lot.equipment.as_deref().unwrap_or("a tool")
-        ))),
-        other => Err(Refusal::illegal(format!("lot {} is {other}", lot.id))),
+        LotState::Running => Err(Code::LotRunning
+            .refusal()
+            .with("lot", &lot.id)
+            .with("equipment", lot.equipment.as_deref().unwrap_or("a tool"))),
+        other => Err(state_forbids(lot, other, "only a waiting lot can do this")),
     }
 }
 
 fn ensure_unheld(lot: &Lot) -> Result<(), Refusal> {
     if lot.is_held() {
-        Err(Refusal::illegal(format!(
-            "lot {} is on hold ({}); every hold must be released first",
-            lot.id,
-            describe_holds(lot)
-        )))
+        Err(Code::LotHeld
+            .refusal()
+            .with("lot", &lot.id)
+            .with("holds", describe_holds(lot)))
     } else {
         Ok(())
     }
 }
 
 /// Checks a list of wafer ids: non-empty, no repeats, each an active wafer of `lot`.
-fn active_wafer_set(lot: &Lot, wafers: &[String], field: &str) -> Result<HashSet<String>, Refusal> {
+fn active_wafer_set(
+    lot: &Lot,
+    wafers: &[String],
+    field: &'static str,
+) -> Result<HashSet<String>, Refusal> {
     if wafers.is_empty() {
-        return Err(Refusal::invalid(format!(
-            "{field}: name at least one wafer"
-        )));
+        return Err(Code::WafersEmpty.refusal().with("field", field));
     }
     let mut set = HashSet::new();
     for w in wafers {
         if !set.insert(w.clone()) {
-            return Err(Refusal::invalid(format!(
-                "{field}: wafer {w} is named twice"
-            )));
+            return Err(Code::WaferTwice
+                .refusal()
+                .with("field", field)
+                .with("wafer", w));
         }
         match lot.wafers.iter().find(|x| &x.id == w) {
             Some(x) if x.state == WaferState::Active => {}
             Some(_) => {
-                return Err(Refusal::invalid(format!(
-                    "{field}: wafer {w} is already scrapped"
-                )));
+                return Err(Code::WaferScrapped
+                    .refusal()
+                    .with("field", field)
+                    .with("wafer", w));
             }
             None => {
-                return Err(Refusal::invalid(format!(
-                    "{field}: wafer {w} is not in lot {}",
-                    lot.id
-                )));
+                return Err(Code::WaferNotInLot
+                    .refusal()
+                    .with("field", field)
+                    .with("wafer", w)
+                    .with("lot", &lot.id));
             }
         }
     }
@@ -230,32 +231,35 @@ pub fn start(
 ) -> Result<Applied, Refusal> {
     require(actor, Action::MoveLots, "start lots")?;
     if !valid_id(&new.id) {
-        return Err(Refusal::invalid(format!(
-            "id: {:?} must be 1-64 characters of letters, digits, '-' or '_'",
-            new.id
-        )));
+        return Err(Code::IdMalformed
+            .refusal()
+            .with("field", "id")
+            .with("value", format!("{:?}", new.id)));
     }
     if !(1..=MAX_WAFERS).contains(&new.wafer_count) {
-        return Err(Refusal::invalid(format!(
-            "wafer_count: {} is outside 1..={MAX_WAFERS}",
-            new.wafer_count
-        )));
+        return Err(Code::OutOfRange
+            .refusal()
+            .with("field", "wafer_count")
+            .with("value", new.wafer_count)
+            .with("range", format!("1..={MAX_WAFERS}")));
     }
     if !(1..=5).contains(&new.priority) {
-        return Err(Refusal::invalid(format!(
-            "priority: {} is outside 1 (hot) ..= 5 (low)",
-            new.priority
-        )));
+        return Err(Code::OutOfRange
+            .refusal()
+            .with("field", "priority")
+            .with("value", new.priority)
+            .with("range", "1 (hot) ..= 5 (low)"));
     }
     if route.steps.is_empty() {
-        return Err(Refusal::invalid(format!("route {} has no steps", route.id)));
+        return Err(Code::RouteEmpty.refusal().with("route", &route.id));
     }
     let tenant = match (&product.tenant, &new.tenant) {
         (Some(p), Some(t)) if p != t => {
-            return Err(Refusal::invalid(format!(
-                "tenant: product {} belongs to tenant {p}, not {t}",
-                product.id
-            )));
+            return Err(Code::TenantMismatch
+                .refusal()
+                .with("product", &product.id)
+                .with("product_tenant", p)
+                .with("tenant", t));
         }
         (Some(p), _) => Some(p.clone()),
         (None, t) => t.clone(),
@@ -263,28 +267,32 @@ pub fn start(
     if let Some(t) = &tenant
         && !valid_id(t)
     {
-        return Err(Refusal::invalid(format!(
-            "tenant: {t:?} is not a valid tenant id"
-        )));
+        return Err(Code::IdMalformed
+            .refusal()
+            .with("field", "tenant")
+            .with("value", format!("{t:?}")));
     }
     let ids: Vec<String> = match &new.wafer_ids {
         Some(ids) => {
             if ids.len() != new.wafer_count {
-                return Err(Refusal::invalid(format!(
-                    "wafer_ids: {} ids given for wafer_count {}",
-                    ids.len(),
-                    new.wafer_count
-                )));
+                return Err(Code::WaferIdsCount
+                    .refusal()
+                    .with("given", ids.len())
+                    .with("count", new.wafer_count));
             }
             let mut seen = HashSet::new();
             for id in ids {
                 if !valid_id(id) {
-                    return Err(Refusal::invalid(format!(
-                        "wafer_ids: {id:?} is not a valid wafer id"
-                    )));
+                    return Err(Code::IdMalformed
+                        .refusal()
+                        .with("field", "wafer_ids")
+                        .with("value", format!("{id:?}")));
                 }
                 if !seen.insert(id) {
-                    return Err(Refusal::invalid(format!("wafer_ids: {id} is named twice")));
+                    return Err(Code::WaferTwice
+                        .refusal()
+                        .with("field", "wafer_ids")
+                        .with("wafer", id));
                 }
             }
             ids.clone()
@@ -364,10 +372,12 @@ pub fn track_in(
     ensure_unheld(lot)?;
     let step = &route.steps[lot.step_index];
     if tool.equipment_type != step.equipment_type {
-        return Err(Refusal::illegal(format!(
-            "equipment {} is a {}, but step {} ({}) runs on {}",
-            tool.id, tool.equipment_type, step.id, step.name, step.equipment_type
-        )));
+        return Err(Code::EquipmentWrongType
+            .refusal()
+            .with("equipment", &tool.id)
+            .with("equipment_type", &tool.equipment_type)
+            .with("step", format!("{} ({})", step.id, step.name))
+            .with("step_type", &step.equipment_type));
     }
     tool.check_available()?;
     let recipe = match recipe {
@@ -375,10 +385,11 @@ pub fn track_in(
         Some(r) if r == step.recipe => step.recipe.clone(),
         Some(r) if lot.lot_type == LotType::Engineering && !r.trim().is_empty() => r.to_string(),
         Some(r) => {
-            return Err(Refusal::illegal(format!(
-                "recipe {r} differs from step {}'s recipe {}; only engineering lots may override it",
-                step.id, step.recipe
-            )));
+            return Err(Code::RecipeOverride
+                .refusal()
+                .with("recipe", r)
+                .with("step", &step.id)
+                .with("step_recipe", &step.recipe));
         }
     };
     let mut qtime_exceeded = false;
@@ -387,11 +398,10 @@ pub fn track_in(
     {
         match window.action {
             QTimeAction::Hold => {
-                return Err(Refusal::illegal(format!(
-                    "Q-time after step {} expired at {}; the lot must be held ({QTIME_REASON}) and dispositioned by an engineer",
-                    window.from_step,
-                    window.deadline.to_rfc3339()
-                )));
+                return Err(Code::QTimeExpired
+                    .refusal()
+                    .with("step", &window.from_step)
+                    .with("deadline", window.deadline.to_rfc3339()));
             }
             QTimeAction::Warn => qtime_exceeded = true,
         }
@@ -468,16 +478,16 @@ pub fn track_out_measured(
 ) -> Result<Applied, Refusal> {
     require(actor, Action::MoveLots, "track lots out")?;
     if lot.state != LotState::Running {
-        return Err(Refusal::illegal(format!(
-            "lot {} is {}, not running; only a running lot can be tracked out",
-            lot.id, lot.state
-        )));
+        return Err(Code::LotNotRunning
+            .refusal()
+            .with("lot", &lot.id)
+            .with("state", lot.state));
     }
     if lot.equipment.as_deref() != Some(tool.id.as_str()) {
-        return Err(Refusal::illegal(format!(
-            "lot {} is not running on equipment {}",
-            lot.id, tool.id
-        )));
+        return Err(Code::LotOnOtherTool
+            .refusal()
+            .with("lot", &lot.id)
+            .with("equipment", &tool.id));
     }
     let mut after = touch(lot, now);
     let mut scrapped = Vec::new();
@@ -489,6 +499,15 @@ pub fn track_out_measured(
     }
     let step = &route.steps[lot.step_index];
     let out_of_spec = check_readings(&step.id, &step.measurements, readings)?;
+    crate::measure::check_reading_wafers(
+        &lot.id,
+        after
+            .wafers
+            .iter()
+            .filter(|w| w.state == WaferState::Active)
+            .map(|w| w.id.as_str()),
+        readings,
+    )?;
     after.equipment = None;
     after.recipe = None;
     let mut fired = Vec::new();
@@ -585,10 +604,11 @@ pub fn hold(
     required_text("reason_code", reason_code)?;
     required_text("comment", comment)?;
     if !lot.state.is_wip() && lot.state != LotState::Completed {
-        return Err(Refusal::illegal(format!(
-            "lot {} is {}; only lots in process or completed can be held",
-            lot.id, lot.state
-        )));
+        return Err(state_forbids(
+            lot,
+            lot.state,
+            "only lots in process or completed can be held",
+        ));
     }
     let (after, hold) = with_hold(lot, reason_code.trim(), comment, actor, now);
     let mut log = EventLog::new(route, actor, now);
@@ -655,18 +675,17 @@ pub fn release_with(
     require(actor, Action::ReleaseHold, "release holds")?;
     required_text("comment", comment)?;
     let Some(pos) = lot.holds.iter().position(|h| h.id == hold_id) else {
-        return Err(Refusal::not_found(format!(
-            "lot {} has no active hold #{hold_id}",
-            lot.id
-        )));
+        return Err(Code::HoldNotFound
+            .refusal()
+            .with("lot", &lot.id)
+            .with("hold", hold_id));
     };
     let disposition = disposition.map(str::trim).filter(|d| !d.is_empty());
     if crate::measure::needs_disposition(&lot.holds[pos].reason_code) && disposition.is_none() {
-        return Err(Refusal::invalid(format!(
-            "disposition: hold #{hold_id} is an SPC hold ({}); releasing it needs a \
-             disposition (e.g. use-as-is, rework, scrap)",
-            lot.holds[pos].comment
-        )));
+        return Err(Code::DispositionRequired
+            .refusal()
+            .with("hold", hold_id)
+            .with("comment", &lot.holds[pos].comment));
     }
     let mut after = touch(lot, now);
     let hold = after.holds.remove(pos);
@@ -706,19 +725,25 @@ pub fn future_hold(
     required_text("reason_code", reason_code)?;
     required_text("comment", comment)?;
     if !lot.state.is_wip() {
-        return Err(Refusal::illegal(format!("lot {} is {}", lot.id, lot.state)));
+        return Err(state_forbids(
+            lot,
+            lot.state,
+            "only a lot in process can be changed",
+        ));
     }
     let Some(index) = route.step_index(step_id) else {
-        return Err(Refusal::invalid(format!(
-            "step: route {} v{} has no step {step_id:?}",
-            route.id, route.version
-        )));
+        return Err(Code::StepUnknown
+            .refusal()
+            .with("field", "step")
+            .with("route", &route.id)
+            .with("version", route.version)
+            .with("step", step_id));
     };
     if index <= lot.step_index {
-        return Err(Refusal::illegal(format!(
-            "step {step_id} is not ahead of the lot's current step {}",
-            route.steps[lot.step_index].id
-        )));
+        return Err(Code::StepNotAhead
+            .refusal()
+            .with("step", step_id)
+            .with("current", &route.steps[lot.step_index].id));
     }
     let mut after = touch(lot, now);
     let future = FutureHold {
@@ -763,9 +788,7 @@ pub fn split(
     ensure_waiting(lot)?;
     let set = active_wafer_set(lot, wafers, "wafers")?;
     if set.len() == lot.wafer_count() {
-        return Err(Refusal::invalid(
-            "wafers: a split must leave at least one wafer in the parent lot",
-        ));
+        return Err(Code::SplitAll.refusal());
     }
     let child_id = format!("{}.{}", lot.id, lot.children + 1);
     let mut parent = touch(lot, now);
@@ -821,19 +844,20 @@ pub fn merge(
 ) -> Result<Applied, Refusal> {
     require(actor, Action::MoveLots, "merge lots")?;
     if into.id == from.id {
-        return Err(Refusal::invalid(
-            "from_lot: a lot cannot be merged into itself",
-        ));
+        return Err(Code::MergeSelf.refusal());
     }
     ensure_waiting(into)?;
     ensure_waiting(from)?;
     ensure_unheld(into)?;
     ensure_unheld(from)?;
     let mismatch = |what: &str, a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| {
-        Refusal::illegal(format!(
-            "lots {} and {} differ in {what} ({a:?} vs {b:?}); they cannot be merged",
-            into.id, from.id
-        ))
+        Code::MergeMismatch
+            .refusal()
+            .with("lot", &into.id)
+            .with("other", &from.id)
+            .with("what", what)
+            .with("a", format!("{a:?}"))
+            .with("b", format!("{b:?}"))
     };
     if into.product != from.product {
         return Err(mismatch("product", &into.product, &from.product));
@@ -855,12 +879,12 @@ pub fn merge(
         return Err(mismatch("lot type", &into.lot_type, &from.lot_type));
     }
     if into.wafer_count() + from.wafer_count() > MAX_WAFERS {
-        return Err(Refusal::illegal(format!(
-            "lots {} and {} together hold {} wafers, more than {MAX_WAFERS}",
-            into.id,
-            from.id,
-            into.wafer_count() + from.wafer_count()
-        )));
+        return Err(Code::MergeTooMany
+            .refusal()
+            .with("lot", &into.id)
+            .with("other", &from.id)
+            .with("count", into.wafer_count() + from.wafer_count())
+            .with("max", MAX_WAFERS));
     }
     let mut target = touch(into, now);
     let mut source = touch(from, now);
@@ -936,23 +960,26 @@ pub fn rework(
     ensure_waiting(lot)?;
     ensure_unheld(lot)?;
     let Some(index) = route.step_index(to_step) else {
-        return Err(Refusal::invalid(format!(
-            "to_step: route {} v{} has no step {to_step:?}",
-            route.id, route.version
-        )));
+        return Err(Code::StepUnknown
+            .refusal()
+            .with("field", "to_step")
+            .with("route", &route.id)
+            .with("version", route.version)
+            .with("step", to_step));
     };
     let from = &route.steps[lot.step_index];
     if index >= lot.step_index {
-        return Err(Refusal::illegal(format!(
-            "rework must go back: step {to_step} is not before the current step {}",
-            from.id
-        )));
+        return Err(Code::ReworkNotBack
+            .refusal()
+            .with("step", to_step)
+            .with("current", &from.id));
     }
     if lot.rework_count >= route.rework_limit {
-        return Err(Refusal::illegal(format!(
-            "lot {} has been reworked {} times, the limit of route {}",
-            lot.id, lot.rework_count, route.id
-        )));
+        return Err(Code::ReworkLimit
+            .refusal()
+            .with("lot", &lot.id)
+            .with("count", lot.rework_count)
+            .with("route", &route.id));
     }
     let mut after = touch(lot, now);
     after.rework_count += 1;
@@ -992,7 +1019,13 @@ pub fn scrap(
     match lot.state {
         LotState::Waiting | LotState::Completed => {}
         LotState::Running => ensure_waiting(lot)?,
-        other => return Err(Refusal::illegal(format!("lot {} is {other}", lot.id))),
+        other => {
+            return Err(state_forbids(
+                lot,
+                other,
+                "only a waiting or completed lot can be scrapped",
+            ));
+        }
     }
     let set: HashSet<String> = match wafers {
         Some(list) => active_wafer_set(lot, list, "wafers")?,
@@ -1030,10 +1063,11 @@ pub fn ship(
 ) -> Result<Applied, Refusal> {
     require(actor, Action::MoveLots, "ship lots")?;
     if lot.state != LotState::Completed {
-        return Err(Refusal::illegal(format!(
-            "lot {} is {}; only a completed lot can be shipped",
-            lot.id, lot.state
-        )));
+        return Err(state_forbids(
+            lot,
+            lot.state,
+            "only a completed lot can be shipped",
+        ));
     }
     ensure_unheld(lot)?;
     let mut after = touch(lot, now);

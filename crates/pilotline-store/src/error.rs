@@ -1,4 +1,6 @@
-//! Store errors.
+//! Store errors. No driver type crosses this boundary: a database failure is described by
+//! [`DatabaseError`], which keeps what callers need to decide (retry, unavailable) and the text
+//! for the log.
 
 use pilotline_domain::Refusal;
 use thiserror::Error;
@@ -6,21 +8,11 @@ use thiserror::Error;
 /// Why a store call failed.
 #[derive(Debug, Error)]
 pub enum StoreError {
-    /// The domain refused the transaction; nothing was written.
+    /// The request was refused (by the domain rules or the store's own checks: not found,
+    /// changed concurrently, exists with other content, Idempotency-Key reused); nothing was
+    /// written.
     #[error(transparent)]
     Refused(#[from] Refusal),
-    /// Something named does not exist (or is not visible to the caller).
-    #[error("{0}")]
-    NotFound(String),
-    /// Another transaction got there first, or the thing already exists.
-    #[error("{0}")]
-    Conflict(String),
-    /// The same `Idempotency-Key` was sent with a different request.
-    #[error("Idempotency-Key {0:?} was already used for a different request")]
-    IdempotencyMismatch(String),
-    /// A request with the same `Idempotency-Key` is being processed right now.
-    #[error("a request with Idempotency-Key {0:?} is being processed concurrently; retry")]
-    IdempotencyInFlight(String),
     /// The configuration or URL is unusable.
     #[error("{0}")]
     Config(String),
@@ -29,10 +21,60 @@ pub enum StoreError {
     Corrupt(String),
     /// The database failed.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(DatabaseError),
     /// A migration failed.
     #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(String),
+}
+
+/// A database failure, without the driver's types.
+#[derive(Debug, Clone, Error)]
+#[error("{message}")]
+pub struct DatabaseError {
+    message: String,
+    /// The database's own error code (SQLSTATE, or SQLite's extended result code).
+    code: Option<String>,
+    /// The database could not be reached at all (pool timeout, I/O error, closed pool).
+    unavailable: bool,
+    /// Worth retrying as it is (serialization failure, deadlock, busy database, pool timeout).
+    transient: bool,
+}
+
+impl DatabaseError {
+    /// The database's own error code, if it gave one.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        let code = match &e {
+            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        };
+        let unavailable = matches!(
+            e,
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+        );
+        let transient = matches!(e, sqlx::Error::PoolTimedOut)
+            || matches!(
+                code.as_deref(),
+                Some("40001" | "40P01" | "5" | "6" | "517" | "261" | "262")
+            );
+        StoreError::Database(DatabaseError {
+            message: e.to_string(),
+            code,
+            unavailable,
+            transient,
+        })
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(e.to_string())
+    }
 }
 
 impl StoreError {
@@ -43,26 +85,20 @@ impl StoreError {
 
     /// Whether the database could not be reached at all (pool timeout, I/O error, closed pool).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Database(
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-            )
-        )
+        matches!(self, StoreError::Database(d) if d.unavailable)
     }
 
     /// Whether this is a transient database failure worth retrying (serialization failure,
     /// deadlock, busy database).
     pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Database(d) if d.transient)
+    }
+
+    /// The refusal, when this is one.
+    pub fn refusal(&self) -> Option<&Refusal> {
         match self {
-            StoreError::Database(sqlx::Error::Database(db)) => {
-                matches!(
-                    db.code().as_deref(),
-                    Some("40001" | "40P01" | "5" | "6" | "517")
-                )
-            }
-            StoreError::Database(sqlx::Error::PoolTimedOut) => true,
-            _ => false,
+            StoreError::Refused(r) => Some(r),
+            _ => None,
         }
     }
 }

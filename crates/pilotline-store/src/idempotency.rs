@@ -2,6 +2,7 @@
 //! in the same transaction, and replayed for every retry with the same key.
 
 use chrono::Duration;
+use pilotline_domain::Code;
 
 use crate::conn::{Conn, RowExt, params};
 use crate::{Store, StoreError, in_write_tx, now, with_read_conn};
@@ -59,9 +60,10 @@ pub(crate) async fn insert<C: Conn>(
         .await;
     match result {
         Ok(_) => Ok(()),
-        Err(e) if StoreError::is_unique_violation(&e) => {
-            Err(StoreError::IdempotencyInFlight(key.key.clone()))
-        }
+        Err(e) if StoreError::is_unique_violation(&e) => Err(Code::IdempotencyKeyInFlight
+            .refusal()
+            .with("key", &key.key)
+            .into()),
         Err(e) => Err(e.into()),
     }
 }
@@ -69,7 +71,7 @@ pub(crate) async fn insert<C: Conn>(
 impl Store {
     /// The stored answer for `key`, if the key was seen within its lifetime.
     ///
-    /// Fails with [`StoreError::IdempotencyMismatch`] when the key was used for another request.
+    /// Refuses (`idempotency_key_reused`) when the key was used for another request.
     pub async fn idempotent_response(
         &self,
         key: &IdempotencyKey,
@@ -85,7 +87,10 @@ impl Store {
                 .await?;
             let Some(row) = row else { return Ok(None) };
             if row.text("fingerprint")? != key.fingerprint {
-                return Err(StoreError::IdempotencyMismatch(key.key.clone()));
+                return Err(Code::IdempotencyKeyReused
+                    .refusal()
+                    .with("key", &key.key)
+                    .into());
             }
             Ok(Some(StoredResponse {
                 status: row.int("status")? as u16,

@@ -86,6 +86,36 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Revokes one token (given in clear); returns whether it was live.
+    pub async fn revoke_token(&self, token: &str) -> Result<bool, StoreError> {
+        let hash = hash_token(token);
+        let at = now();
+        let n = in_write_tx!(self, |c| {
+            c.execute(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+                params![at, hash.as_str()],
+            )
+            .await
+            .map_err(StoreError::from)
+        })?;
+        Ok(n > 0)
+    }
+
+    /// Revokes every live token of `user`; returns how many.
+    pub async fn revoke_user_tokens(&self, user: &str) -> Result<u64, StoreError> {
+        let at = now();
+        in_write_tx!(self, |c| {
+            c.execute(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE user_name = $2 AND revoked_at IS NULL",
+                params![at, user],
+            )
+            .await
+            .map_err(StoreError::from)
+        })
+    }
+}
+
 async fn upsert_user<C: Conn>(
     c: &mut C,
     name: &str,

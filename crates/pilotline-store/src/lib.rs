@@ -21,24 +21,26 @@ mod sqlite_writer;
 mod telemetry;
 mod testdata;
 pub mod testing;
+mod tx;
 mod write;
 
-pub use error::StoreError;
+pub use error::{DatabaseError, StoreError};
 pub use idempotency::{IdempotencyKey, StoredResponse};
 pub use identity::{TOKEN_PREFIX, hash_token};
 pub use open::{OpenOptions, redact_url};
-pub use read::{Genealogy, GenealogyLink, LotFilter, LotPage, WipRow};
-pub use spc::{
-    ChartLimits, ChartPoint, ChartSpec, ChartType, ChartView, ChartViolation, Measurement,
-    NewMeasurements, OocAction, SpcOutcome, SpcSignal,
+pub use pilotline_yield::chart::{
+    ChartLimits, ChartPoint, ChartSpec, ChartType, ChartView, ChartViolation, OocAction,
 };
+pub use read::{Genealogy, GenealogyLink, LotFilter, LotPage, WipRow};
+pub use spc::{Measurement, MeasurementRow, NewMeasurements, SpcOutcome, SpcSignal};
 pub use telemetry::{CommState, NewSample, ProcessRun, SampleRecord};
 pub use testdata::{
     BinPareto, GroupBy, ImportedFile, LotYield, ParametricRow, ParetoBin, ProductBins, Rejection,
     Stage, StageYield, StdfUpload, TestFileImport, TestFileInfo, WaferYield, YieldFilter,
     YieldGroup,
 };
-pub use write::{LotCommand, NewLotRequest, Outcome, WriteOp};
+pub use tx::{Tx, Work};
+pub use write::{LotCommand, NewLotRequest, Outcome, Render, WriteOp};
 
 use pilotline_domain::Route;
 use std::collections::HashMap;

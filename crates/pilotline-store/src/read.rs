@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use pilotline_domain::equipment::StateChange;
-use pilotline_domain::{Actor, Equipment, LotEvent, LotState, LotView, Product, Route};
+use pilotline_domain::{Actor, Code, Equipment, LotEvent, LotState, LotView, Product, Route};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -129,7 +129,7 @@ impl Store {
             .await?;
         match row {
             Some(r) if actor.may_see_tenant(r.opt_text("tenant")?.as_deref()) => Ok(()),
-            _ => Err(StoreError::NotFound(format!("lot {id} does not exist"))),
+            _ => Err(Code::LotNotFound.refusal().with("lot", id).into()),
         }
     }
 
@@ -284,7 +284,7 @@ impl Store {
         with_read_conn!(self, |c| match version {
             Some(v) => match self.route_in(c, id, v).await {
                 Ok(r) => Ok(Some(r)),
-                Err(StoreError::NotFound(_)) => Ok(None),
+                Err(StoreError::Refused(r)) if r.code() == Code::RouteNotFound => Ok(None),
                 Err(e) => Err(e),
             },
             None => self.latest_route_in(c, id).await,

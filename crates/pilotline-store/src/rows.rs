@@ -1,7 +1,7 @@
 //! Reading domain values out of rows and loading them inside a transaction.
 
 use pilotline_domain::equipment::StateChange;
-use pilotline_domain::{E10State, Equipment, Lot, LotEvent, Product, Route};
+use pilotline_domain::{Code, E10State, Equipment, Lot, LotEvent, Product, Route};
 use std::sync::Arc;
 
 use crate::conn::{Conn, RowExt, params};
@@ -185,7 +185,11 @@ impl Store {
                 params![id, i64::from(version)],
             )
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("route {id} v{version} does not exist")))?;
+            .ok_or_else(|| {
+                Code::RouteNotFound
+                    .refusal()
+                    .with("route", format!("{id} v{version}"))
+            })?;
         let route: Route = row
             .json("doc")
             .map_err(|e| corrupt(format!("route document: {e}")))?;

@@ -3,175 +3,15 @@
 //! chart version, and the actions an out-of-control point triggers (lot hold, tool inhibit).
 
 use chrono::{DateTime, Utc};
-use pilotline_domain::measure::{OOC_REASON, OOS_REASON, OutOfSpec, Reading, check_readings};
-use pilotline_domain::{Action, Actor, E10State, Refusal, Role};
-use pilotline_yield::spc::{self, Capability, Limits, Rule};
-use serde::{Deserialize, Serialize};
+use pilotline_domain::measure::Reading;
+use pilotline_domain::{Action, Actor, Code};
+use pilotline_yield::chart::{self, ChartLimits, ChartPoint, ChartSpec, ChartView};
+use pilotline_yield::spc::{self, Rule};
+use serde::Serialize;
 
 use crate::conn::{Conn, Param, RowExt, params};
-use crate::write::{LotCommand, WriteOp, require};
+use crate::write::{definition_invalid, require};
 use crate::{Store, StoreError, in_write_tx, now, with_read_conn};
-
-/// What a chart plots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum ChartType {
-    /// Individuals and moving range of wafer means.
-    Imr,
-    /// Wafer means (X̄) and standard deviations (S) of the sites of each wafer.
-    XbarS,
-}
-
-/// What an out-of-control point does.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum OocAction {
-    /// Only shown on the chart.
-    None,
-    /// Hold the lot (`SPC-OOC`; release needs a disposition).
-    #[default]
-    Hold,
-    /// Take the tool that produced the point down (E10 unscheduled down).
-    Inhibit,
-    /// Both.
-    HoldAndInhibit,
-}
-
-/// A chart's definition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ChartSpec {
-    /// Chart id.
-    pub id: String,
-    /// Parameter plotted (as named in the steps' data-collection plans).
-    pub parameter: String,
-    /// Only this product's readings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub product: Option<String>,
-    /// Only readings at this route step.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<String>,
-    /// Only readings from this tool.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub equipment: Option<String>,
-    /// Only readings of this recipe.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recipe: Option<String>,
-    /// I-MR or X̄-S.
-    pub chart_type: ChartType,
-    /// Run rules that judge it (default: the Western Electric four).
-    #[serde(default = "western_electric")]
-    pub rules: Vec<Rule>,
-    /// What an out-of-control point does (default: hold the lot).
-    #[serde(default)]
-    pub action: OocAction,
-    /// Lower spec limit (capability).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lsl: Option<f64>,
-    /// Upper spec limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usl: Option<f64>,
-    /// Points the limits are computed from: the first ones for the first version, the latest
-    /// ones when recomputed (default 20).
-    #[serde(default = "twenty")]
-    pub baseline_points: u32,
-}
-
-fn western_electric() -> Vec<Rule> {
-    Rule::WESTERN_ELECTRIC.to_vec()
-}
-
-fn twenty() -> u32 {
-    20
-}
-
-/// Control limits of one chart version, frozen when computed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ChartLimits {
-    /// Chart version.
-    pub version: u32,
-    /// Centre line and sigma of the plotted wafer means.
-    pub limits: Limits,
-    /// Upper control limit.
-    pub ucl: f64,
-    /// Lower control limit.
-    pub lcl: f64,
-    /// Moving-range chart upper limit (I-MR).
-    pub mr_ucl: Option<f64>,
-    /// S chart centre, lower and upper limits (X̄-S).
-    pub s_limits: Option<[f64; 3]>,
-    /// Sigma of individual values used for Cp/Cpk.
-    pub sigma_within: f64,
-    /// Points the limits come from.
-    pub baseline: u32,
-    /// When computed.
-    pub computed_at: DateTime<Utc>,
-    /// By whom.
-    pub computed_by: String,
-}
-
-/// One plotted point: a wafer's mean (or a lot's, for readings without a wafer).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ChartPoint {
-    /// Lot.
-    pub lot: String,
-    /// Wafer (empty when the readings named none).
-    pub wafer: String,
-    /// Time of its last reading.
-    pub at: DateTime<Utc>,
-    /// Mean of its readings.
-    pub value: f64,
-    /// Readings (sites).
-    pub n: u32,
-    /// Standard deviation of its readings (two or more).
-    pub stdev: Option<f64>,
-    /// Tool that produced it.
-    pub equipment: Option<String>,
-    /// Its site values, in reading order.
-    #[serde(skip)]
-    pub sites: Vec<f64>,
-}
-
-/// A rule that fired on a point.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ChartViolation {
-    /// The rule.
-    pub rule: Rule,
-    /// What it means.
-    pub description: String,
-    /// Index of the point.
-    pub index: usize,
-    /// Its lot.
-    pub lot: String,
-    /// Its wafer.
-    pub wafer: String,
-    /// Its value.
-    pub value: f64,
-}
-
-/// A chart with its points judged against its frozen limits.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ChartView {
-    /// Definition.
-    pub spec: ChartSpec,
-    /// Current version (0: no limits yet).
-    pub version: u32,
-    /// The current version's limits.
-    pub limits: Option<ChartLimits>,
-    /// Every point, oldest first.
-    pub points: Vec<ChartPoint>,
-    /// Rules that fired, by point.
-    pub violations: Vec<ChartViolation>,
-    /// Cp/Cpk (within sigma) and Pp/Ppk (overall) against the chart's spec limits.
-    pub capability: Option<Capability>,
-}
 
 /// Readings sent outside a track-out.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,12 +19,15 @@ pub struct NewMeasurements {
     /// Lot measured.
     pub lot: String,
     /// Step whose plan they belong to (default: the lot's current step).
+    /// Route step.
     pub step: Option<String>,
     /// Metrology tool (default: the lot's tool, if running).
+    /// Tool.
     pub equipment: Option<String>,
     /// The readings.
     pub readings: Vec<Reading>,
     /// `api` or `csv`.
+    /// `track-out`, `api` or `csv`.
     pub source: String,
 }
 
@@ -197,11 +40,13 @@ pub struct Measurement {
     /// Lot.
     pub lot: String,
     /// Product.
+    /// Product.
     pub product: String,
     /// Step.
     pub step: String,
     /// Tool.
     pub equipment: Option<String>,
+    /// Recipe.
     /// Recipe.
     pub recipe: Option<String>,
     /// Parameter.
@@ -216,6 +61,7 @@ pub struct Measurement {
     pub at: DateTime<Utc>,
     /// `track-out`, `api` or `csv`.
     pub source: String,
+    /// Who.
     /// Who.
     pub by: String,
 }
@@ -255,14 +101,22 @@ pub struct SpcSignal {
 }
 
 /// One reading to store, with where it was taken.
-pub(crate) struct MeasurementRow<'a> {
+pub struct MeasurementRow<'a> {
+    /// Lot.
     pub lot: &'a str,
+    /// Product.
     pub product: &'a str,
+    /// Route step.
     pub step: &'a str,
+    /// Tool.
     pub equipment: Option<&'a str>,
+    /// Recipe.
     pub recipe: Option<&'a str>,
+    /// The reading.
     pub reading: &'a Reading,
+    /// `track-out`, `api` or `csv`.
     pub source: &'a str,
+    /// Who.
     pub by: &'a str,
 }
 
@@ -295,15 +149,6 @@ pub(crate) async fn insert_measurements<C: Conn>(
         .await?;
     }
     Ok(())
-}
-
-/// The engineer acting for SPC's automatic holds and inhibits.
-fn spc_actor() -> Actor {
-    Actor {
-        user: "spc".to_string(),
-        role: Role::Engineer,
-        tenant: None,
-    }
 }
 
 /// The chart's points: readings its keys select, grouped by (lot, wafer) in first-reading
@@ -356,66 +201,6 @@ async fn chart_points<C: Conn>(c: &mut C, spec: &ChartSpec) -> Result<Vec<ChartP
     Ok(points)
 }
 
-/// Limits from `points` (the baseline) for `spec`; `None` when too few.
-fn compute_limits(
-    spec: &ChartSpec,
-    points: &[ChartPoint],
-    version: u32,
-    by: &str,
-) -> Option<ChartLimits> {
-    let (limits, mr_ucl, s_limits, sigma_within) = match spec.chart_type {
-        ChartType::Imr => {
-            let values: Vec<f64> = points.iter().map(|p| p.value).collect();
-            let (l, mr) = spc::individuals_limits(&values)?;
-            (l, Some(mr), None, l.sigma)
-        }
-        ChartType::XbarS => {
-            let groups: Vec<Vec<f64>> = points.iter().map(|p| p.sites.clone()).collect();
-            let x = spc::xbar_s_limits(&groups)?;
-            (
-                x.xbar,
-                None,
-                Some([x.s_lcl, x.s_center, x.s_ucl]),
-                x.sigma_within,
-            )
-        }
-    };
-    Some(ChartLimits {
-        version,
-        limits,
-        ucl: limits.ucl(),
-        lcl: limits.lcl(),
-        mr_ucl,
-        s_limits,
-        sigma_within,
-        baseline: points.len() as u32,
-        computed_at: now(),
-        computed_by: by.to_string(),
-    })
-}
-
-fn judge(
-    spec: &ChartSpec,
-    points: &[ChartPoint],
-    limits: Option<&ChartLimits>,
-) -> Vec<ChartViolation> {
-    let Some(l) = limits else {
-        return Vec::new();
-    };
-    let values: Vec<f64> = points.iter().map(|p| p.value).collect();
-    spc::violations(&values, l.limits, &spec.rules)
-        .into_iter()
-        .map(|v| ChartViolation {
-            rule: v.rule,
-            description: v.rule.describe().to_string(),
-            index: v.index,
-            lot: points[v.index].lot.clone(),
-            wafer: points[v.index].wafer.clone(),
-            value: points[v.index].value,
-        })
-        .collect()
-}
-
 async fn load_chart<C: Conn>(
     c: &mut C,
     id: &str,
@@ -442,29 +227,61 @@ async fn load_chart<C: Conn>(
     Ok(Some((spec, version, limits)))
 }
 
-async fn chart_view<C: Conn>(c: &mut C, id: &str) -> Result<Option<ChartView>, StoreError> {
+/// A chart with its points, judged against its current limits.
+pub(crate) async fn chart_view<C: Conn>(
+    c: &mut C,
+    id: &str,
+) -> Result<Option<ChartView>, StoreError> {
     let Some((spec, version, limits)) = load_chart(c, id).await? else {
         return Ok(None);
     };
     let points = chart_points(c, &spec).await?;
-    let violations = judge(&spec, &points, limits.as_ref());
-    let capability = limits.as_ref().and_then(|l| {
-        (spec.lsl.is_some() || spec.usl.is_some()).then(|| {
-            let values: Vec<f64> = points.iter().flat_map(|p| p.sites.clone()).collect();
-            spc::capability(&values, l.sigma_within, spec.lsl, spec.usl)
-        })
-    });
-    Ok(Some(ChartView {
-        spec,
-        version,
-        limits,
-        points,
-        violations,
-        capability,
-    }))
+    Ok(Some(chart::view(spec, version, limits, points)))
 }
 
-async fn save_limits<C: Conn>(c: &mut C, id: &str, l: &ChartLimits) -> Result<(), StoreError> {
+/// The charts that plot parameters lot `lot` had measured at or after `since`, with their
+/// points.
+pub(crate) async fn charts_measured<C: Conn>(
+    c: &mut C,
+    lot: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<ChartView>, StoreError> {
+    let measured: Vec<String> = c
+        .fetch_all(
+            "SELECT DISTINCT parameter FROM measurements WHERE lot_id = $1 AND at >= $2",
+            vec![Param::from(lot), Param::Time(since)],
+        )
+        .await?
+        .iter()
+        .map(|r| r.text("parameter"))
+        .collect::<Result<_, _>>()?;
+    let mut views = Vec::new();
+    for parameter in measured {
+        let ids: Vec<String> = c
+            .fetch_all(
+                "SELECT id FROM spc_charts WHERE parameter = $1 ORDER BY id",
+                params![parameter.as_str()],
+            )
+            .await?
+            .iter()
+            .map(|r| r.text("id"))
+            .collect::<Result<_, _>>()?;
+        for id in ids {
+            if let Some(v) = chart_view(c, &id).await? {
+                views.push(v);
+            }
+        }
+    }
+    views.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
+    Ok(views)
+}
+
+/// Stores `l` as the chart's new current version.
+pub(crate) async fn save_limits<C: Conn>(
+    c: &mut C,
+    id: &str,
+    l: &ChartLimits,
+) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO spc_chart_versions (chart_id, version, limits, computed_at, computed_by) \
          VALUES ($1, $2, $3, $4, $5)",
@@ -494,26 +311,9 @@ impl Store {
         actor: &Actor,
     ) -> Result<ChartView, StoreError> {
         require(actor, Action::WriteMasterData, "create SPC charts")?;
-        let mut problems = Vec::new();
-        if spec.id.trim().is_empty() {
-            problems.push("id: must not be empty".to_string());
-        }
-        if spec.parameter.trim().is_empty() {
-            problems.push("parameter: must not be empty".to_string());
-        }
-        if spec.rules.is_empty() {
-            problems.push("rules: choose at least one rule".to_string());
-        }
-        if spec.baseline_points < 2 {
-            problems.push("baseline_points: at least 2".to_string());
-        }
-        if let (Some(l), Some(u)) = (spec.lsl, spec.usl)
-            && l >= u
-        {
-            problems.push("lsl must be below usl".to_string());
-        }
+        let problems = chart::problems(&spec);
         if !problems.is_empty() {
-            return Err(Refusal::invalid(problems.join("; ")).into());
+            return Err(definition_invalid("chart", &problems).into());
         }
         let doc = serde_json::to_value(&spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let id = spec.id.clone();
@@ -525,25 +325,35 @@ impl Store {
             .await?
             .is_some()
             {
-                return Err(StoreError::Conflict(format!("chart {id} exists")));
+                return Err(Code::AlreadyExists
+                    .refusal()
+                    .with("what", "chart")
+                    .with("id", &id)
+                    .into());
             }
             c.execute(
-                "INSERT INTO spc_charts (id, doc, version, created_at, created_by) \
-                 VALUES ($1, $2, 0, $3, $4)",
+                "INSERT INTO spc_charts (id, doc, version, created_at, created_by, parameter) \
+                 VALUES ($1, $2, 0, $3, $4, $5)",
                 vec![
                     Param::from(id.as_str()),
                     Param::Json(doc.clone()),
                     Param::Time(now()),
                     Param::from(actor.user.as_str()),
+                    Param::from(spec.parameter.as_str()),
                 ],
             )
             .await?;
+            let Some(view) = chart_view(c, &id).await? else {
+                return Err(chart_not_found(&id));
+            };
+            if let Some(l) = chart::first_limits(&view.spec, view.version, &view.points, now()) {
+                save_limits(c, &id, &l).await?;
+            }
             Ok(())
         })?;
-        self.freeze_first_limits(&id).await?;
         self.chart(&id, actor)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("chart {id}")))
+            .ok_or_else(|| chart_not_found(&id))
     }
 
     /// Every chart's definition and version (staff).
@@ -578,43 +388,26 @@ impl Store {
         require(actor, Action::WriteMasterData, "recompute SPC limits")?;
         in_write_tx!(self, |c| {
             let Some((spec, version, _)) = load_chart(c, id).await? else {
-                return Err(StoreError::NotFound(format!("chart {id} is not known")));
+                return Err(chart_not_found(id));
             };
             let points = chart_points(c, &spec).await?;
             let from = points.len().saturating_sub(spec.baseline_points as usize);
-            let limits = compute_limits(&spec, &points[from..], version + 1, &actor.user)
-                .ok_or_else(|| {
-                    Refusal::invalid(format!(
-                        "chart {id} has {} points; limits need at least two (with two or more \
-                         sites each for X-bar/S)",
-                        points.len()
-                    ))
-                })?;
+            let limits =
+                chart::compute_limits(&spec, &points[from..], version + 1, &actor.user, now())
+                    .ok_or_else(|| {
+                        Code::ChartTooFewPoints
+                            .refusal()
+                            .with("chart", id)
+                            .with("points", points.len())
+                    })?;
             save_limits(c, id, &limits).await
         })?;
         self.chart(id, actor)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("chart {id}")))
+            .ok_or_else(|| chart_not_found(id))
     }
 
-    /// Freezes a chart's first limits once it has `baseline_points` points.
-    async fn freeze_first_limits(&self, id: &str) -> Result<(), StoreError> {
-        in_write_tx!(self, |c| {
-            let Some((spec, 0, _)) = load_chart(c, id).await? else {
-                return Ok(());
-            };
-            let points = chart_points(c, &spec).await?;
-            if points.len() >= spec.baseline_points as usize {
-                let n = spec.baseline_points as usize;
-                if let Some(l) = compute_limits(&spec, &points[..n], 1, "spc") {
-                    save_limits(c, id, &l).await?;
-                }
-            }
-            Ok::<_, StoreError>(())
-        })
-    }
-
-    /// Readings stored
+    /// Readings stored, newest first (a customer sees its own lots' only).
     pub async fn measurements(
         &self,
         lot: Option<&str>,
@@ -655,246 +448,8 @@ impl Store {
             .collect()
         })
     }
+}
 
-    /// The lot, its step and the out-of-spec readings of `req`; refuses implausible ones.
-    async fn plan_check(
-        &self,
-        req: &NewMeasurements,
-        actor: &Actor,
-    ) -> Result<
-        (
-            pilotline_domain::LotView,
-            pilotline_domain::Step,
-            Vec<OutOfSpec>,
-        ),
-        StoreError,
-    > {
-        require(actor, Action::MoveLots, "record measurements")?;
-        if req.readings.is_empty() {
-            return Err(Refusal::invalid("readings: send at least one").into());
-        }
-        let lot = self
-            .lot(&req.lot, actor)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("lot {} is not known", req.lot)))?;
-        let route = self
-            .route(&lot.route, Some(lot.route_version))
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("route {} of lot {}", lot.route, lot.id)))?;
-        let step_id = req.step.clone().unwrap_or_else(|| lot.step.id.clone());
-        let step = route
-            .steps
-            .iter()
-            .find(|s| s.id == step_id)
-            .cloned()
-            .ok_or_else(|| {
-                Refusal::invalid(format!("step: route {} has no step {step_id}", route.id))
-            })?;
-        let oos =
-            check_readings(&step.id, &step.measurements, &req.readings).map_err(|e| match e {
-                Refusal::Invalid(m) => {
-                    Refusal::Invalid(format!("lot {} step {}: {m}", lot.id, step.id))
-                }
-                other => other,
-            })?;
-        Ok((lot, step, oos))
-    }
-
-    /// Records readings taken outside a track-out (operators and engineers), one request per
-    /// lot and step. Every request is checked against its step's plan first — an implausible
-    /// reading refuses them all, to be measured again — then all are stored in one
-    /// transaction; an out-of-spec reading holds its lot (`SPC-OOS`), and the charts judge the
-    /// new points.
-    pub async fn record_measurements(
-        &self,
-        requests: &[NewMeasurements],
-        actor: &Actor,
-    ) -> Result<SpcOutcome, StoreError> {
-        let mut checked = Vec::with_capacity(requests.len());
-        for req in requests {
-            checked.push(self.plan_check(req, actor).await?);
-        }
-        let since = now();
-        in_write_tx!(self, |c| {
-            for (req, (lot, step, _)) in requests.iter().zip(&checked) {
-                let equipment = req.equipment.as_deref().or(lot.equipment.as_deref());
-                let rows: Vec<MeasurementRow<'_>> = req
-                    .readings
-                    .iter()
-                    .map(|reading| MeasurementRow {
-                        lot: &lot.id,
-                        product: &lot.product,
-                        step: &step.id,
-                        equipment,
-                        recipe: Some(step.recipe.as_str()),
-                        reading,
-                        source: &req.source,
-                        by: &actor.user,
-                    })
-                    .collect();
-                insert_measurements(c, &rows, since).await?;
-            }
-            Ok::<_, StoreError>(())
-        })?;
-        let mut outcome = SpcOutcome {
-            stored: requests.iter().map(|r| r.readings.len() as u64).sum(),
-            ..SpcOutcome::default()
-        };
-        let mut lots: Vec<&str> = Vec::new();
-        for (lot, step, oos) in &checked {
-            if !lots.contains(&lot.id.as_str()) {
-                lots.push(&lot.id);
-            }
-            if oos.is_empty() {
-                continue;
-            }
-            let described: Vec<String> = oos.iter().map(|o| o.describe(&step.id)).collect();
-            self.execute(
-                &WriteOp::Lot {
-                    lot_id: lot.id.clone(),
-                    command: LotCommand::Hold {
-                        reason_code: OOS_REASON.to_string(),
-                        comment: described.join("; "),
-                    },
-                    if_version: None,
-                },
-                &spc_actor(),
-                None,
-            )
-            .await?;
-            outcome.out_of_spec.extend(described);
-        }
-        for lot in lots {
-            outcome
-                .signals
-                .extend(self.evaluate_charts(lot, since).await?);
-        }
-        Ok(outcome)
-    }
-
-    /// Judges lot `lot`'s points recorded since `since` on every chart, freezing a chart's
-    /// first limits when it reaches its baseline, and carries out each chart's action for a
-    /// point that breaks a rule: hold the lot (`SPC-OOC`), take the tool down, or both.
-    pub async fn evaluate_charts(
-        &self,
-        lot: &str,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<SpcSignal>, StoreError> {
-        // Only the charts of the parameters just measured can have new points.
-        let ids: Vec<String> = with_read_conn!(self, |c| {
-            let measured: Vec<String> = c
-                .fetch_all(
-                    "SELECT DISTINCT parameter FROM measurements WHERE lot_id = $1 AND at >= $2",
-                    vec![Param::from(lot), Param::Time(since)],
-                )
-                .await?
-                .iter()
-                .map(|r| r.text("parameter"))
-                .collect::<Result<_, _>>()?;
-            let mut ids = Vec::new();
-            for r in c
-                .fetch_all("SELECT id, doc FROM spc_charts ORDER BY id", vec![])
-                .await?
-            {
-                if measured.contains(&r.json::<ChartSpec>("doc")?.parameter) {
-                    ids.push(r.text("id")?);
-                }
-            }
-            Ok::<_, StoreError>(ids)
-        })?;
-        let mut signals = Vec::new();
-        for id in ids {
-            let read = || async { with_read_conn!(self, |c| chart_view(c, &id).await) };
-            let Some(mut view) = read().await? else {
-                continue;
-            };
-            if view.version == 0 {
-                self.freeze_first_limits(&id).await?;
-                view = match read().await? {
-                    Some(v) => v,
-                    None => continue,
-                };
-            }
-            let mut fired: Vec<&ChartViolation> = view
-                .violations
-                .iter()
-                .filter(|v| {
-                    let p = &view.points[v.index];
-                    p.lot == lot && p.at >= since
-                })
-                .collect();
-            // One action per point: the first rule that fired on it names the hold.
-            fired.dedup_by_key(|v| v.index);
-            for v in fired {
-                let point = &view.points[v.index];
-                let comment = format!(
-                    "chart {} v{}: {} ({}) at wafer {} mean {:.4} (centre {:.4}, limits {:.4}..{:.4})",
-                    view.spec.id,
-                    view.version,
-                    serde_json::to_value(v.rule)
-                        .ok()
-                        .and_then(|r| r.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    v.description,
-                    if point.wafer.is_empty() {
-                        "-"
-                    } else {
-                        &point.wafer
-                    },
-                    point.value,
-                    view.limits.as_ref().map_or(f64::NAN, |l| l.limits.center),
-                    view.limits.as_ref().map_or(f64::NAN, |l| l.lcl),
-                    view.limits.as_ref().map_or(f64::NAN, |l| l.ucl),
-                );
-                let hold = matches!(
-                    view.spec.action,
-                    OocAction::Hold | OocAction::HoldAndInhibit
-                );
-                let inhibit = matches!(
-                    view.spec.action,
-                    OocAction::Inhibit | OocAction::HoldAndInhibit
-                );
-                if hold {
-                    self.execute(
-                        &WriteOp::Lot {
-                            lot_id: lot.to_string(),
-                            command: LotCommand::Hold {
-                                reason_code: OOC_REASON.to_string(),
-                                comment: comment.clone(),
-                            },
-                            if_version: None,
-                        },
-                        &spc_actor(),
-                        None,
-                    )
-                    .await?;
-                }
-                let mut inhibited = None;
-                if inhibit && let Some(tool) = &point.equipment {
-                    self.execute(
-                        &WriteOp::SetEquipmentState {
-                            id: tool.clone(),
-                            state: E10State::UnscheduledDown,
-                            reason: format!("SPC inhibit: {comment}"),
-                        },
-                        &spc_actor(),
-                        None,
-                    )
-                    .await?;
-                    inhibited = Some(tool.clone());
-                }
-                signals.push(SpcSignal {
-                    chart: view.spec.id.clone(),
-                    version: view.version,
-                    rule: v.rule,
-                    lot: lot.to_string(),
-                    wafer: point.wafer.clone(),
-                    value: point.value,
-                    held: hold,
-                    inhibited,
-                });
-            }
-        }
-        Ok(signals)
-    }
+fn chart_not_found(id: &str) -> StoreError {
+    Code::ChartNotFound.refusal().with("chart", id).into()
 }

@@ -317,12 +317,12 @@ pub(crate) fn transaction<T>(
     body: impl FnOnce(&mut WriterConn<'_>) -> Result<Result<T, StoreError>, StoreError>,
 ) -> Result<T, StoreError> {
     conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| StoreError::Database(db_err(e)))?;
+        .map_err(|e| StoreError::from(db_err(e)))?;
     let out = body(&mut WriterConn(conn)).and_then(|r| r);
     let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
     if let Err(e) = conn.execute_batch(end) {
         let _ = conn.execute_batch("ROLLBACK");
-        return Err(StoreError::Database(db_err(e)));
+        return Err(StoreError::from(db_err(e)));
     }
     out
 }
@@ -334,7 +334,7 @@ pub(crate) fn insert_samples(
     conn: &mut rusqlite::Connection,
     samples: &[crate::NewSample],
 ) -> Result<u64, StoreError> {
-    let db = |e: rusqlite::Error| StoreError::Database(db_err(e));
+    let db = |e: rusqlite::Error| StoreError::from(db_err(e));
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(db)?;

@@ -4,17 +4,17 @@ use chrono::{DateTime, NaiveDate, Utc};
 use pilotline_domain::equipment::StateChange;
 use pilotline_domain::transaction::{self, Applied};
 use pilotline_domain::{
-    Action, Actor, Change, E10State, Equipment, FutureHold, Hold, Lot, LotType, LotView, NewLot,
-    Product, Refusal, Route, RouteSpec,
+    Action, Actor, Change, Code, E10State, Equipment, FutureHold, Hold, Lot, LotType, LotView,
+    NewLot, Product, Refusal, Route, RouteSpec,
 };
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::conn::{Conn, Param, RowExt, params};
-use crate::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::idempotency::{IdempotencyKey, StoredResponse};
 use crate::rows::{ToolOf, lock_equipment, lock_lot, lock_lot_and_tool, product_from_row};
-use crate::{Store, StoreError, in_write_tx, now};
+use crate::{Store, StoreError};
 
 /// A request to start a lot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,10 +226,24 @@ pub type Render<'a> = &'a (dyn Fn(&Outcome) -> StoredResponse + Sync);
 
 /// Refuses `actor` unless its role may do `action` (`what` names it in the refusal).
 pub(crate) fn require(actor: &Actor, action: Action, what: &str) -> Result<(), StoreError> {
-    if actor.role.may(action) {
-        Ok(())
-    } else {
-        Err(Refusal::forbidden(format!("role {} may not {what}", actor.role)).into())
+    Ok(actor.require(action, what)?)
+}
+
+/// One write and its remembered answer.
+struct Execute<'c> {
+    op: &'c WriteOp,
+    actor: &'c Actor,
+    idempotency: Option<(&'c IdempotencyKey, Render<'c>)>,
+}
+
+impl crate::tx::Work for Execute<'_> {
+    type Output = Outcome;
+    async fn run(&mut self, tx: &mut crate::Tx<'_>) -> Result<Outcome, StoreError> {
+        let outcome = tx.execute(self.op, self.actor).await?;
+        if let Some((key, render)) = self.idempotency {
+            tx.remember(key, &render(&outcome)).await?;
+        }
+        Ok(outcome)
     }
 }
 
@@ -246,24 +260,26 @@ impl Store {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let at = now();
-            let result = in_write_tx!(self, |c| {
-                let outcome = self.execute_in(c, op, actor, at).await?;
-                if let Some((key, render)) = idempotency {
-                    idempotency::insert(c, key, &render(&outcome)).await?;
-                }
-                Ok::<_, StoreError>(outcome)
-            });
+            let result = self
+                .write(Execute {
+                    op,
+                    actor,
+                    idempotency,
+                })
+                .await;
             match result {
                 // Two starts raced for the same generated lot id: take the next one.
-                Err(StoreError::Conflict(_)) if generated_id && attempt < 5 => continue,
-                Err(e) if e.is_transient() && attempt < 5 => continue,
+                Err(StoreError::Refused(r))
+                    if generated_id && r.code() == Code::LotExists && attempt < 5 =>
+                {
+                    continue;
+                }
                 other => return other,
             }
         }
     }
 
-    async fn execute_in<C: Conn>(
+    pub(crate) async fn execute_in<C: Conn>(
         &self,
         c: &mut C,
         op: &WriteOp,
@@ -289,9 +305,9 @@ impl Store {
             }
             WriteOp::SetEquipmentState { id, state, reason } => {
                 require(actor, Action::WriteMasterData, "change equipment states")?;
-                let tool = lock_equipment(c, id).await?.ok_or_else(|| {
-                    StoreError::NotFound(format!("equipment {id} does not exist"))
-                })?;
+                let tool = lock_equipment(c, id)
+                    .await?
+                    .ok_or_else(|| Code::EquipmentNotFound.refusal().with("equipment", id))?;
                 let new = tool.set_state(*state, at)?;
                 let change = StateChange {
                     equipment: id.clone(),
@@ -371,7 +387,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
         spec.validate()
-            .map_err(|errors| Refusal::invalid(errors.join("; ")))?;
+            .map_err(|errors| definition_invalid("route", &errors))?;
         let latest = self.latest_route_in(c, &spec.id).await?;
         if let Some(latest) = &latest
             && spec.same_content_as(latest)
@@ -399,7 +415,10 @@ impl Store {
         .await
         .map_err(|e| {
             conflict_on_unique(e, || {
-                format!("route {} v{version} was stored concurrently", route.id)
+                Code::AlreadyExists
+                    .refusal()
+                    .with("what", "route")
+                    .with("id", format!("{} v{version}", route.id))
             })
         })?;
         Ok(Outcome::Route {
@@ -415,13 +434,13 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
         p.validate()
-            .map_err(|errors| Refusal::invalid(errors.join("; ")))?;
+            .map_err(|errors| definition_invalid("product", &errors))?;
         if self.latest_route_in(c, &p.default_route).await?.is_none() {
-            return Err(Refusal::invalid(format!(
-                "default_route: route {} does not exist",
-                p.default_route
-            ))
-            .into());
+            return Err(Code::RouteUnknown
+                .refusal()
+                .with("field", "default_route")
+                .with("route", &p.default_route)
+                .into());
         }
         if let Some(row) = c
             .fetch_optional(
@@ -434,10 +453,11 @@ impl Store {
             return if &existing == p {
                 Ok(Outcome::Product(existing))
             } else {
-                Err(StoreError::Conflict(format!(
-                    "product {} already exists with other content",
-                    p.id
-                )))
+                Err(Code::AlreadyExists
+                    .refusal()
+                    .with("what", "product")
+                    .with("id", &p.id)
+                    .into())
             };
         }
         c.execute(
@@ -453,7 +473,12 @@ impl Store {
         )
         .await
         .map_err(|e| {
-            conflict_on_unique(e, || format!("product {} was created concurrently", p.id))
+            conflict_on_unique(e, || {
+                Code::AlreadyExists
+                    .refusal()
+                    .with("what", "product")
+                    .with("id", &p.id)
+            })
         })?;
         Ok(Outcome::Product(p.clone()))
     }
@@ -471,21 +496,30 @@ impl Store {
                 params![req.product.as_str()],
             )
             .await?
-            .ok_or_else(|| Refusal::invalid(format!("product: {} does not exist", req.product)))?;
+            .ok_or_else(|| {
+                Code::ProductUnknown
+                    .refusal()
+                    .with("field", "product")
+                    .with("product", &req.product)
+            })?;
         let product = product_from_row(&row)?;
         let route_id = req
             .route
             .clone()
             .unwrap_or_else(|| product.default_route.clone());
         let route = match req.route_version {
-            Some(v) => self
-                .route_in(c, &route_id, v)
-                .await
-                .map_err(|_| Refusal::invalid(format!("route: {route_id} v{v} does not exist")))?,
-            None => self
-                .latest_route_in(c, &route_id)
-                .await?
-                .ok_or_else(|| Refusal::invalid(format!("route: {route_id} does not exist")))?,
+            Some(v) => self.route_in(c, &route_id, v).await.map_err(|_| {
+                Code::RouteUnknown
+                    .refusal()
+                    .with("field", "route_version")
+                    .with("route", format!("{route_id} v{v}"))
+            })?,
+            None => self.latest_route_in(c, &route_id).await?.ok_or_else(|| {
+                Code::RouteUnknown
+                    .refusal()
+                    .with("field", "route")
+                    .with("route", &route_id)
+            })?,
         };
         let id = match &req.id {
             Some(id) => id.clone(),
@@ -514,7 +548,7 @@ impl Store {
         actor: &Actor,
         at: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
-        let not_found = || StoreError::NotFound(format!("lot {lot_id} does not exist"));
+        let not_found = || StoreError::from(Code::LotNotFound.refusal().with("lot", lot_id));
         if let LotCommand::Merge { from_lot } = command
             && from_lot.as_str() < lot_id
         {
@@ -536,10 +570,12 @@ impl Store {
         if let Some(v) = if_version
             && v != lot.version
         {
-            return Err(StoreError::Conflict(format!(
-                "lot {lot_id} is at version {}, not {v} (If-Match)",
-                lot.version
-            )));
+            return Err(Code::LotVersionMismatch
+                .refusal()
+                .with("lot", lot_id)
+                .with("version", lot.version)
+                .with("expected", v)
+                .into());
         }
         let route = self.route_in(c, &lot.route_id, lot.route_version).await?;
         let r = &route;
@@ -557,11 +593,11 @@ impl Store {
                 readings,
             } => {
                 let Some(tool) = tool.take() else {
-                    return Err(Refusal::illegal(format!(
-                        "lot {lot_id} is {}, not running; only a running lot can be tracked out",
-                        lot.state
-                    ))
-                    .into());
+                    return Err(Code::LotNotRunning
+                        .refusal()
+                        .with("lot", lot_id)
+                        .with("state", lot.state)
+                        .into());
                 };
                 let applied = transaction::track_out_measured(
                     &lot,
@@ -646,7 +682,10 @@ impl Store {
                     .await?
                     .filter(|l| actor.may_see_tenant(l.tenant.as_deref()))
                     .ok_or_else(|| {
-                        Refusal::invalid(format!("from_lot: lot {from_lot} does not exist"))
+                        Code::LotUnknown
+                            .refusal()
+                            .with("field", "from_lot")
+                            .with("lot", from_lot)
                     })?;
                 let applied = transaction::merge(&lot, &from, r, actor, at)?;
                 persist(c, &applied, &[lot, from], r).await?;
@@ -674,13 +713,25 @@ impl Store {
     }
 }
 
-fn unknown_tool(id: &str) -> StoreError {
-    Refusal::invalid(format!("equipment: {id} does not exist")).into()
+/// A definition's problems (every one found), as one refusal.
+pub(crate) fn definition_invalid(what: &str, problems: &[String]) -> Refusal {
+    Code::DefinitionInvalid
+        .refusal()
+        .with("what", what)
+        .with("problems", problems.join("; "))
 }
 
-fn conflict_on_unique(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+fn unknown_tool(id: &str) -> StoreError {
+    Code::EquipmentUnknown
+        .refusal()
+        .with("field", "equipment")
+        .with("equipment", id)
+        .into()
+}
+
+fn conflict_on_unique(e: sqlx::Error, what: impl FnOnce() -> Refusal) -> StoreError {
     if StoreError::is_unique_violation(&e) {
-        StoreError::Conflict(what())
+        StoreError::Refused(what())
     } else {
         e.into()
     }
@@ -717,24 +768,28 @@ async fn put_equipment<C: Conn>(
 ) -> Result<Outcome, StoreError> {
     let valid = pilotline_domain::route::valid_id;
     if !valid(id) {
-        return Err(Refusal::invalid(format!(
-            "id: {id:?} must be 1-64 characters of letters, digits, '-' or '_'"
-        ))
-        .into());
+        return Err(Code::IdMalformed
+            .refusal()
+            .with("field", "id")
+            .with("value", format!("{id:?}"))
+            .into());
     }
     if !valid(equipment_type) {
-        return Err(Refusal::invalid(format!(
-            "equipment_type: {equipment_type:?} must be 1-64 characters of letters, digits, '-' or '_'"
-        ))
-        .into());
+        return Err(Code::IdMalformed
+            .refusal()
+            .with("field", "equipment_type")
+            .with("value", format!("{equipment_type:?}"))
+            .into());
     }
     if let Some(existing) = lock_equipment(c, id).await? {
         return if existing.equipment_type == equipment_type && existing.description == description {
             Ok(Outcome::Equipment(existing))
         } else {
-            Err(StoreError::Conflict(format!(
-                "equipment {id} already exists with other content"
-            )))
+            Err(Code::AlreadyExists
+                .refusal()
+                .with("what", "equipment")
+                .with("id", id)
+                .into())
         };
     }
     let tool = Equipment {
@@ -752,7 +807,14 @@ async fn put_equipment<C: Conn>(
         params![id, equipment_type, description, tool.state.as_str(), at],
     )
     .await
-    .map_err(|e| conflict_on_unique(e, || format!("equipment {id} was created concurrently")))?;
+    .map_err(|e| {
+        conflict_on_unique(e, || {
+            Code::AlreadyExists
+                .refusal()
+                .with("what", "equipment")
+                .with("id", id)
+        })
+    })?;
     Ok(Outcome::Equipment(tool))
 }
 
@@ -782,10 +844,10 @@ async fn write_equipment<C: Conn>(
         )
         .await?;
     if updated == 0 {
-        return Err(StoreError::Conflict(format!(
-            "equipment {} was changed concurrently",
-            tool.id
-        )));
+        return Err(Code::EquipmentChanged
+            .refusal()
+            .with("equipment", &tool.id)
+            .into());
     }
     Ok(())
 }
@@ -847,7 +909,7 @@ async fn persist<C: Conn>(
                 ],
             )
             .await
-            .map_err(|e| conflict_on_unique(e, || format!("lot {} already exists", lot.id)))?;
+            .map_err(|e| conflict_on_unique(e, || Code::LotExists.refusal().with("lot", &lot.id)))?;
             next_seq.insert(lot.id.clone(), 1);
         } else {
             let updated = c
@@ -875,10 +937,7 @@ async fn persist<C: Conn>(
                 )
                 .await?;
             let Some(row) = updated else {
-                return Err(StoreError::Conflict(format!(
-                    "lot {} was changed by another transaction; reload and retry",
-                    lot.id
-                )));
+                return Err(Code::LotChanged.refusal().with("lot", &lot.id).into());
             };
             next_seq.insert(lot.id.clone(), row.int("event_seq")? - n_events + 1);
         }
@@ -907,9 +966,7 @@ async fn persist<C: Conn>(
             )
             .await
             .map_err(|e| {
-                conflict_on_unique(e, || {
-                    format!("wafer {} already exists in another lot", w.id)
-                })
+                conflict_on_unique(e, || Code::WaferExists.refusal().with("wafer", &w.id))
             })?;
         }
     }

@@ -1,6 +1,7 @@
 //! The store conformance suite: the same lot stories against every backend — SQLite always,
 //! PostgreSQL when `PILOTLINE_TEST_POSTGRES_URL` is set.
 
+use pilotline_domain::Code;
 use pilotline_domain::{Actor, Change, LotState, LotType, Product, Role, RouteSpec};
 use pilotline_store::testing::TestDb;
 use pilotline_store::{
@@ -8,6 +9,11 @@ use pilotline_store::{
     StoredResponse, WriteOp,
 };
 use std::sync::Arc;
+
+/// The refusal code of a store error (none for a database failure).
+fn code(e: &StoreError) -> Option<Code> {
+    e.refusal().map(|r| r.code())
+}
 
 const ROUTE_TOML: &str = include_str!("../../../ops/routes/mhp-gas-sensor.toml");
 
@@ -197,13 +203,7 @@ async fn holds_block_moves_until_each_is_released() {
         };
         let tin = || track_in("DESIGN-SIGNOFF-01".into());
         let err = cmd(&store, "H1", tin(), &operator()).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                StoreError::Refused(pilotline_domain::Refusal::Illegal(_))
-            ),
-            "{err}"
-        );
+        assert_eq!(code(&err), Some(Code::LotHeld), "{err}");
         let release = |id| LotCommand::Release {
             hold_id: id,
             comment: "ok".into(),
@@ -212,10 +212,7 @@ async fn holds_block_moves_until_each_is_released() {
         let err = cmd(&store, "H1", release(h1.id), &operator())
             .await
             .unwrap_err();
-        assert!(matches!(
-            err,
-            StoreError::Refused(pilotline_domain::Refusal::Forbidden(_))
-        ));
+        assert_eq!(code(&err), Some(Code::RoleForbidden), "{err}");
         cmd(&store, "H1", release(h1.id), &engineer())
             .await
             .unwrap();
@@ -356,7 +353,7 @@ async fn concurrent_track_ins_exactly_one_wins() {
         for t in tasks {
             match t.await.unwrap() {
                 Ok(_) => ok += 1,
-                Err(StoreError::Refused(_) | StoreError::Conflict(_)) => {}
+                Err(StoreError::Refused(_)) => {}
                 Err(e) => panic!("{}: unexpected error {e}", db.label),
             }
         }
@@ -406,10 +403,10 @@ async fn idempotency_keys_replay_the_first_answer() {
             fingerprint: "f2".into(),
             ..key.clone()
         };
-        assert!(matches!(
-            store.idempotent_response(&other).await,
-            Err(StoreError::IdempotencyMismatch(_))
-        ));
+        assert_eq!(
+            code(&store.idempotent_response(&other).await.unwrap_err()),
+            Some(Code::IdempotencyKeyReused)
+        );
         // Using the key again inside a transaction is refused and changes nothing.
         let again = store.execute(&op, &operator(), Some((&key, &render))).await;
         assert!(again.is_err());
@@ -431,13 +428,13 @@ async fn customers_see_only_their_tenant() {
         assert!(store.lot("ACME1", &acme).await.unwrap().is_some());
         assert!(store.lot("BETA1", &acme).await.unwrap().is_none());
         assert!(store.lot("PLAT1", &acme).await.unwrap().is_none());
-        assert!(matches!(
-            store.history("BETA1", &acme).await,
-            Err(StoreError::NotFound(_))
-        ));
+        assert_eq!(
+            code(&store.history("BETA1", &acme).await.unwrap_err()),
+            Some(Code::LotNotFound)
+        );
         assert!(matches!(
             store.genealogy("BETA1", &acme).await,
-            Err(StoreError::NotFound(_))
+            Err(StoreError::Refused(r)) if r.code() == Code::LotNotFound
         ));
         let page = store.lots(&LotFilter::default(), &acme).await.unwrap();
         assert_eq!(
@@ -451,7 +448,7 @@ async fn customers_see_only_their_tenant() {
         let err = cmd(&store, "BETA1", LotCommand::Ship, &acme)
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+        assert_eq!(code(&err), Some(Code::LotNotFound), "{err}");
         store.close().await;
         db.cleanup().await;
     }
@@ -522,10 +519,7 @@ async fn routes_are_versioned_and_immutable() {
                 None,
             )
             .await;
-        assert!(matches!(
-            denied,
-            Err(StoreError::Refused(pilotline_domain::Refusal::Forbidden(_)))
-        ));
+        assert_eq!(code(&denied.unwrap_err()), Some(Code::RoleForbidden));
         store.close().await;
         db.cleanup().await;
     }

@@ -7,6 +7,7 @@
 //! Electric and Nelson run rules, capability.
 
 pub mod bins;
+pub mod chart;
 pub mod parametric;
 pub mod spc;
 pub mod stdf;

@@ -51,6 +51,21 @@ impl Rule {
         Rule::WesternElectric4,
     ];
 
+    /// The rule's name as serialised (`nelson1`, `western_electric4`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Rule::Nelson1 => "nelson1",
+            Rule::Nelson2 => "nelson2",
+            Rule::Nelson3 => "nelson3",
+            Rule::Nelson4 => "nelson4",
+            Rule::Nelson5 => "nelson5",
+            Rule::Nelson6 => "nelson6",
+            Rule::Nelson7 => "nelson7",
+            Rule::Nelson8 => "nelson8",
+            Rule::WesternElectric4 => "western_electric4",
+        }
+    }
+
     /// What the rule looks for, in words.
     pub fn describe(self) -> &'static str {
         match self {

@@ -2,8 +2,8 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use pilotline_app::{App, Outcome, WriteOp};
 use pilotline_domain::{Actor, Role, RouteSpec};
-use pilotline_store::{Outcome, Store, WriteOp};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -270,23 +270,23 @@ fn init_tracing(filter: &str) {
 }
 
 /// Opens the configured store.
-pub async fn open(config: &Config) -> Result<Store> {
-    let opts = pilotline_store::OpenOptions {
+pub async fn open(config: &Config) -> Result<App> {
+    let opts = pilotline_app::OpenOptions {
         max_connections: config.max_connections,
         ..Default::default()
     };
-    Store::open_with(&config.database_url, &opts)
+    App::open(&config.database_url, &opts)
         .await
         .with_context(|| {
             format!(
                 "cannot open database {}",
-                pilotline_store::redact_url(&config.database_url)
+                pilotline_app::redact_url(&config.database_url)
             )
         })
 }
 
 /// Opens the configured store and applies pending migrations.
-pub async fn open_migrated(config: &Config) -> Result<Store> {
+pub async fn open_migrated(config: &Config) -> Result<App> {
     let store = open(config).await?;
     store.migrate().await.context("cannot apply migrations")?;
     Ok(store)
@@ -303,7 +303,7 @@ pub fn parse_route_file(path: &std::path::Path) -> Result<RouteSpec> {
     Ok(spec)
 }
 
-async fn import_routes(store: &Store, files: &[PathBuf], user: &str) -> Result<()> {
+async fn import_routes(store: &App, files: &[PathBuf], user: &str) -> Result<()> {
     let specs: Vec<RouteSpec> = files
         .iter()
         .map(|f| parse_route_file(f))
@@ -314,10 +314,7 @@ async fn import_routes(store: &Store, files: &[PathBuf], user: &str) -> Result<(
         tenant: None,
     };
     for spec in specs {
-        match store
-            .execute(&WriteOp::PutRoute(spec), &actor, None)
-            .await?
-        {
+        match store.execute(&WriteOp::PutRoute(spec), &actor).await? {
             Outcome::Route {
                 route,
                 created: true,

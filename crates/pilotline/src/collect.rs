@@ -5,11 +5,11 @@
 mod writer;
 
 use anyhow::{Context, Result, bail};
+use pilotline_app::App;
 use pilotline_collector::spool::Spool;
 use pilotline_collector::{modbus, mqtt};
 use pilotline_equipment::profile::{Device, DeviceType, Transport};
 use pilotline_equipment::{Catalogue, load_dir};
-use pilotline_store::Store;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,11 +63,7 @@ pub fn load_profiles(profiles: &std::path::Path) -> Result<Catalogue> {
 
 /// Starts one task per Modbus tool, one per MQTT broker, and the writer that stores their
 /// events, until `stop` turns true. The returned task ends once everything is stored.
-pub fn start(
-    store: Store,
-    options: &Options,
-    stop: watch::Receiver<bool>,
-) -> Result<JoinHandle<()>> {
+pub fn start(store: App, options: &Options, stop: watch::Receiver<bool>) -> Result<JoinHandle<()>> {
     let catalogue = load_profiles(&options.profiles)?;
     let spool = Spool::open(&options.spool_dir)
         .with_context(|| format!("cannot open the spool in {}", options.spool_dir.display()))?;

@@ -64,7 +64,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field(
                 "database_url",
-                &pilotline_store::redact_url(&self.database_url),
+                &pilotline_app::redact_url(&self.database_url),
             )
             .field("listen", &self.listen)
             .field("max_connections", &self.max_connections)
@@ -74,7 +74,7 @@ impl std::fmt::Debug for Config {
             .field("spool_dir", &self.spool_dir)
             .field(
                 "mqtt_broker",
-                &self.mqtt_broker.as_deref().map(pilotline_store::redact_url),
+                &self.mqtt_broker.as_deref().map(pilotline_app::redact_url),
             )
             .field("mqtt_client_id", &self.mqtt_client_id)
             .field("stdf_drop_dir", &self.stdf_drop_dir)

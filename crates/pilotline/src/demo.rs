@@ -1,8 +1,8 @@
 //! `pilotline demo`: a ready-to-explore instance on a fresh SQLite file.
 
 use anyhow::{Context, Result};
+use pilotline_app::{App, LotCommand, NewLotRequest, Outcome, WriteOp};
 use pilotline_domain::{Actor, E10State, LotType, Product, Role, RouteSpec};
-use pilotline_store::{LotCommand, NewLotRequest, Outcome, Store, WriteOp};
 use std::path::PathBuf;
 
 /// The example route shipped with Pilotline (a MEMS micro-hotplate gas sensor).
@@ -45,7 +45,11 @@ pub async fn run(listen: &str, data_dir: Option<PathBuf>, tools: Option<Tools>) 
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    let store = Store::open(&format!("sqlite://{}", db.display())).await?;
+    let store = App::open(
+        &format!("sqlite://{}", db.display()),
+        &pilotline_app::OpenOptions::default(),
+    )
+    .await?;
     store.migrate().await?;
     let tokens = seed(&store).await.context("cannot seed the demo")?;
     let mut options = crate::serve::Options::default();
@@ -105,13 +109,13 @@ pub async fn run(listen: &str, data_dir: Option<PathBuf>, tools: Option<Tools>) 
 }
 
 /// Registers every profiled tool the seed did not (environment monitors, bonders, …).
-async fn register_tools(store: &Store, catalogue: &pilotline_equipment::Catalogue) -> Result<()> {
+async fn register_tools(store: &App, catalogue: &pilotline_equipment::Catalogue) -> Result<()> {
     let admin = actor("demo-admin", Role::Admin);
     for device in catalogue.devices.values() {
         let Some(ty) = catalogue.types.get(&device.device_type) else {
             continue;
         };
-        if store.comm_state(&device.id).await?.is_some() {
+        if store.comm_state(&device.id, &admin).await?.is_some() {
             continue;
         }
         let put = WriteOp::PutEquipment {
@@ -119,7 +123,7 @@ async fn register_tools(store: &Store, catalogue: &pilotline_equipment::Catalogu
             equipment_type: ty.device_type.equipment_type.clone(),
             description: format!("{} ({})", ty.device_type.description, device.location),
         };
-        store.execute(&put, &admin, None).await?;
+        store.execute(&put, &admin).await?;
     }
     Ok(())
 }
@@ -134,12 +138,12 @@ fn actor(user: &str, role: Role) -> Actor {
 
 /// Fills `store` with the example route, products, tools and lots in every state; returns
 /// tokens for each role (admin first).
-pub async fn seed(store: &Store) -> Result<Vec<(String, String)>> {
+pub async fn seed(store: &App) -> Result<Vec<(String, String)>> {
     let eng = actor("demo-engineer", Role::Engineer);
     let op = actor("demo-operator", Role::Operator);
     let spec: RouteSpec = toml::from_str(EXAMPLE_ROUTE)?;
     store
-        .execute(&WriteOp::PutRoute(spec.clone()), &eng, None)
+        .execute(&WriteOp::PutRoute(spec.clone()), &eng)
         .await?;
     let products = [
         (
@@ -165,7 +169,7 @@ pub async fn seed(store: &Store) -> Result<Vec<(String, String)>> {
             default_route: spec.id.clone(),
             tenant: tenant.map(Into::into),
         };
-        store.execute(&WriteOp::PutProduct(p), &eng, None).await?;
+        store.execute(&WriteOp::PutProduct(p), &eng).await?;
     }
     let mut types: Vec<&str> = spec
         .steps
@@ -182,7 +186,7 @@ pub async fn seed(store: &Store) -> Result<Vec<(String, String)>> {
                 equipment_type: ty.to_string(),
                 description: format!("{ty} #{n}"),
             };
-            store.execute(&put, &eng, None).await?;
+            store.execute(&put, &eng).await?;
         }
     }
     let down = WriteOp::SetEquipmentState {
@@ -190,7 +194,7 @@ pub async fn seed(store: &Store) -> Result<Vec<(String, String)>> {
         state: E10State::UnscheduledDown,
         reason: "RF generator fault, waiting for service".into(),
     };
-    store.execute(&down, &eng, None).await?;
+    store.execute(&down, &eng).await?;
 
     let lots: [(&str, &str, LotType, usize, usize); 8] = [
         (
@@ -221,7 +225,7 @@ pub async fn seed(store: &Store) -> Result<Vec<(String, String)>> {
             wafer_count: wafers,
             wafer_ids: None,
         };
-        store.execute(&WriteOp::StartLot(req), &op, None).await?;
+        store.execute(&WriteOp::StartLot(req), &op).await?;
         for _ in 0..steps {
             move_one_step(store, &spec, id, &op).await?;
         }
@@ -231,32 +235,30 @@ pub async fn seed(store: &Store) -> Result<Vec<(String, String)>> {
         command,
         if_version: None,
     };
-    store
-        .execute(&lot("A26001", LotCommand::Ship), &op, None)
-        .await?;
+    store.execute(&lot("A26001", LotCommand::Ship), &op).await?;
     let hold = LotCommand::Hold {
         reason_code: "ENG-REVIEW".into(),
         comment: "Heater sheet resistance at the upper limit; engineer to review".into(),
     };
-    store.execute(&lot("A26004", hold), &op, None).await?;
+    store.execute(&lot("A26004", hold), &op).await?;
     let split = LotCommand::Split {
         wafers: vec!["A26005-W01".into(), "A26005-W02".into()],
     };
-    store.execute(&lot("A26005", split), &op, None).await?;
+    store.execute(&lot("A26005", split), &op).await?;
     let future = LotCommand::FutureHold {
         step: spec.steps[20].id.clone(),
         reason_code: "CUST-INSPECT".into(),
         comment: "Acme wants to inspect wafers before dicing".into(),
     };
-    store.execute(&lot("M26001", future), &eng, None).await?;
+    store.execute(&lot("M26001", future), &eng).await?;
     // One lot left running on its tool.
-    let a26002 = store.lot("A26002", &op).await?.context("lot A26002")?;
+    let a26002 = store.lot("A26002", &op).await?;
     let tool = format!("{}-01", a26002.step.equipment_type);
     let tin = LotCommand::TrackIn {
         equipment: tool,
         recipe: None,
     };
-    store.execute(&lot("A26002", tin), &op, None).await?;
+    store.execute(&lot("A26002", tin), &op).await?;
 
     let mut tokens = Vec::new();
     for (user, role, tenant) in [
@@ -272,13 +274,13 @@ pub async fn seed(store: &Store) -> Result<Vec<(String, String)>> {
     Ok(tokens)
 }
 
-async fn move_one_step(store: &Store, spec: &RouteSpec, id: &str, op: &Actor) -> Result<()> {
+async fn move_one_step(store: &App, spec: &RouteSpec, id: &str, op: &Actor) -> Result<()> {
     let lot = |command| WriteOp::Lot {
         lot_id: id.into(),
         command,
         if_version: None,
     };
-    let view = store.lot(id, op).await?.context("lot vanished")?;
+    let view = store.lot(id, op).await?;
     let ty = &spec.steps[view.step.index].equipment_type;
     let tool = if ty == "DRIE" {
         "DRIE-01".to_string()
@@ -292,7 +294,6 @@ async fn move_one_step(store: &Store, spec: &RouteSpec, id: &str, op: &Actor) ->
                 recipe: None,
             }),
             op,
-            None,
         )
         .await?;
     let out = LotCommand::TrackOut {
@@ -300,7 +301,7 @@ async fn move_one_step(store: &Store, spec: &RouteSpec, id: &str, op: &Actor) ->
         scrap_reason: None,
         readings: vec![],
     };
-    match store.execute(&lot(out), op, None).await? {
+    match store.execute(&lot(out), op).await? {
         Outcome::Lot(_) => Ok(()),
         other => anyhow::bail!("unexpected outcome {other:?}"),
     }

@@ -3,8 +3,8 @@
 //! to `rejected/` beside a `.error.txt` naming the fault. While the database is unavailable
 //! files stay where they are and are tried again.
 
+use pilotline_app::{App, AppError, StdfUpload};
 use pilotline_domain::{Actor, Role};
-use pilotline_store::{StdfUpload, Store, StoreError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -25,7 +25,7 @@ pub struct DropFolder {
 type Seen = HashMap<PathBuf, (u64, Option<SystemTime>)>;
 
 /// Watches the folder until `stop` changes.
-pub async fn watch(store: Store, folder: DropFolder, mut stop: watch::Receiver<bool>) {
+pub async fn watch(store: App, folder: DropFolder, mut stop: watch::Receiver<bool>) {
     let actor = Actor {
         user: "drop-folder".to_string(),
         role: Role::Engineer,
@@ -49,7 +49,7 @@ pub async fn watch(store: Store, folder: DropFolder, mut stop: watch::Receiver<b
 }
 
 /// One pass: imports every file that has stopped changing since the last pass.
-async fn scan(store: &Store, folder: &DropFolder, actor: &Actor, seen: &mut Seen) {
+async fn scan(store: &App, folder: &DropFolder, actor: &Actor, seen: &mut Seen) {
     let Ok(entries) = std::fs::read_dir(&folder.dir) else {
         return;
     };
@@ -74,7 +74,7 @@ async fn scan(store: &Store, folder: &DropFolder, actor: &Actor, seen: &mut Seen
     *seen = now_seen;
 }
 
-async fn import_one(store: &Store, folder: &DropFolder, actor: &Actor, path: &Path) {
+async fn import_one(store: &App, folder: &DropFolder, actor: &Actor, path: &Path) {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -99,7 +99,7 @@ async fn import_one(store: &Store, folder: &DropFolder, actor: &Actor, path: &Pa
                 duplicate = done.duplicate, "dropped test file imported");
             move_to(path, &folder.dir.join("imported").join(&name));
         }
-        Err(e @ (StoreError::Refused(_) | StoreError::NotFound(_))) => {
+        Err(e @ AppError::Refused(_)) => {
             tracing::warn!(file = %name, error = %e, "dropped test file rejected");
             let target = folder.dir.join("rejected").join(&name);
             move_to(path, &target);

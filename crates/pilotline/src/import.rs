@@ -1,15 +1,15 @@
 //! `pilotline import stdf`: test data files into the store, linked to their lots.
 
 use anyhow::{Context, Result, bail};
+use pilotline_app::{App, StdfUpload};
 use pilotline_domain::{Actor, Role};
-use pilotline_store::{StdfUpload, Store};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 /// Imports every file (each whole or not at all) and prints what each lot now yields. Stops at
 /// the first file that cannot be read or linked, naming it; files before it stay imported.
 pub async fn stdf(
-    store: &Store,
+    store: &App,
     files: &[PathBuf],
     lot: Option<String>,
     create_lots: bool,
@@ -57,8 +57,10 @@ pub async fn stdf(
         lots.insert(done.lot);
     }
     for lot in lots {
-        let Some(y) = store.lot_yield(&lot, &actor).await? else {
-            continue;
+        let y = match store.lot_yield(&lot, &actor).await {
+            Ok(y) => y,
+            Err(e) if e.code() == Some(pilotline_domain::Code::NoTestData) => continue,
+            Err(e) => return Err(e.into()),
         };
         let s = &y.summary;
         println!(

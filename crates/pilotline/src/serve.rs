@@ -1,8 +1,7 @@
 //! `pilotline serve`: the HTTP API and the background monitors in one process.
 
 use anyhow::{Context, Result};
-use pilotline_domain::{Actor, Role};
-use pilotline_store::{Store, WriteOp};
+use pilotline_app::App;
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -59,7 +58,7 @@ impl Default for Options {
 /// Serves the API on `listener` and runs the monitors until `shutdown` completes, then drains
 /// in-flight requests and closes the store.
 pub async fn run(
-    store: Store,
+    store: App,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     options: Options,
@@ -100,32 +99,18 @@ pub async fn run(
     Ok(())
 }
 
-/// The system actor background jobs act as; it appears in the audit trail.
-fn system_actor(name: &str) -> Actor {
-    Actor {
-        user: name.to_string(),
-        role: Role::Admin,
-        tenant: None,
-    }
-}
-
 /// Periodic jobs: the Q-time monitor (holds lots whose window closed) and idempotency-key expiry.
-async fn monitors(store: Store, qtime_interval: Duration, mut stop: watch::Receiver<bool>) {
-    let actor = system_actor("qtime-monitor");
+async fn monitors(store: App, qtime_interval: Duration, mut stop: watch::Receiver<bool>) {
     let mut qtime = tokio::time::interval(qtime_interval.max(Duration::from_secs(1)));
     let mut expiry = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             _ = qtime.tick() => {
-                match store.lots_past_qtime(pilotline_store::now()).await {
-                    Ok(ids) => {
-                        for lot_id in ids {
-                            match store.execute(&WriteOp::ExpireQTime { lot_id: lot_id.clone() }, &actor, None).await {
-                                Ok(pilotline_store::Outcome::Nothing) => {}
-                                Ok(_) => tracing::warn!(lot = %lot_id, "Q-time expired: lot held"),
-                                Err(e) => tracing::warn!(lot = %lot_id, error = %e, "Q-time hold failed"),
-                            }
+                match store.expire_qtime(pilotline_app::now()).await {
+                    Ok(held) => {
+                        for lot in held {
+                            tracing::warn!(%lot, "Q-time expired: lot held");
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "Q-time check failed"),

@@ -2,9 +2,9 @@
 //! scaled values, its signal-driven E10 state, a lot's process data, the count of rejected
 //! readings and its loss of communication appear through the HTTP API.
 
+use pilotline_app::{App, WriteOp};
 use pilotline_collector::modbus_server::{RegisterMap, serve};
 use pilotline_domain::{Actor, Role};
-use pilotline_store::{Store, WriteOp};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -59,9 +59,12 @@ async fn polled_values_and_staleness_appear_through_the_api() {
         ),
     )
     .unwrap();
-    let store = Store::open(&format!("sqlite://{}", dir.path().join("c.db").display()))
-        .await
-        .unwrap();
+    let store = App::open(
+        &format!("sqlite://{}", dir.path().join("c.db").display()),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     store.migrate().await.unwrap();
     let admin = Actor {
         user: "t".into(),
@@ -73,7 +76,7 @@ async fn polled_values_and_staleness_appear_through_the_api() {
         equipment_type: "FURNACE".into(),
         description: String::new(),
     };
-    store.execute(&put, &admin, None).await.unwrap();
+    store.execute(&put, &admin).await.unwrap();
     let store2 = store.clone();
     let token = store
         .create_token("eng", Role::Engineer, None)
@@ -146,7 +149,7 @@ async fn polled_values_and_staleness_appear_through_the_api() {
     )
     .unwrap();
     store2
-        .execute(&WriteOp::PutRoute(route), &eng, None)
+        .execute(&WriteOp::PutRoute(route), &eng)
         .await
         .unwrap();
     let product = pilotline_domain::Product {
@@ -156,10 +159,10 @@ async fn polled_values_and_staleness_appear_through_the_api() {
         tenant: None,
     };
     store2
-        .execute(&WriteOp::PutProduct(product), &eng, None)
+        .execute(&WriteOp::PutProduct(product), &eng)
         .await
         .unwrap();
-    let start = WriteOp::StartLot(pilotline_store::NewLotRequest {
+    let start = WriteOp::StartLot(pilotline_app::NewLotRequest {
         id: Some("L1".into()),
         product: "OX-TEST".into(),
         route: None,
@@ -171,17 +174,17 @@ async fn polled_values_and_staleness_appear_through_the_api() {
         wafer_count: 2,
         wafer_ids: None,
     });
-    store2.execute(&start, &eng, None).await.unwrap();
+    store2.execute(&start, &eng).await.unwrap();
     let lot_op = |command| WriteOp::Lot {
         lot_id: "L1".into(),
         command,
         if_version: None,
     };
-    let track_in = pilotline_store::LotCommand::TrackIn {
+    let track_in = pilotline_app::LotCommand::TrackIn {
         equipment: "FURNACE-01".into(),
         recipe: None,
     };
-    store2.execute(&lot_op(track_in), &eng, None).await.unwrap();
+    store2.execute(&lot_op(track_in), &eng).await.unwrap();
     // Samples keep coming while the lot runs (the temperature moves).
     regs.set_holding(1, 1150);
     wait_for(&client, &url, &token, |v| {
@@ -195,12 +198,12 @@ async fn polled_values_and_staleness_appear_through_the_api() {
     wait_for(&client, &url, &token, |v| v["state"] == "unscheduled_down").await;
     regs.coils.lock().unwrap().insert(0, false);
     wait_for(&client, &url, &token, |v| v["state"] == "productive").await;
-    let out = pilotline_store::LotCommand::TrackOut {
+    let out = pilotline_app::LotCommand::TrackOut {
         scrap_wafers: vec![],
         scrap_reason: None,
         readings: vec![],
     };
-    store2.execute(&lot_op(out), &eng, None).await.unwrap();
+    store2.execute(&lot_op(out), &eng).await.unwrap();
     let runs = get(
         &client,
         &format!("{base}/api/v1/lots/L1/process-data?point=tube_temperature"),

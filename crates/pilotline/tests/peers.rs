@@ -4,8 +4,8 @@
 //! through the HTTP API, scaled; Sparkplug deaths must mark the tool stale, and a forced `seq`
 //! gap must make Pilotline ask the node to rebirth.
 
+use pilotline_app::{App, WriteOp};
 use pilotline_domain::{Actor, Role};
-use pilotline_store::{Store, WriteOp};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use std::process::Stdio;
@@ -177,9 +177,12 @@ async fn pymodbus_and_pysparkplug_tools_are_collected() {
         ),
     )
     .unwrap();
-    let store = Store::open(&format!("sqlite://{}", dir.path().join("p.db").display()))
-        .await
-        .unwrap();
+    let store = App::open(
+        &format!("sqlite://{}", dir.path().join("p.db").display()),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     store.migrate().await.unwrap();
     let admin = Actor {
         user: "t".into(),
@@ -192,7 +195,7 @@ async fn pymodbus_and_pysparkplug_tools_are_collected() {
             equipment_type: ty.into(),
             description: String::new(),
         };
-        store.execute(&put, &admin, None).await.unwrap();
+        store.execute(&put, &admin).await.unwrap();
     }
     let token = store
         .create_token("eng", Role::Engineer, None)

@@ -5,11 +5,11 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::NaiveDate;
-use pilotline_domain::measure::Reading;
-use pilotline_domain::{Action, LotEvent, LotState, LotType, LotView};
-use pilotline_store::{
+use pilotline_app::{
     Genealogy, LotCommand, LotFilter, LotPage, LotYield, NewLotRequest, ProcessRun, WipRow, WriteOp,
 };
+use pilotline_domain::measure::Reading;
+use pilotline_domain::{Code, LotEvent, LotState, LotType, LotView};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -63,7 +63,13 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         .map(|s| s.trim().trim_matches('"'))
         .and_then(|s| s.parse::<u64>().ok())
         .map(Some)
-        .ok_or_else(|| ApiError::invalid("If-Match must be a lot version number"))
+        .ok_or_else(|| {
+            Code::HeaderInvalid
+                .refusal()
+                .with("header", "If-Match")
+                .with("reason", "must be a lot version number")
+                .into()
+        })
 }
 
 /// Start a lot at the first step of its route.
@@ -102,6 +108,7 @@ pub async fn start(
 
 /// Filters and paging of the lot list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only lots in this state.
@@ -124,7 +131,6 @@ pub async fn list(
     caller: Caller,
     Params(q): Params<ListQuery>,
 ) -> Result<Json<LotPage>, ApiError> {
-    caller.require(Action::ReadLots, "read lots")?;
     let filter = LotFilter {
         state: q.state,
         step: q.step,
@@ -132,11 +138,7 @@ pub async fn list(
         limit: q.limit,
         after: q.cursor,
     };
-    Ok(Json(state.store.lots(&filter, &caller.0).await?))
-}
-
-fn lot_not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("lot {id} does not exist"))
+    Ok(Json(state.app.lots(&filter, &caller.0).await?))
 }
 
 /// One lot. Another tenant's lot answers 404, as if it did not exist.
@@ -148,13 +150,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<LotView>, ApiError> {
-    caller.require(Action::ReadLots, "read lots")?;
-    let lot = state
-        .store
-        .lot(&id, &caller.0)
-        .await?
-        .ok_or_else(|| lot_not_found(&id))?;
-    Ok(Json(lot))
+    Ok(Json(state.app.lot(&id, &caller.0).await?))
 }
 
 /// Every event of a lot, oldest first: who, when, what, why, before and after.
@@ -166,12 +162,12 @@ pub async fn history(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<LotEvent>>, ApiError> {
-    caller.require(Action::ReadLots, "read lots")?;
-    Ok(Json(state.store.history(&id, &caller.0).await?))
+    Ok(Json(state.app.history(&id, &caller.0).await?))
 }
 
 /// Which process data to return.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessDataQuery {
     /// Only this point.
@@ -191,12 +187,11 @@ pub async fn process_data(
     Path(id): Path<String>,
     Params(q): Params<ProcessDataQuery>,
 ) -> Result<Json<Vec<ProcessRun>>, ApiError> {
-    caller.require(Action::ReadLots, "read lots")?;
     let limit = q.limit.unwrap_or(10_000);
     Ok(Json(
         state
-            .store
-            .process_data(&id, &caller.0, q.point.as_deref(), limit)
+            .app
+            .process_data(&id, q.point.as_deref(), limit, &caller.0)
             .await?,
     ))
 }
@@ -211,13 +206,7 @@ pub async fn lot_yield(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<LotYield>, ApiError> {
-    caller.require(Action::ReadLots, "read lots")?;
-    state
-        .store
-        .lot_yield(&id, &caller.0)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("lot {id} has no test data you can see")))
+    Ok(Json(state.app.lot_yield(&id, &caller.0).await?))
 }
 
 /// The lot's split/merge family.
@@ -229,8 +218,7 @@ pub async fn genealogy(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Genealogy>, ApiError> {
-    caller.require(Action::ReadLots, "read lots")?;
-    Ok(Json(state.store.genealogy(&id, &caller.0).await?))
+    Ok(Json(state.app.genealogy(&id, &caller.0).await?))
 }
 
 /// Work in progress: lots and wafers by route step and state.
@@ -240,8 +228,7 @@ pub async fn wip(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<WipRow>>, ApiError> {
-    caller.require(Action::ReadLots, "read WIP")?;
-    Ok(Json(state.store.wip(&caller.0).await?))
+    Ok(Json(state.app.wip(&caller.0).await?))
 }
 
 fn lot_op(id: String, headers: &HeaderMap, command: LotCommand) -> Result<WriteOp, ApiError> {
@@ -322,30 +309,22 @@ pub async fn track_out(
         scrap_reason,
         readings,
     } = body.value;
-    let measured = !readings.is_empty();
     let cmd = LotCommand::TrackOut {
         scrap_wafers,
         scrap_reason,
         readings,
     };
-    let since = pilotline_store::now();
-    let res = perform(
+    // The application layer stores the readings, moves the lot and carries out the SPC
+    // charts' actions in one transaction.
+    perform(
         &state,
         &caller,
-        lot_op(id.clone(), &headers, cmd)?,
+        lot_op(id, &headers, cmd)?,
         key,
         body.fingerprint,
         ok,
     )
-    .await?;
-    if measured && res.status().is_success() {
-        // The readings are committed with the track-out; now the SPC charts judge them (an
-        // out-of-control point holds the lot or takes the tool down, per chart).
-        if let Err(e) = state.store.evaluate_charts(&id, since).await {
-            tracing::error!(lot = %id, error = %e, "SPC evaluation after track-out failed");
-        }
-    }
-    Ok(res)
+    .await
 }
 
 /// A hold to place.
@@ -412,9 +391,12 @@ pub async fn release(
     key: IdemKey,
     body: Body<Release>,
 ) -> Result<Response, ApiError> {
-    let hold_id: u32 = hold_id
-        .parse()
-        .map_err(|_| ApiError::not_found(format!("lot {id} has no hold {hold_id:?}")))?;
+    let hold_id: u32 = hold_id.parse().map_err(|_| {
+        Code::HoldNotFound
+            .refusal()
+            .with("lot", &id)
+            .with("hold", &hold_id)
+    })?;
     let cmd = LotCommand::Release {
         hold_id,
         comment: body.value.comment,

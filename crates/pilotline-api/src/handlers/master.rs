@@ -3,10 +3,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
+use pilotline_app::SampleRecord;
 use pilotline_domain::equipment::StateChange;
-use pilotline_domain::utilisation::{Utilisation, utilisation};
-use pilotline_domain::{Action, E10State, Equipment, Product, Route, RouteSpec};
-use pilotline_store::{CommState, SampleRecord};
+use pilotline_domain::utilisation::Utilisation;
+use pilotline_domain::{E10State, Equipment, Product, Route, RouteSpec};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -14,7 +14,7 @@ use crate::auth::Caller;
 use crate::body::{Body, Params};
 use crate::write::{IdemKey, created, created_or_ok, ok, perform};
 use crate::{ApiError, AppState};
-use pilotline_store::WriteOp;
+use pilotline_app::WriteOp;
 
 /// Store a route. Unchanged content answers 200 with the existing version; changed content
 /// stores a new version (201). Versions never change once stored.
@@ -45,13 +45,13 @@ pub async fn list_routes(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<Route>>, ApiError> {
-    caller.require(Action::ReadMasterData, "read routes")?;
-    let routes = state.store.routes().await?;
+    let routes = state.app.routes(&caller.0).await?;
     Ok(Json(routes.iter().map(|r| (**r).clone()).collect()))
 }
 
 /// Query of a route read.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RouteQuery {
     /// Version; the latest when absent.
@@ -68,13 +68,7 @@ pub async fn get_route(
     Path(id): Path<String>,
     Params(q): Params<RouteQuery>,
 ) -> Result<Json<Route>, ApiError> {
-    caller.require(Action::ReadMasterData, "read routes")?;
-    let route = state.store.route(&id, q.version).await?.ok_or_else(|| {
-        ApiError::not_found(match q.version {
-            Some(v) => format!("route {id} v{v} does not exist"),
-            None => format!("route {id} does not exist"),
-        })
-    })?;
+    let route = state.app.route(&id, q.version, &caller.0).await?;
     Ok(Json((*route).clone()))
 }
 
@@ -105,8 +99,7 @@ pub async fn list_products(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<Product>>, ApiError> {
-    caller.require(Action::ReadMasterData, "read products")?;
-    Ok(Json(state.store.products().await?))
+    Ok(Json(state.app.products(&caller.0).await?))
 }
 
 /// A tool to register.
@@ -146,6 +139,7 @@ pub async fn create_equipment(
 
 /// Filter of the equipment list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EquipmentQuery {
     /// Only tools of this type.
@@ -160,11 +154,10 @@ pub async fn list_equipment(
     caller: Caller,
     Params(q): Params<EquipmentQuery>,
 ) -> Result<Json<Vec<Equipment>>, ApiError> {
-    caller.require(Action::ReadMasterData, "read equipment")?;
     Ok(Json(
         state
-            .store
-            .equipment_list(q.equipment_type.as_deref())
+            .app
+            .equipment_list(q.equipment_type.as_deref(), &caller.0)
             .await?,
     ))
 }
@@ -192,27 +185,18 @@ pub async fn get_equipment(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<EquipmentDetail>, ApiError> {
-    caller.require(Action::ReadMasterData, "read equipment")?;
-    let equipment = state
-        .store
-        .equipment(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("equipment {id} does not exist")))?;
-    let comm = state.store.comm_state(&id).await?.unwrap_or(CommState {
-        stale: false,
-        since: None,
-    });
-    let latest = state.store.latest_samples(&id).await?;
+    let s = state.app.tool_status(&id, &caller.0).await?;
     Ok(Json(EquipmentDetail {
-        equipment,
-        stale: comm.stale,
-        comm_since: comm.since,
-        latest,
+        equipment: s.equipment,
+        stale: s.stale,
+        comm_since: s.comm_since,
+        latest: s.latest,
     }))
 }
 
 /// Filters of a sample query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SampleQuery {
     /// Only this point.
@@ -235,17 +219,11 @@ pub async fn equipment_samples(
     Path(id): Path<String>,
     Params(q): Params<SampleQuery>,
 ) -> Result<Json<Vec<SampleRecord>>, ApiError> {
-    caller.require(Action::ReadMasterData, "read equipment")?;
-    if state.store.comm_state(&id).await?.is_none() {
-        return Err(ApiError::not_found(format!(
-            "equipment {id} does not exist"
-        )));
-    }
     let limit = q.limit.unwrap_or(10_000);
     Ok(Json(
         state
-            .store
-            .samples(&id, q.point.as_deref(), q.from, q.to, limit)
+            .app
+            .samples(&id, q.point.as_deref(), q.from, q.to, limit, &caller.0)
             .await?,
     ))
 }
@@ -272,9 +250,7 @@ pub async fn set_equipment_state(
     body: Body<SetState>,
 ) -> Result<Response, ApiError> {
     let SetState { state: to, reason } = body.value;
-    if reason.trim().is_empty() {
-        return Err(ApiError::invalid("reason: must not be empty"));
-    }
+    pilotline_domain::refusal::check_text("reason", &reason, 4000)?;
     let op = WriteOp::SetEquipmentState {
         id,
         state: to,
@@ -285,6 +261,7 @@ pub async fn set_equipment_state(
 
 /// Window of an E10 query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatesQuery {
     /// Window start (RFC 3339); default 24 hours before `to`.
@@ -313,30 +290,12 @@ pub async fn equipment_states(
     Path(id): Path<String>,
     Params(q): Params<StatesQuery>,
 ) -> Result<Json<StateHistory>, ApiError> {
-    caller.require(Action::ReadMasterData, "read equipment")?;
-    let Some(tool) = state.store.equipment(&id).await? else {
-        return Err(ApiError::not_found(format!(
-            "equipment {id} does not exist"
-        )));
-    };
-    let to = q.to.unwrap_or_else(pilotline_store::now);
-    let from = q.from.unwrap_or(to - chrono::Duration::hours(24));
-    if from >= to {
-        return Err(ApiError::invalid("from: must be before to"));
-    }
-    let all = state.store.equipment_states(&id).await?;
-    // The state at `from` is the one the first later change left; with none, the current one.
-    let initial = all
-        .iter()
-        .find(|c| c.at > from)
-        .map_or(tool.state, |c| c.from);
-    let utilisation = utilisation(initial, &all, from, to);
-    let changes = all
-        .into_iter()
-        .filter(|c| c.at >= from && c.at < to)
-        .collect();
+    let h = state
+        .app
+        .state_history(&id, q.from, q.to, &caller.0)
+        .await?;
     Ok(Json(StateHistory {
-        changes,
-        utilisation,
+        changes: h.changes,
+        utilisation: h.utilisation,
     }))
 }

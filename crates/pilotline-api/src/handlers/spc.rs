@@ -4,9 +4,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use pilotline_domain::Action;
+use pilotline_app::{ChartSpec, ChartView, Measurement, NewMeasurements, SpcOutcome};
+use pilotline_domain::Code;
 use pilotline_domain::measure::Reading;
-use pilotline_store::{ChartSpec, ChartView, Measurement, NewMeasurements, SpcOutcome};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -31,6 +31,20 @@ pub struct MeasurementsBody {
 /// The columns a CSV upload must have, in any order (`step`, `wafer`, `site` may be empty).
 const CSV_COLUMNS: [&str; 6] = ["lot", "step", "parameter", "wafer", "site", "value"];
 
+/// A CSV fault at line `line` (numbered from 1, the header).
+fn csv_error(line: usize, reason: impl std::fmt::Display) -> ApiError {
+    Code::CsvInvalid
+        .refusal()
+        .with("line", line)
+        .with("reason", reason)
+        .into()
+}
+
+/// The line (from 1) of byte `offset` in `bytes`.
+fn text_line(bytes: &[u8], offset: usize) -> usize {
+    1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count()
+}
+
 /// Reads a CSV upload into one request per (lot, step), refusing the whole file at the first
 /// bad line (numbered from 1, the header).
 fn parse_csv(text: &str) -> Result<Vec<NewMeasurements>, ApiError> {
@@ -39,15 +53,18 @@ fn parse_csv(text: &str) -> Result<Vec<NewMeasurements>, ApiError> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty());
     let Some((_, header)) = lines.next() else {
-        return Err(ApiError::invalid("the CSV is empty"));
+        return Err(csv_error(1, "the CSV is empty"));
     };
     let names: Vec<String> = header.split(',').map(|h| h.trim().to_lowercase()).collect();
     let col = |name: &str| {
         names.iter().position(|n| n == name).ok_or_else(|| {
-            ApiError::invalid(format!(
-                "line 1: no column {name:?}; the header needs {}",
-                CSV_COLUMNS.join(",")
-            ))
+            csv_error(
+                1,
+                format!(
+                    "no column {name:?}; the header needs {}",
+                    CSV_COLUMNS.join(",")
+                ),
+            )
         })
     };
     let at: Vec<usize> = CSV_COLUMNS
@@ -59,33 +76,29 @@ fn parse_csv(text: &str) -> Result<Vec<NewMeasurements>, ApiError> {
         let n = i + 1;
         let cells: Vec<&str> = line.split(',').map(str::trim).collect();
         if cells.len() != names.len() {
-            return Err(ApiError::invalid(format!(
-                "line {n}: {} fields, the header has {}",
-                cells.len(),
-                names.len()
-            )));
+            return Err(csv_error(
+                n,
+                format!("{} fields, the header has {}", cells.len(), names.len()),
+            ));
         }
         let cell = |k: usize| cells[at[k]];
         let opt = |k: usize| Some(cell(k).to_string()).filter(|s| !s.is_empty());
         let lot = cell(0).to_string();
         if lot.is_empty() || cell(2).is_empty() {
-            return Err(ApiError::invalid(format!(
-                "line {n}: lot and parameter must not be empty"
-            )));
+            return Err(csv_error(n, "lot and parameter must not be empty"));
         }
         let site = match opt(4) {
             None => None,
-            Some(s) => Some(s.parse::<u32>().map_err(|_| {
-                ApiError::invalid(format!("line {n}: site {s:?} is not a whole number"))
-            })?),
+            Some(s) => Some(
+                s.parse::<u32>()
+                    .map_err(|_| csv_error(n, format!("site {s:?} is not a whole number")))?,
+            ),
         };
         let value: f64 = cell(5)
             .parse()
             .ok()
             .filter(|v: &f64| v.is_finite())
-            .ok_or_else(|| {
-                ApiError::invalid(format!("line {n}: value {:?} is not a number", cell(5)))
-            })?;
+            .ok_or_else(|| csv_error(n, format!("value {:?} is not a number", cell(5))))?;
         let reading = Reading {
             parameter: cell(2).to_string(),
             wafer: opt(3),
@@ -105,7 +118,7 @@ fn parse_csv(text: &str) -> Result<Vec<NewMeasurements>, ApiError> {
         }
     }
     if groups.is_empty() {
-        return Err(ApiError::invalid("the CSV has a header but no readings"));
+        return Err(csv_error(2, "the CSV has a header but no readings"));
     }
     Ok(groups)
 }
@@ -125,18 +138,17 @@ pub async fn record(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<SpcOutcome>), ApiError> {
-    caller.require(Action::MoveLots, "record measurements")?;
     let csv = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/csv"));
     let requests = if csv {
         let text = std::str::from_utf8(&bytes)
-            .map_err(|_| ApiError::invalid("the CSV is not UTF-8 text"))?;
+            .map_err(|e| csv_error(text_line(&bytes, e.valid_up_to()), "not UTF-8 text"))?;
         parse_csv(text)?
     } else {
-        let body: MeasurementsBody = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
+        let body: MeasurementsBody =
+            serde_json::from_slice(&bytes).map_err(|e| ApiError::body_invalid("body", e))?;
         vec![NewMeasurements {
             lot: body.lot,
             step: body.step,
@@ -146,15 +158,13 @@ pub async fn record(
         }]
     };
     // Every group is checked before any is stored, so a bad file stores nothing.
-    let total = state
-        .store
-        .record_measurements(&requests, &caller.0)
-        .await?;
+    let total = state.app.record_measurements(&requests, &caller.0).await?;
     Ok((StatusCode::CREATED, Json(total)))
 }
 
 /// Which readings.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MeasurementsQuery {
     /// One lot's.
@@ -173,10 +183,9 @@ pub async fn list(
     caller: Caller,
     Params(q): Params<MeasurementsQuery>,
 ) -> Result<Json<Vec<Measurement>>, ApiError> {
-    caller.require(Action::ReadLots, "read measurements")?;
     Ok(Json(
         state
-            .store
+            .app
             .measurements(
                 q.lot.as_deref(),
                 q.parameter.as_deref(),
@@ -194,8 +203,7 @@ pub async fn charts(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<ChartView>>, ApiError> {
-    caller.require(Action::ReadMasterData, "read SPC charts")?;
-    Ok(Json(state.store.charts(&caller.0).await?))
+    Ok(Json(state.app.charts(&caller.0).await?))
 }
 
 /// Creates a chart: parameter and keys (product, step, tool, recipe), I-MR or X̄-S, its rules
@@ -207,10 +215,9 @@ pub async fn create(
     caller: Caller,
     body: Body<ChartSpec>,
 ) -> Result<(StatusCode, Json<ChartView>), ApiError> {
-    caller.require(Action::WriteMasterData, "create SPC charts")?;
     Ok((
         StatusCode::CREATED,
-        Json(state.store.create_chart(body.value, &caller.0).await?),
+        Json(state.app.create_chart(body.value, &caller.0).await?),
     ))
 }
 
@@ -224,13 +231,7 @@ pub async fn chart(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ChartView>, ApiError> {
-    caller.require(Action::ReadMasterData, "read SPC charts")?;
-    state
-        .store
-        .chart(&id, &caller.0)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("chart {id} is not known")))
+    Ok(Json(state.app.chart(&id, &caller.0).await?))
 }
 
 /// Recomputes a chart's limits from its latest baseline points, as a new version.
@@ -242,8 +243,7 @@ pub async fn recompute(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ChartView>, ApiError> {
-    caller.require(Action::WriteMasterData, "recompute SPC limits")?;
-    Ok(Json(state.store.recompute_limits(&id, &caller.0).await?))
+    Ok(Json(state.app.recompute_limits(&id, &caller.0).await?))
 }
 
 #[cfg(test)]
@@ -261,8 +261,9 @@ mod tests {
         assert_eq!(g[1].readings[0].site, None);
         let bad = "lot,step,parameter,wafer,site,value\nL1,FB050,oxide,W1,1,500\nL1,FB050,oxide,W1,2,abc\n";
         let e = parse_csv(bad).unwrap_err();
-        assert!(e.body().contains("line 3"), "{}", e.body());
+        assert_eq!(e.refusal.code(), Code::CsvInvalid);
+        assert_eq!(e.refusal.param("line"), Some("3"));
         let e = parse_csv("lot,parameter,value\nL1,oxide,1\n").unwrap_err();
-        assert!(e.body().contains("line 1"), "{}", e.body());
+        assert_eq!(e.refusal.param("line"), Some("1"));
     }
 }

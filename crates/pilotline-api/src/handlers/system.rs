@@ -4,26 +4,20 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pilotline_domain::Action;
-use utoipa::OpenApi;
+use pilotline_domain::{Action, Code};
 
 use crate::auth::Caller;
-use crate::{ApiDoc, ApiError, AppState};
+use crate::{ApiError, AppState};
 
 /// Liveness and database reachability. Public: it reveals nothing but "up".
 #[utoipa::path(get, path = "/healthz", tag = "system",
     responses((status = 200, description = "Up, database reachable"), (status = 503, description = "Database unreachable")))]
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
+    match state.app.ping().await {
         Ok(_) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "health check: database unreachable");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "database unreachable",
-            )
-            .into_response()
+            ApiError::from(Code::Unavailable).into_response()
         }
     }
 }
@@ -42,20 +36,20 @@ pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Re
 }
 
 /// The OpenAPI 3.1 description of this API. Public, like any published API description.
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi() -> Json<serde_json::Value> {
+    Json(crate::openapi::document())
 }
 
 /// 404 for every path the API does not have.
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("no such resource; see /api/openapi.json")
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    Code::PathNotFound.refusal().with("path", uri.path()).into()
 }
 
 /// 405 for a known path with the wrong method.
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method-not-allowed",
-        "this resource does not support that method; see /api/openapi.json",
-    )
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    Code::MethodNotAllowed
+        .refusal()
+        .with("method", method)
+        .with("path", uri.path())
+        .into()
 }

@@ -2,13 +2,12 @@
 //! statistics.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use pilotline_domain::Action;
-use pilotline_store::{
+use pilotline_app::{
     BinPareto, ImportedFile, ParametricRow, ProductBins, Rejection, StdfUpload, TestFileInfo,
 };
+use pilotline_domain::Code;
 use pilotline_yield::BinDefinition;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -20,6 +19,7 @@ use crate::{ApiError, AppState};
 
 /// How an uploaded file is linked.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     /// File name to record (default `upload.stdf`).
@@ -43,17 +43,35 @@ pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     Params(q): Params<UploadQuery>,
-    body: Bytes,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, Json<ImportedFile>), ApiError> {
-    caller.require(Action::WriteMasterData, "import test data")?;
+    // The role and the declared size are checked before a byte of the body is read.
+    state.app.authorize_import(&caller.0)?;
+    let too_large = || {
+        Code::BodyTooLarge
+            .refusal()
+            .with("limit", format!("{} bytes", crate::MAX_TEST_FILE))
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > crate::MAX_TEST_FILE as u64) {
+        return Err(too_large().into());
+    }
+    let body = axum::body::to_bytes(body, crate::MAX_TEST_FILE)
+        .await
+        .map_err(|_| too_large())?;
     if body.is_empty() {
-        return Err(ApiError::invalid(
-            "the request body is empty: send the STDF file's bytes",
-        ));
+        return Err(Code::BodyEmpty
+            .refusal()
+            .with("expected", "send the STDF file's bytes")
+            .into());
     }
     let name = q.name.unwrap_or_else(|| "upload.stdf".to_string());
     let done = state
-        .store
+        .app
         .import_stdf(
             StdfUpload {
                 name: &name,
@@ -75,6 +93,7 @@ pub async fn upload(
 
 /// Which files.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FilesQuery {
     /// One lot's files.
@@ -91,10 +110,9 @@ pub async fn list(
     caller: Caller,
     Params(q): Params<FilesQuery>,
 ) -> Result<Json<Vec<TestFileInfo>>, ApiError> {
-    caller.require(Action::ReadLots, "read test data")?;
     Ok(Json(
         state
-            .store
+            .app
             .test_files(q.lot.as_deref(), q.limit.unwrap_or(100), &caller.0)
             .await?,
     ))
@@ -109,13 +127,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<TestFileInfo>, ApiError> {
-    caller.require(Action::ReadLots, "read test data")?;
-    state
-        .store
-        .test_file(&id, &caller.0)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("test file {id} is not known")))
+    Ok(Json(state.app.test_file(&id, &caller.0).await?))
 }
 
 /// Files refused (unreadable, or no lot to link to), newest first, with the reason.
@@ -125,8 +137,7 @@ pub async fn rejections(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<Rejection>>, ApiError> {
-    caller.require(Action::ReadMasterData, "read refused test files")?;
-    Ok(Json(state.store.rejections(100, &caller.0).await?))
+    Ok(Json(state.app.rejections(100, &caller.0).await?))
 }
 
 /// A product's bin table (empty: the parts' own flags decide).
@@ -138,13 +149,7 @@ pub async fn get_bins(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ProductBins>, ApiError> {
-    caller.require(Action::ReadLots, "read bin tables")?;
-    state
-        .store
-        .bin_table(&id, &caller.0)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("no product of that id among those you can see"))
+    Ok(Json(state.app.bin_table(&id, &caller.0).await?))
 }
 
 /// Replaces a product's bin table: from now on it alone decides pass/fail for the product's
@@ -159,12 +164,8 @@ pub async fn put_bins(
     Path(id): Path<String>,
     body: Body<Vec<BinDefinition>>,
 ) -> Result<Json<ProductBins>, ApiError> {
-    caller.require(Action::WriteMasterData, "set bin tables")?;
     Ok(Json(
-        state
-            .store
-            .set_bin_table(&id, body.value, &caller.0)
-            .await?,
+        state.app.set_bin_table(&id, body.value, &caller.0).await?,
     ))
 }
 
@@ -176,8 +177,7 @@ pub async fn pareto(
     caller: Caller,
     Params(q): Params<FilterQuery>,
 ) -> Result<Json<BinPareto>, ApiError> {
-    caller.require(Action::ReadLots, "read yields")?;
-    Ok(Json(state.store.bin_pareto(&q.filter(), &caller.0).await?))
+    Ok(Json(state.app.bin_pareto(&q.filter(), &caller.0).await?))
 }
 
 /// Parametric statistics (per wafer and test: limits, units, count, fails, mean, sigma, min,
@@ -190,11 +190,5 @@ pub async fn parametrics(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<ParametricRow>>, ApiError> {
-    caller.require(Action::ReadLots, "read test data")?;
-    state
-        .store
-        .lot_parametrics(&id, &caller.0)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("lot {id} is not known")))
+    Ok(Json(state.app.lot_parametrics(&id, &caller.0).await?))
 }

@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use pilotline_domain::Action;
-use pilotline_store::{GroupBy, Stage, YieldFilter, YieldGroup};
+use pilotline_app::{GroupBy, Stage, YieldFilter, YieldGroup};
+use pilotline_domain::Code;
 use pilotline_yield::{StackedMap, WaferMap};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -29,6 +29,7 @@ pub enum MapFormat {
 
 /// Which map.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MapQuery {
     /// `json` (default), `svg` or `e142`.
@@ -49,12 +50,10 @@ pub async fn map(
     Path(id): Path<String>,
     Params(q): Params<MapQuery>,
 ) -> Result<Response, ApiError> {
-    caller.require(Action::ReadLots, "read wafer maps")?;
     let map = state
-        .store
+        .app
         .wafer_map(&id, q.lot.as_deref(), &caller.0)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("wafer {id} has no test data you can see")))?;
+        .await?;
     Ok(match q.format.unwrap_or_default() {
         MapFormat::Json => Json(map).into_response(),
         MapFormat::Svg => typed(map.to_svg(), "image/svg+xml"),
@@ -64,6 +63,7 @@ pub async fn map(
 
 /// Which test data (roll-ups and Paretos).
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FilterQuery {
     /// Tested (else imported) from this time (inclusive, RFC 3339).
@@ -93,6 +93,7 @@ impl FilterQuery {
 
 /// Which roll-up.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct YieldQuery {
     /// `lot`, `wafer`, `product`, `design`, `tenant`, `stage`, `step`, `tool`, `day`, `week`
@@ -120,10 +121,9 @@ pub async fn rollup(
     caller: Caller,
     Params(q): Params<YieldQuery>,
 ) -> Result<Json<Vec<YieldGroup>>, ApiError> {
-    caller.require(Action::ReadLots, "read yields")?;
     Ok(Json(
         state
-            .store
+            .app
             .yield_rollup(
                 q.group_by,
                 &YieldFilter {
@@ -141,6 +141,7 @@ pub async fn rollup(
 
 /// How to return a stacked map.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StackedQuery {
     /// `json` (default) or `svg`.
@@ -159,21 +160,19 @@ pub async fn stacked(
     Path(id): Path<String>,
     Params(q): Params<StackedQuery>,
 ) -> Result<Response, ApiError> {
-    caller.require(Action::ReadLots, "read wafer maps")?;
-    let map = state
-        .store
-        .stacked_map(&id, &caller.0)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("lot {id} has no wafer probe data you can see"))
-        })?;
+    let map = state.app.stacked_map(&id, &caller.0).await?;
     Ok(match q.format.unwrap_or_default() {
         MapFormat::Json => Json(map).into_response(),
         MapFormat::Svg => typed(map.to_svg(), "image/svg+xml"),
         MapFormat::E142 => {
-            return Err(ApiError::invalid(
-                "a stacked map is JSON or SVG; E142 maps are per wafer (/wafers/{id}/map)",
-            ));
+            return Err(Code::FormatUnsupported
+                .refusal()
+                .with("format", "e142")
+                .with(
+                    "reason",
+                    "a stacked map is JSON or SVG; E142 maps are per wafer (/wafers/{id}/map)",
+                )
+                .into());
         }
     })
 }

@@ -1,6 +1,7 @@
 //! Sixteen concurrent track-ins of one lot, and idempotent retries.
 
 use crate::harness::Server;
+use pilotline_domain::Code;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
@@ -97,7 +98,7 @@ async fn sixteen_concurrent_track_ins_one_wins_and_retries_replay() {
                 &[("Idempotency-Key", key)],
             )
             .await;
-        other.problem(StatusCode::UNPROCESSABLE_ENTITY, "already used");
+        other.problem(StatusCode::UNPROCESSABLE_ENTITY, Code::IdempotencyKeyReused);
         // A key on a lot start: the retry answers 201 with the same lot, and no second lot exists.
         let start = json!({"product": "MHP-GS200", "wafer_count": 3});
         let first = s

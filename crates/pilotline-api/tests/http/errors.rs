@@ -1,6 +1,7 @@
 //! Bad input gets a clear problem+json answer and writes nothing.
 
 use crate::harness::Server;
+use pilotline_domain::Code;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -18,7 +19,7 @@ async fn bad_requests_get_clear_problems_and_change_nothing() {
             "{\"equipment\": ",
         )
         .await
-        .problem(StatusCode::UNPROCESSABLE_ENTITY, "EOF while parsing");
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::BodyInvalid);
         s.raw(
             "operator",
             "/api/v1/lots/E1/track-in",
@@ -26,27 +27,24 @@ async fn bad_requests_get_clear_problems_and_change_nothing() {
             "{\"equipment\": \"DESIGN-SIGNOFF-01\"} trailing",
         )
         .await
-        .problem(StatusCode::UNPROCESSABLE_ENTITY, "trailing");
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::BodyInvalid);
         s.post(
             "operator",
             "/api/v1/lots/E1/track-in",
             json!({"equipment": "DESIGN-SIGNOFF-01", "speed": 3}),
         )
         .await
-        .problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown field `speed`");
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::BodyInvalid);
         s.post(
             "operator",
             "/api/v1/lots/E1/track-in",
             json!({"equipment": 42}),
         )
         .await
-        .problem(StatusCode::UNPROCESSABLE_ENTITY, "`equipment`");
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::BodyInvalid);
         s.post("operator", "/api/v1/lots/E1/track-in", json!({}))
             .await
-            .problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "missing field `equipment`",
-            );
+            .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::BodyInvalid);
         s.raw(
             "operator",
             "/api/v1/lots/E1/track-in",
@@ -54,68 +52,68 @@ async fn bad_requests_get_clear_problems_and_change_nothing() {
             "equipment=x",
         )
         .await
-        .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json");
+        .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, Code::UnsupportedMedia);
         s.post(
             "operator",
             "/api/v1/lots/E1/track-in",
             json!({"equipment": "NO-SUCH-TOOL"}),
         )
         .await
-        .problem(StatusCode::UNPROCESSABLE_ENTITY, "NO-SUCH-TOOL");
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::EquipmentUnknown);
         s.post(
             "operator",
             "/api/v1/lots/E1/track-in",
             json!({"equipment": "FURNACE-01"}),
         )
         .await
-        .problem(StatusCode::CONFLICT, "runs on DESIGN-SIGNOFF");
+        .problem(StatusCode::CONFLICT, Code::EquipmentWrongType);
         s.post(
             "operator",
             "/api/v1/lots",
             json!({"product": "MHP-GS200", "wafer_count": 26}),
         )
         .await
-        .problem(StatusCode::UNPROCESSABLE_ENTITY, "wafer_count");
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::OutOfRange);
         s.post(
             "operator",
             "/api/v1/lots",
             json!({"product": "MHP-GS200", "wafer_count": 2, "lot_type": "hobby"}),
         )
         .await
-        .problem(StatusCode::UNPROCESSABLE_ENTITY, "lot_type");
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::BodyInvalid);
         s.post(
             "operator",
             "/api/v1/lots",
             json!({"product": "NOPE", "wafer_count": 2}),
         )
         .await
-        .problem(StatusCode::UNPROCESSABLE_ENTITY, "product: NOPE");
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::ProductUnknown);
         s.post(
             "operator",
             "/api/v1/lots",
             json!({"id": "E1", "product": "MHP-GS200", "wafer_count": 2}),
         )
         .await
-        .problem(StatusCode::CONFLICT, "already exists");
+        .problem(StatusCode::CONFLICT, Code::LotExists);
         s.get("operator", "/api/v1/lots?state=flying")
             .await
-            .problem(StatusCode::UNPROCESSABLE_ENTITY, "state");
+            .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::QueryInvalid);
         s.get("operator", "/api/v1/lots/NOPE")
             .await
-            .problem(StatusCode::NOT_FOUND, "NOPE");
+            .problem(StatusCode::NOT_FOUND, Code::LotNotFound);
         s.post(
             "operator",
             "/api/v1/lots/NOPE/track-in",
             json!({"equipment": "DESIGN-SIGNOFF-01"}),
         )
         .await
-        .problem(StatusCode::NOT_FOUND, "NOPE");
+        .problem(StatusCode::NOT_FOUND, Code::LotNotFound);
         s.get("operator", "/api/v1/nothing-here")
             .await
-            .problem(StatusCode::NOT_FOUND, "no such resource");
+            .problem(StatusCode::NOT_FOUND, Code::PathNotFound);
         s.call("operator", Method::DELETE, "/api/v1/lots/E1", None)
             .await
-            .problem(StatusCode::METHOD_NOT_ALLOWED, "method");
+            .problem(StatusCode::METHOD_NOT_ALLOWED, Code::MethodNotAllowed);
 
         // Authentication: missing, malformed and unknown tokens.
         let anon = s
@@ -128,7 +126,7 @@ async fn bad_requests_get_clear_problems_and_change_nothing() {
         assert_eq!(anon.headers()["www-authenticate"], "Bearer");
         s.get("plt_not-a-real-token", "/api/v1/lots")
             .await
-            .problem(StatusCode::UNAUTHORIZED, "unknown");
+            .problem(StatusCode::UNAUTHORIZED, Code::AuthInvalid);
         let basic = s
             .client
             .get(format!("{}/api/v1/lots", s.base))
@@ -144,7 +142,7 @@ async fn bad_requests_get_clear_problems_and_change_nothing() {
             Some(json!({"equipment": "DESIGN-SIGNOFF-01"})),
         )
         .await
-        .problem(StatusCode::UNAUTHORIZED, "unknown");
+        .problem(StatusCode::UNAUTHORIZED, Code::AuthInvalid);
         // Role: a manager reads but does not move.
         s.post(
             "manager",
@@ -152,7 +150,7 @@ async fn bad_requests_get_clear_problems_and_change_nothing() {
             json!({"equipment": "DESIGN-SIGNOFF-01"}),
         )
         .await
-        .problem(StatusCode::FORBIDDEN, "manager");
+        .problem(StatusCode::FORBIDDEN, Code::RoleForbidden);
         // If-Match on a stale version.
         s.call_with(
             "operator",
@@ -162,7 +160,7 @@ async fn bad_requests_get_clear_problems_and_change_nothing() {
             &[("If-Match", "99")],
         )
         .await
-        .problem(StatusCode::CONFLICT, "version");
+        .problem(StatusCode::CONFLICT, Code::LotVersionMismatch);
 
         let after = s.get("manager", "/api/v1/lots/E1/history").await.body;
         assert_eq!(

@@ -32,7 +32,7 @@ impl Server {
         let store = db.store().await.expect("store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = router(AppState::new(store.clone()));
+        let app = router(AppState::new(pilotline_app::App::new(store.clone())));
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -57,6 +57,21 @@ impl Server {
             db: Some(db),
             store,
             task,
+        }
+    }
+
+    /// Runs `statement` on the server's database over a connection of its own: for tests that
+    /// must put the store in a state no API call can (a damaged row, to make a step fail).
+    pub async fn sql(&self, statement: &'static str) {
+        let url = &self.db.as_ref().expect("database").url;
+        if url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            sqlx::raw_sql(statement).execute(&pool).await.unwrap();
+            pool.close().await;
+        } else {
+            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+            sqlx::raw_sql(statement).execute(&pool).await.unwrap();
+            pool.close().await;
         }
     }
 
@@ -278,8 +293,9 @@ impl Answer {
         }
     }
 
-    /// Asserts a problem+json answer with `status` whose detail mentions `needle`.
-    pub fn problem(&self, status: StatusCode, needle: &str) {
+    /// Asserts a problem+json answer with `status` and the refusal code `code` (from the one
+    /// catalogue), with a detail rendered for a person.
+    pub fn problem(&self, status: StatusCode, code: pilotline_domain::Code) {
         assert_eq!(self.status, status, "{:?}", self.body);
         assert_eq!(
             self.content_type, "application/problem+json",
@@ -287,10 +303,11 @@ impl Answer {
             self.body
         );
         assert_eq!(self.body["status"], status.as_u16(), "{:?}", self.body);
+        assert_eq!(self.body["code"], code.as_str(), "{:?}", self.body);
         let detail = self.body["detail"].as_str().unwrap_or_default();
         assert!(
-            detail.contains(needle),
-            "detail {detail:?} does not mention {needle:?}"
+            !detail.is_empty() && !detail.contains('{'),
+            "detail {detail:?} is not rendered"
         );
     }
 }

@@ -1,6 +1,7 @@
 //! A lot through the whole route, holds, split/merge/rework/scrap/future hold/ship, genealogy.
 
 use crate::harness::Server;
+use pilotline_domain::Code;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -68,11 +69,11 @@ async fn holds_split_merge_rework_scrap_future_hold_and_genealogy() {
         let tin = json!({"equipment": "MASK-INSPECT-01"});
         s.post("operator", "/api/v1/lots/G1/track-in", tin.clone())
             .await
-            .problem(StatusCode::CONFLICT, "on hold");
+            .problem(StatusCode::CONFLICT, Code::LotHeld);
         let rel = |id: u64| format!("/api/v1/lots/G1/holds/{id}/release");
         s.post("operator", &rel(id1), json!({"comment": "ok"}))
             .await
-            .problem(StatusCode::FORBIDDEN, "may not");
+            .problem(StatusCode::FORBIDDEN, Code::RoleForbidden);
         assert_eq!(
             s.post("engineer", &rel(id1), json!({"comment": "ok"}))
                 .await
@@ -81,7 +82,7 @@ async fn holds_split_merge_rework_scrap_future_hold_and_genealogy() {
         );
         s.post("operator", "/api/v1/lots/G1/track-in", tin.clone())
             .await
-            .problem(StatusCode::CONFLICT, "QA");
+            .problem(StatusCode::CONFLICT, Code::LotHeld);
         assert_eq!(
             s.post("engineer", &rel(id2), json!({"comment": "ok"}))
                 .await
@@ -90,10 +91,10 @@ async fn holds_split_merge_rework_scrap_future_hold_and_genealogy() {
         );
         s.post("engineer", &rel(id2), json!({"comment": "ok"}))
             .await
-            .problem(StatusCode::NOT_FOUND, "no active hold");
+            .problem(StatusCode::NOT_FOUND, Code::HoldNotFound);
         s.post("operator", "/api/v1/lots/G1/track-out", json!({}))
             .await
-            .problem(StatusCode::CONFLICT, "not running");
+            .problem(StatusCode::CONFLICT, Code::LotNotRunning);
         assert_eq!(
             s.post("operator", "/api/v1/lots/G1/track-in", tin)
                 .await
@@ -128,7 +129,7 @@ async fn holds_split_merge_rework_scrap_future_hold_and_genealogy() {
             json!({"from_lot": "G1.1"}),
         )
         .await
-        .problem(StatusCode::CONFLICT, "on hold");
+        .problem(StatusCode::CONFLICT, Code::LotHeld);
         let hid = held_child.body["id"].as_u64().unwrap();
         s.post(
             "engineer",
@@ -193,7 +194,7 @@ async fn holds_split_merge_rework_scrap_future_hold_and_genealogy() {
             json!({"to_step": s.route.steps[9].id, "reason": "x"}),
         )
         .await
-        .problem(StatusCode::CONFLICT, "must go back");
+        .problem(StatusCode::CONFLICT, Code::ReworkNotBack);
 
         // Scrap wafers, then ship is refused for a lot that is not completed.
         let sc = s
@@ -206,7 +207,7 @@ async fn holds_split_merge_rework_scrap_future_hold_and_genealogy() {
         assert_eq!(sc.body["wafer_count"], 9);
         s.post("operator", "/api/v1/lots/G1/ship", json!({}))
             .await
-            .problem(StatusCode::CONFLICT, "only a completed lot");
+            .problem(StatusCode::CONFLICT, Code::LotStateForbids);
         let sc = s
             .post(
                 "operator",
@@ -308,7 +309,7 @@ async fn lists_wip_equipment_and_openapi() {
             "/api/v1/equipment/DRIE-02/states?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
         )
         .await
-        .problem(StatusCode::UNPROCESSABLE_ENTITY, "before");
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::WindowReversed);
         let doc = s.get("", "/api/openapi.json").await.body;
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
         assert!(doc["paths"]["/api/v1/lots/{id}/track-in"]["post"].is_object());

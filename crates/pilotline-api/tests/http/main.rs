@@ -6,4 +6,5 @@ mod errors;
 mod harness;
 mod lot_flow;
 mod spc;
+mod spc_atomic;
 mod tenancy;

@@ -3,6 +3,7 @@
 //! engineer releases it with a disposition and a comment.
 
 use crate::harness::Server;
+use pilotline_domain::Code;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -36,14 +37,14 @@ async fn an_out_of_spec_reading_holds_the_lot_until_an_engineer_disposes_of_it()
             json!({"readings": [reading("S1-W01", 1, 99999.0)]}),
         )
         .await
-        .problem(StatusCode::UNPROCESSABLE_ENTITY, "measure again");
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::ReadingImplausible);
         s.post(
             "operator",
             out,
             json!({"readings": [{"parameter": "sheet_resistance", "value": 1.0}]}),
         )
         .await
-        .problem(StatusCode::UNPROCESSABLE_ENTITY, "oxide_thickness");
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::ParameterNotPlanned);
         assert_eq!(
             s.get("operator", "/api/v1/lots/S1").await.body["state"],
             "running"
@@ -77,7 +78,7 @@ async fn an_out_of_spec_reading_holds_the_lot_until_an_engineer_disposes_of_it()
             json!({"equipment": "LPCVD-01"}),
         )
         .await
-        .problem(StatusCode::CONFLICT, "hold");
+        .problem(StatusCode::CONFLICT, Code::LotHeld);
         // Operators do not release; engineers need a disposition.
         let release = format!("/api/v1/lots/S1/holds/{hold}/release");
         s.post(
@@ -86,14 +87,14 @@ async fn an_out_of_spec_reading_holds_the_lot_until_an_engineer_disposes_of_it()
             json!({"comment": "looks fine", "disposition": "use-as-is"}),
         )
         .await
-        .problem(StatusCode::FORBIDDEN, "release");
+        .problem(StatusCode::FORBIDDEN, Code::RoleForbidden);
         s.post(
             "engineer",
             &release,
             json!({"comment": "checked the ellipsometer"}),
         )
         .await
-        .problem(StatusCode::UNPROCESSABLE_ENTITY, "disposition");
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::DispositionRequired);
         let a = s
             .post(
                 "engineer",
@@ -160,7 +161,7 @@ async fn an_out_of_control_point_holds_the_lot_and_inhibits_the_tool_by_frozen_l
         assert_eq!(a.body["version"], 0);
         s.post("operator", "/api/v1/spc/charts", chart)
             .await
-            .problem(StatusCode::FORBIDDEN, "");
+            .problem(StatusCode::FORBIDDEN, Code::RoleForbidden);
 
         // Baseline: three wafers through the API, two through a CSV upload.
         let a = s
@@ -194,7 +195,7 @@ async fn an_out_of_control_point_holds_the_lot_and_inhibits_the_tool_by_frozen_l
         let (status, body) = post_csv(&s, "operator", bad).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(
-            body["detail"].as_str().unwrap().contains("line 3"),
+            body["code"] == "csv_invalid" && body["params"]["line"] == "3",
             "{body}"
         );
         s.post(
@@ -203,7 +204,7 @@ async fn an_out_of_control_point_holds_the_lot_and_inhibits_the_tool_by_frozen_l
             json!({"lot": "S3", "step": "FB050", "readings": [reading("S3-W03", 1, 99999.0)]}),
         )
         .await
-        .problem(StatusCode::UNPROCESSABLE_ENTITY, "measure again");
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::ReadingImplausible);
         let stored = s.get("engineer", "/api/v1/measurements?lot=S3").await.body;
         assert_eq!(stored.as_array().unwrap().len(), 2, "{stored}");
 
@@ -244,7 +245,7 @@ async fn an_out_of_control_point_holds_the_lot_and_inhibits_the_tool_by_frozen_l
         let release = format!("/api/v1/lots/S3/holds/{id}/release");
         s.post("engineer", &release, json!({"comment": "checked"}))
             .await
-            .problem(StatusCode::UNPROCESSABLE_ENTITY, "disposition");
+            .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::DispositionRequired);
         let a = s
             .post(
                 "engineer",

@@ -144,7 +144,7 @@ fn start_checks_its_input() {
     assert_eq!(a.events[0].change.kind(), "started");
     assert!(matches!(
         start(&new_lot("A1", 3), &p, &r, &actor(Role::Manager), t0()),
-        Err(Refusal::Forbidden(_))
+        Err(e) if e.code() == Code::RoleForbidden
     ));
 }
 
@@ -183,18 +183,23 @@ fn track_in_refusals() {
         ..wet.clone()
     };
     let other = started("A2", 5);
-    let cases: [(&Lot, &Equipment, Option<&str>, &str); 6] = [
-        (&held(&lot), &wet, None, "on hold"),
-        (&lot, &tool("FUR-01", "FURNACE"), None, "runs on WETBENCH"),
-        (&lot, &down, None, "not available"),
-        (&other, &busy, None, "busy running lot A1"),
-        (&running_lot, &busy, None, "is running"),
-        (&lot, &wet, Some("OTHER"), "only engineering lots"),
+    let cases: [(&Lot, &Equipment, Option<&str>, Code); 6] = [
+        (&held(&lot), &wet, None, Code::LotHeld),
+        (
+            &lot,
+            &tool("FUR-01", "FURNACE"),
+            None,
+            Code::EquipmentWrongType,
+        ),
+        (&lot, &down, None, Code::EquipmentUnavailable),
+        (&other, &busy, None, Code::EquipmentBusy),
+        (&running_lot, &busy, None, Code::LotRunning),
+        (&lot, &wet, Some("OTHER"), Code::RecipeOverride),
     ];
     for (l, t, recipe, expected) in cases {
         let err = track_in(l, &r, t, recipe, &op(), t0()).unwrap_err();
         assert!(
-            matches!(&err, Refusal::Illegal(m) if m.contains(expected)),
+            err.code() == expected && err.kind() == crate::refusal::Kind::Illegal,
             "{err:?} !~ {expected}"
         );
     }
@@ -219,15 +224,15 @@ fn holds_are_a_set_released_one_by_one_by_engineers() {
     );
     assert!(matches!(
         release(&twice, &r, 1, "ok", &op(), t0()),
-        Err(Refusal::Forbidden(_))
+        Err(e) if e.code() == Code::RoleForbidden
     ));
     assert!(matches!(
         release(&twice, &r, 9, "ok", &eng(), t0()),
-        Err(Refusal::NotFound(_))
+        Err(e) if e.code() == Code::HoldNotFound
     ));
     assert!(matches!(
         release(&twice, &r, 1, " ", &eng(), t0()),
-        Err(Refusal::Invalid(_))
+        Err(e) if e.code() == Code::FieldEmpty
     ));
     let one_left = release(&twice, &r, 1, "checked", &eng(), t0())
         .unwrap()
@@ -249,7 +254,7 @@ fn track_out_scraps_wafers_and_scrapping_all_scraps_the_lot() {
     let one = vec!["A1-W01".to_string()];
     assert!(matches!(
         track_out(&run, &r, &busy, &one, None, &op(), t0()),
-        Err(Refusal::Invalid(_))
+        Err(e) if e.code() == Code::FieldEmpty
     ));
     let a = track_out(&run, &r, &busy, &one, Some("broken"), &op(), t0()).unwrap();
     assert_eq!(a.lots[0].wafer_count(), 2);
@@ -321,17 +326,21 @@ fn split_and_merge() {
         step_index: 1,
         ..child.clone()
     };
-    let refusals: [(Lot, &str); 4] = [
-        (held(child), "on hold"),
-        (other_product, "product"),
-        (other_step, "step"),
-        (started("B1", 23), "more than 25"),
+    let refusals: [(Lot, Code, Option<&str>); 4] = [
+        (held(child), Code::LotHeld, None),
+        (other_product, Code::MergeMismatch, Some("product")),
+        (other_step, Code::MergeMismatch, Some("step")),
+        (started("B1", 23), Code::MergeTooMany, None),
     ];
-    for (from, expected) in refusals {
+    for (from, code, what) in refusals {
         let err = merge(parent, &from, &r, &op(), t0()).unwrap_err();
-        assert!(err.to_string().contains(expected), "{err} !~ {expected}");
+        assert_eq!(err.code(), code, "{err}");
+        assert_eq!(err.param("what"), what, "{err}");
     }
-    assert!(merge(parent, parent, &r, &op(), t0()).is_err());
+    assert_eq!(
+        merge(parent, parent, &r, &op(), t0()).unwrap_err().code(),
+        Code::MergeSelf
+    );
 }
 
 #[test]
@@ -360,7 +369,8 @@ fn rework_goes_back_within_its_limit() {
         .lots
         .remove(0);
     let err = rework(&again, &r, "CLEAN", "again", &op(), t0()).unwrap_err();
-    assert!(err.to_string().contains("limit"), "{err}");
+    assert_eq!(err.code(), Code::ReworkLimit);
+    assert_eq!(err.param("count"), Some("1"));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Each product's bin table: set by engineers, read by whoever may see the product.
 
-use pilotline_domain::{Action, Actor, Refusal};
+use pilotline_domain::{Action, Actor, Code};
 use pilotline_yield::{BinDefinition, BinTable};
 use serde::Serialize;
 
@@ -53,12 +53,18 @@ impl Store {
         actor: &Actor,
     ) -> Result<ProductBins, StoreError> {
         require(actor, Action::WriteMasterData, "set a bin table")?;
-        let table = BinTable::new(bins).map_err(Refusal::invalid)?;
+        let table = BinTable::new(bins).map_err(|e| {
+            Code::DefinitionInvalid
+                .refusal()
+                .with("what", "bins")
+                .with("problems", e)
+        })?;
         in_write_tx!(self, |c| {
             if product_tenant(c, product).await?.is_none() {
-                return Err(StoreError::NotFound(format!(
-                    "product {product} is not known (no product, nor test data of that part type)"
-                )));
+                return Err(Code::BinProductUnknown
+                    .refusal()
+                    .with("product", product)
+                    .into());
             }
             c.execute(
                 "DELETE FROM product_bins WHERE product = $1",

@@ -2,7 +2,7 @@
 //! statistics, and the per-wafer summaries brought up to date — one transaction.
 
 use chrono::{DateTime, Utc};
-use pilotline_domain::{Action, Actor, Refusal};
+use pilotline_domain::{Action, Actor, Code};
 use pilotline_yield::{PartResult, TestFile, WaferSummary};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -308,7 +308,12 @@ impl Store {
             })
         });
         let result = match parsed {
-            Err(e) => Err(StoreError::Refused(Refusal::invalid(e.to_string()))),
+            Err(e) => Err(StoreError::Refused(
+                Code::TestFileInvalid.refusal().with("reason", e),
+            )),
+            Ok(file) if file.parts.is_empty() => {
+                Err(StoreError::Refused(Code::TestFileEmpty.refusal()))
+            }
             Ok(file) => {
                 let import = TestFileImport {
                     file: &file,
@@ -322,7 +327,7 @@ impl Store {
                 self.import_test_file(&import, actor).await
             }
         };
-        if let Err(e @ (StoreError::Refused(_) | StoreError::NotFound(_))) = &result {
+        if let Err(e @ StoreError::Refused(_)) = &result {
             self.record_rejection(&Rejection {
                 name: upload.name.to_string(),
                 sha256,
@@ -349,11 +354,16 @@ impl Store {
         let file = import.file;
         let lot = import.lot.clone().unwrap_or_else(|| file.lot.clone());
         if lot.trim().is_empty() {
-            return Err(Refusal::invalid(format!(
-                "{}: the file names no lot (MIR LOT_ID); give the lot explicitly",
-                import.name
-            ))
-            .into());
+            return Err(Code::TestFileNoLot
+                .refusal()
+                .with(
+                    "reason",
+                    format!(
+                        "{}: the file names no lot (MIR LOT_ID); give the lot explicitly",
+                        import.name
+                    ),
+                )
+                .into());
         }
         let stage = if file.is_wafer_probe() {
             Stage::Probe
@@ -384,10 +394,7 @@ impl Store {
             }
             if lot_tenant(c, &lot).await?.is_none() {
                 if !import.create_lot {
-                    return Err(StoreError::NotFound(format!(
-                        "lot {lot} is not known to Pilotline: name the MES lot it belongs to, \
-                         or import with --create-lots for data from outside the line"
-                    )));
+                    return Err(Code::TestFileLotUnknown.refusal().with("lot", &lot).into());
                 }
                 c.execute(
                     "INSERT INTO external_lots (id, part_type, created_at, created_by) \

@@ -2,8 +2,8 @@
 //! parametric statistics — all from the per-wafer summaries and the products' bin tables.
 
 use chrono::{DateTime, Datelike, Utc};
-use pilotline_domain::Actor;
 use pilotline_domain::event::Change;
+use pilotline_domain::{Actor, Code};
 use pilotline_yield::{
     BinTable, ParametricStats, StackedMap, WaferMap, WaferSummary, YieldCounts, YieldSummary,
 };
@@ -371,10 +371,11 @@ impl Store {
                 1 => visible.remove(0),
                 _ => {
                     let lots: Vec<&str> = visible.iter().map(|(l, _)| l.as_str()).collect();
-                    return Err(StoreError::Conflict(format!(
-                        "wafer {wafer} appears in lots {}: choose one with ?lot=",
-                        lots.join(", ")
-                    )));
+                    return Err(Code::WaferAmbiguous
+                        .refusal()
+                        .with("wafer", wafer)
+                        .with("lots", lots.join(", "))
+                        .into());
                 }
             };
             let summary = decode(&row, &format!("wafer {wafer} of lot {lot}"))?;

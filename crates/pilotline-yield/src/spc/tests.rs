@@ -128,3 +128,10 @@ fn capability_indices() {
     assert_eq!(upper.cp, None);
     assert!((upper.cpk.unwrap() - 2.0 / 3.0).abs() < 1e-12);
 }
+
+#[test]
+fn rule_codes_match_their_serde_names() {
+    for r in Rule::NELSON.iter().chain(&[Rule::WesternElectric4]) {
+        assert_eq!(serde_json::to_value(r).unwrap(), r.code());
+    }
+}

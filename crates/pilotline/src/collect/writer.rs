@@ -12,12 +12,12 @@
 //! been replayed, so the store receives records in the order they were read. Replay is tried
 //! with capped exponential backoff.
 
+use pilotline_app::{App, AppError, NewSample, WriteOp};
 use pilotline_collector::metrics::METRICS;
 use pilotline_collector::spool::{Record, Spool};
 use pilotline_collector::{Delivery, Event};
 use pilotline_domain::{Actor, Role};
 use pilotline_equipment::Decoded;
-use pilotline_store::{NewSample, Store, StoreError, WriteOp};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -33,7 +33,7 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// Stores collector events.
 pub struct Writer {
-    store: Store,
+    store: App,
     spool: Spool,
     actor: Actor,
     /// While set, the database is considered down until this instant.
@@ -50,7 +50,7 @@ struct Group {
 
 impl Writer {
     /// A writer into `store`, spooling to `spool`.
-    pub fn new(store: Store, spool: Spool) -> Writer {
+    pub fn new(store: App, spool: Spool) -> Writer {
         METRICS.spooled.set(spool.pending() as i64);
         Writer {
             store,
@@ -216,7 +216,7 @@ impl Writer {
 
     /// Stores `records` in order: runs of samples in one transaction each, states and
     /// communication changes one by one. On failure, says how many were stored.
-    async fn store_records(&self, records: &[Record]) -> Result<(), (usize, StoreError)> {
+    async fn store_records(&self, records: &[Record]) -> Result<(), (usize, AppError)> {
         let mut i = 0;
         while i < records.len() {
             let run = records[i..]
@@ -228,7 +228,7 @@ impl Writer {
                     records[i..i + run].iter().filter_map(to_sample).collect();
                 let stored = self
                     .store
-                    .insert_samples(&samples)
+                    .record_samples(&samples)
                     .await
                     .map_err(|e| (i, e))?;
                 METRICS.samples.inc_by(stored);
@@ -248,10 +248,10 @@ impl Writer {
                         at: *at,
                         reason: reason.clone(),
                     };
-                    match self.store.execute(&op, &self.actor, None).await {
+                    match self.store.execute(&op, &self.actor).await {
                         Ok(_) => {}
                         // The domain refused (unknown state change): nothing to retry.
-                        Err(StoreError::Refused(r)) => {
+                        Err(AppError::Refused(r)) => {
                             tracing::warn!(%equipment, refusal = %r, "signalled state not recorded")
                         }
                         Err(e) => return Err((i, e)),
@@ -263,7 +263,7 @@ impl Writer {
                     at,
                 } => self
                     .store
-                    .set_comm_state(equipment, *stale, *at)
+                    .record_comm_state(equipment, *stale, *at)
                     .await
                     .map_err(|e| (i, e))?,
                 Record::Sample { .. } => {}

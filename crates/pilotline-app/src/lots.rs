@@ -1,0 +1,43 @@
+//! Lot reads: one lot, lists, history, genealogy, WIP, process data.
+
+use pilotline_domain::{Actor, Code, LotEvent, LotView};
+use pilotline_store::{Genealogy, LotFilter, LotPage, ProcessRun, WipRow};
+
+use crate::perform::require;
+use crate::reads::reads;
+use crate::{App, AppError};
+
+impl App {
+    /// One lot; another tenant's lot is `lot_not_found`, as if it did not exist.
+    pub async fn lot(&self, id: &str, actor: &Actor) -> Result<LotView, AppError> {
+        require(actor, pilotline_domain::Action::ReadLots, "read lots")?;
+        self.lot_view(id, actor)
+            .await?
+            .ok_or_else(|| Code::LotNotFound.refusal().with("lot", id).into())
+    }
+}
+
+reads! {
+    /// Lots the caller may see, filtered and paged by id.
+    scoped fn lots(filter: &LotFilter) -> LotPage = ReadLots, "read lots";
+    /// Every event of a lot, oldest first.
+    scoped fn history(id: &str) -> Vec<LotEvent> = ReadLots, "read lots";
+    /// The lot's split/merge family.
+    scoped fn genealogy(id: &str) -> Genealogy = ReadLots, "read lots";
+    /// Lots and wafers by route step and state.
+    scoped fn wip() -> Vec<WipRow> = ReadLots, "read WIP";
+}
+
+impl App {
+    /// Each run of the lot on a tool, with the tool's samples during it.
+    pub async fn process_data(
+        &self,
+        lot: &str,
+        point: Option<&str>,
+        limit: u32,
+        actor: &Actor,
+    ) -> Result<Vec<ProcessRun>, AppError> {
+        require(actor, pilotline_domain::Action::ReadLots, "read lots")?;
+        Ok(self.store.process_data(lot, actor, point, limit).await?)
+    }
+}
