@@ -51,7 +51,7 @@ pub const MAX_TEST_FILE: usize = 1 << 30;
 
 /// The whole API as an axum router.
 pub fn router(state: AppState) -> Router {
-    use handlers::{lots, master, spc, system, testdata, wafers};
+    use handlers::{identity, lots, master, spc, system, testdata, wafers};
     let api = Router::new()
         .route(
             "/routes",
@@ -107,7 +107,10 @@ pub fn router(state: AppState) -> Router {
         .route("/lots/{id}/rework", post(lots::rework))
         .route("/lots/{id}/scrap", post(lots::scrap))
         .route("/lots/{id}/ship", post(lots::ship))
-        .route("/wip", get(lots::wip));
+        .route("/wip", get(lots::wip))
+        .route("/tokens", get(identity::list))
+        .route("/tokens/{id}/revoke", post(identity::revoke))
+        .route("/users/{name}/status", post(identity::set_status));
     Router::new()
         .route("/healthz", get(system::healthz))
         .route("/metrics", get(system::metrics))

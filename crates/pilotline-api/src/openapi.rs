@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{lots, master, spc, system, testdata, wafers};
+use crate::handlers::{identity, lots, master, spc, system, testdata, wafers};
 
 /// Pilotline's API description.
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ use crate::handlers::{lots, master, spc, system, testdata, wafers};
         spc::record, spc::list, spc::charts, spc::create, spc::chart, spc::recompute,
         lots::track_in, lots::track_out, lots::hold, lots::release, lots::future_hold,
         lots::split, lots::merge, lots::rework, lots::scrap, lots::ship,
+        identity::list, identity::revoke, identity::set_status,
     ),
     components(schemas(wafers::MapFormat, pilotline_app::GroupBy, pilotline_app::Stage)),
     modifiers(&Security),
@@ -33,6 +34,7 @@ use crate::handlers::{lots, master, spc, system, testdata, wafers};
         (name = "yield", description = "Test data, yields and wafer maps"),
         (name = "spc", description = "Metrology readings and SPC charts"),
         (name = "system", description = "Health and metrics"),
+        (name = "identity", description = "Tokens and users (admins)"),
     )
 )]
 pub struct ApiDoc;

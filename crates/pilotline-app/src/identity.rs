@@ -1,6 +1,8 @@
 //! Identity: tokens resolved to actors on every request, issued and revoked.
 
-use pilotline_domain::{Actor, Code, Role};
+use chrono::{DateTime, Utc};
+use pilotline_domain::{Action, Actor, Code, Role};
+use pilotline_store::TokenInfo;
 
 use crate::{App, AppError};
 
@@ -21,6 +23,17 @@ impl App {
         name: &str,
         role: Role,
         tenant: Option<&str>,
+    ) -> Result<String, AppError> {
+        self.issue_token(name, role, tenant, None).await
+    }
+
+    /// Issues a token (the CLI, which acts for the machine's administrator), with an expiry.
+    pub async fn issue_token(
+        &self,
+        name: &str,
+        role: Role,
+        tenant: Option<&str>,
+        expires_at: Option<DateTime<Utc>>,
     ) -> Result<String, AppError> {
         pilotline_domain::refusal::check_text("user", name, 128)?;
         match (role, tenant) {
@@ -43,7 +56,20 @@ impl App {
             }
             _ => {}
         }
-        Ok(self.store.create_token(name, role, tenant).await?)
+        if let Some(at) = expires_at
+            && at <= pilotline_store::now()
+        {
+            return Err(Code::OutOfRange
+                .refusal()
+                .with("field", "expires_at")
+                .with("value", at.to_rfc3339())
+                .with("range", "the future")
+                .into());
+        }
+        Ok(self
+            .store
+            .issue_token(name, role, tenant, expires_at)
+            .await?)
     }
 
     /// Revokes one token (given in clear).
@@ -62,5 +88,54 @@ impl App {
     /// Revokes every token of `user`; returns how many were live.
     pub async fn revoke_user_tokens(&self, user: &str) -> Result<u64, AppError> {
         Ok(self.store.revoke_user_tokens(user).await?)
+    }
+
+    /// Issues a token for user `name` (admins, through the API).
+    pub async fn issue_token_as(
+        &self,
+        name: &str,
+        role: Role,
+        tenant: Option<&str>,
+        expires_at: Option<DateTime<Utc>>,
+        actor: &Actor,
+    ) -> Result<String, AppError> {
+        actor.require(Action::Administer, "issue tokens")?;
+        self.issue_token(name, role, tenant, expires_at).await
+    }
+
+    /// Tokens, newest first, of one user or all (admins): ids and first characters only.
+    pub async fn tokens(
+        &self,
+        user: Option<&str>,
+        actor: &Actor,
+    ) -> Result<Vec<TokenInfo>, AppError> {
+        actor.require(Action::Administer, "list tokens")?;
+        Ok(self.store.tokens(user).await?)
+    }
+
+    /// Revokes the token with id `id` (admins); it stops working on the next request.
+    pub async fn revoke_token_id(&self, id: i64, actor: &Actor) -> Result<(), AppError> {
+        actor.require(Action::Administer, "revoke tokens")?;
+        if self.store.revoke_token_id(id).await? {
+            Ok(())
+        } else {
+            Err(Code::TokenNotFound.refusal().with("token", id).into())
+        }
+    }
+
+    /// Disables or enables again user `name` (admins through the API; the CLI passes the
+    /// machine administrator). A disabled user's every token is refused from the next request.
+    pub async fn set_user_disabled(
+        &self,
+        name: &str,
+        disabled: bool,
+        actor: &Actor,
+    ) -> Result<(), AppError> {
+        actor.require(Action::Administer, "disable users")?;
+        if self.store.set_user_disabled(name, disabled).await? {
+            Ok(())
+        } else {
+            Err(Code::UserNotFound.refusal().with("user", name).into())
+        }
     }
 }

@@ -36,8 +36,8 @@ pub use pilotline_store::{
     LotCommand, LotFilter, LotPage, LotYield, Measurement, NewLotRequest, NewMeasurements,
     NewSample, OocAction, OpenOptions, Outcome, ParametricRow, ParetoBin, ProcessRun, ProductBins,
     Rejection, SampleRecord, SpcOutcome, SpcSignal, Stage, StageYield, StdfUpload, Store,
-    StoredResponse, TOKEN_PREFIX, TestFileImport, TestFileInfo, WaferYield, WipRow, WriteOp,
-    YieldFilter, YieldGroup, now, redact_url,
+    StoredResponse, TOKEN_PREFIX, TestFileImport, TestFileInfo, TokenInfo, WaferYield, WipRow,
+    WriteOp, YieldFilter, YieldGroup, now, redact_url,
 };
 
 use std::sync::Arc;

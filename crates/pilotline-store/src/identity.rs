@@ -1,11 +1,40 @@
 //! Users and API tokens. Tokens are random and high-entropy, so they are stored as SHA-256
 //! hashes (a slow password hash adds nothing for them); the clear token is shown once.
 
+use chrono::{DateTime, Utc};
 use pilotline_domain::{Actor, Role};
+use serde::Serialize;
+
+/// How many characters of a clear token are kept to tell tokens apart in a listing.
+const PREFIX_CHARS: usize = 12;
+
+/// A token as an administrator sees it: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenInfo {
+    /// Token id.
+    pub id: i64,
+    /// Its first characters (`plt_1a2b3c4d`); none for tokens issued before they were kept.
+    pub prefix: Option<String>,
+    /// Its user.
+    pub user: String,
+    /// The user's role.
+    pub role: Role,
+    /// The user's tenant (customers).
+    pub tenant: Option<String>,
+    /// When issued.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working, if it does.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The user is disabled: the token does not work.
+    pub user_disabled: bool,
+}
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::conn::{Conn, RowExt, params};
+use crate::conn::{Conn, Param, RowExt, params};
 use crate::error::corrupt;
 use crate::{Store, StoreError, in_write_tx, now, with_read_conn};
 
@@ -32,6 +61,17 @@ impl Store {
         role: Role,
         tenant: Option<&str>,
     ) -> Result<String, StoreError> {
+        self.issue_token(name, role, tenant, None).await
+    }
+
+    /// Like [`Store::create_token`], with an expiry.
+    pub async fn issue_token(
+        &self,
+        name: &str,
+        role: Role,
+        tenant: Option<&str>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<String, StoreError> {
         if name.trim().is_empty() || name.len() > 128 {
             return Err(StoreError::Config(
                 "user name must be 1-128 characters".into(),
@@ -49,12 +89,14 @@ impl Store {
         }
         let token = new_token();
         let hash = hash_token(&token);
+        let prefix: String = token.chars().take(PREFIX_CHARS).collect();
         let at = now();
         in_write_tx!(self, |c| {
             upsert_user(c, name, role, tenant, at).await?;
             c.execute(
-                "INSERT INTO api_tokens (token_hash, user_name, created_at) VALUES ($1, $2, $3)",
-                params![hash.as_str(), name, at],
+                "INSERT INTO api_tokens (token_hash, user_name, created_at, prefix, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                params![hash.as_str(), name, at, prefix.as_str(), expires_at],
             )
             .await?;
             Ok::<_, StoreError>(())
@@ -65,13 +107,15 @@ impl Store {
     /// The actor a clear token belongs to, or `None` for an unknown or revoked token.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Actor>, StoreError> {
         let hash = hash_token(token);
+        let at = now();
         with_read_conn!(self, |c| {
             let row = c
                 .fetch_optional(
                     "SELECT u.name, u.role, u.tenant FROM api_tokens t \
                      JOIN users u ON u.name = t.user_name \
-                     WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
-                    params![hash.as_str()],
+                     WHERE t.token_hash = $1 AND t.revoked_at IS NULL \
+                     AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled_at IS NULL",
+                    params![hash.as_str(), at],
                 )
                 .await?;
             match row {
@@ -100,6 +144,67 @@ impl Store {
             .map_err(StoreError::from)
         })?;
         Ok(n > 0)
+    }
+
+    /// Revokes the token with id `id`; returns whether it was live.
+    pub async fn revoke_token_id(&self, id: i64) -> Result<bool, StoreError> {
+        let at = now();
+        let n = in_write_tx!(self, |c| {
+            c.execute(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                params![at, id],
+            )
+            .await
+            .map_err(StoreError::from)
+        })?;
+        Ok(n > 0)
+    }
+
+    /// Disables (or enables again) user `name`: a disabled user's tokens are refused. Returns
+    /// whether the user exists.
+    pub async fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<bool, StoreError> {
+        let at = disabled.then(now);
+        let n = in_write_tx!(self, |c| {
+            c.execute(
+                "UPDATE users SET disabled_at = $1 WHERE name = $2",
+                vec![Param::OptTime(at), Param::from(name)],
+            )
+            .await
+            .map_err(StoreError::from)
+        })?;
+        Ok(n > 0)
+    }
+
+    /// Tokens, newest first (of one user, or all): id, the first characters, the user, and
+    /// whether it is live.
+    pub async fn tokens(&self, user: Option<&str>) -> Result<Vec<TokenInfo>, StoreError> {
+        const SQL_ALL: &str = "SELECT t.id, t.prefix, t.user_name, u.role, u.tenant, t.created_at, \
+             t.expires_at, t.revoked_at, u.disabled_at FROM api_tokens t \
+             JOIN users u ON u.name = t.user_name ORDER BY t.id DESC LIMIT 1000";
+        const SQL_USER: &str = "SELECT t.id, t.prefix, t.user_name, u.role, u.tenant, t.created_at, \
+             t.expires_at, t.revoked_at, u.disabled_at FROM api_tokens t \
+             JOIN users u ON u.name = t.user_name WHERE t.user_name = $1 ORDER BY t.id DESC LIMIT 1000";
+        with_read_conn!(self, |c| {
+            let rows = match user {
+                Some(u) => c.fetch_all(SQL_USER, params![u]).await?,
+                None => c.fetch_all(SQL_ALL, vec![]).await?,
+            };
+            rows.iter()
+                .map(|r| {
+                    Ok(TokenInfo {
+                        id: r.int("id")?,
+                        prefix: r.opt_text("prefix")?,
+                        user: r.text("user_name")?,
+                        role: r.text("role")?.parse().map_err(corrupt)?,
+                        tenant: r.opt_text("tenant")?,
+                        created_at: r.time("created_at")?,
+                        expires_at: r.opt_time("expires_at")?,
+                        revoked_at: r.opt_time("revoked_at")?,
+                        user_disabled: r.opt_time("disabled_at")?.is_some(),
+                    })
+                })
+                .collect()
+        })
     }
 
     /// Revokes every live token of `user`; returns how many.

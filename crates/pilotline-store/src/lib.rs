@@ -26,7 +26,7 @@ mod write;
 
 pub use error::{DatabaseError, StoreError};
 pub use idempotency::{IdempotencyKey, StoredResponse};
-pub use identity::{TOKEN_PREFIX, hash_token};
+pub use identity::{TOKEN_PREFIX, TokenInfo, hash_token};
 pub use open::{OpenOptions, redact_url};
 pub use pilotline_yield::chart::{
     ChartLimits, ChartPoint, ChartSpec, ChartType, ChartView, ChartViolation, OocAction,

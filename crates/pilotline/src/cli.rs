@@ -142,7 +142,46 @@ pub enum TokenCommand {
         /// Tenant (customers only).
         #[arg(long)]
         tenant: Option<String>,
+        /// The token stops working after this many days.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
     },
+    /// Revoke tokens: one (given in clear, or by the id `token list` shows) or every token of
+    /// a user. It stops working on the very next request.
+    Revoke {
+        /// The token, in clear.
+        #[arg(conflicts_with_all = ["id", "user"], required_unless_present_any = ["id", "user"])]
+        token: Option<String>,
+        /// The token's id.
+        #[arg(long, conflicts_with = "user")]
+        id: Option<i64>,
+        /// Every token of this user.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// List tokens (ids and first characters, never the secret), newest first.
+    List {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Disable a user (every token refused from the next request), or enable it again.
+    DisableUser {
+        /// User name.
+        user: String,
+        /// Enable the user again.
+        #[arg(long)]
+        enable: bool,
+    },
+}
+
+/// The machine administrator the CLI acts for.
+fn cli_admin() -> pilotline_domain::Actor {
+    pilotline_domain::Actor {
+        user: "cli".to_string(),
+        role: Role::Admin,
+        tenant: None,
+    }
 }
 
 /// Entry point of the binary.
@@ -209,12 +248,79 @@ fn run(cli: Cli) -> Result<()> {
                 crate::import::stdf(&store, &files, lot, create_lots, &user).await
             }
             Command::Token {
-                command: TokenCommand::Create { user, role, tenant },
+                command:
+                    TokenCommand::Create {
+                        user,
+                        role,
+                        tenant,
+                        expires_in_days,
+                    },
             } => {
                 let store = open_migrated(&config).await?;
-                let token = store.create_token(&user, role, tenant.as_deref()).await?;
+                let expires = expires_in_days
+                    .map(|d| pilotline_app::now() + chrono::Duration::days(i64::from(d)));
+                let token = store
+                    .issue_token(&user, role, tenant.as_deref(), expires)
+                    .await?;
                 println!("created a {role} token for {user}; it is shown once:");
                 println!("{token}");
+                Ok(())
+            }
+            Command::Token {
+                command: TokenCommand::Revoke { token, id, user },
+            } => {
+                let store = open_migrated(&config).await?;
+                match (token, id, user) {
+                    (Some(t), _, _) => {
+                        store.revoke_token(&t).await?;
+                        println!("token revoked");
+                    }
+                    (_, Some(id), _) => {
+                        store.revoke_token_id(id, &cli_admin()).await?;
+                        println!("token {id} revoked");
+                    }
+                    (_, _, Some(u)) => {
+                        let n = store.revoke_user_tokens(&u).await?;
+                        println!("{n} token(s) of {u} revoked");
+                    }
+                    _ => anyhow::bail!("name a token, --id or --user"),
+                }
+                Ok(())
+            }
+            Command::Token {
+                command: TokenCommand::List { user },
+            } => {
+                let store = open_migrated(&config).await?;
+                for t in store.tokens(user.as_deref(), &cli_admin()).await? {
+                    let state = match (&t.revoked_at, &t.expires_at) {
+                        (Some(_), _) => "revoked".to_string(),
+                        _ if t.user_disabled => "user disabled".to_string(),
+                        (None, Some(e)) if *e <= pilotline_app::now() => "expired".to_string(),
+                        (None, Some(e)) => format!("live until {}", e.to_rfc3339()),
+                        (None, None) => "live".to_string(),
+                    };
+                    println!(
+                        "{:>6}  {:<14} {:<16} {:<9} {}",
+                        t.id,
+                        t.prefix.as_deref().unwrap_or("-"),
+                        t.user,
+                        t.role,
+                        state
+                    );
+                }
+                Ok(())
+            }
+            Command::Token {
+                command: TokenCommand::DisableUser { user, enable },
+            } => {
+                let store = open_migrated(&config).await?;
+                store
+                    .set_user_disabled(&user, !enable, &cli_admin())
+                    .await?;
+                println!(
+                    "user {user} {}",
+                    if enable { "enabled" } else { "disabled" }
+                );
                 Ok(())
             }
             Command::Demo {

@@ -143,3 +143,58 @@ fn validate_passes_the_shipped_profiles_and_reports_every_error() {
     );
     assert!(err.contains("3 error(s)"), "{err}");
 }
+
+#[test]
+fn tokens_are_listed_by_prefix_and_revoked_by_token_id_or_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let create = |user: &str| {
+        let (ok, out, err) = pilotline(
+            &[
+                "token",
+                "create",
+                "--user",
+                user,
+                "--role",
+                "operator",
+                "--expires-in-days",
+                "30",
+            ],
+            &db,
+        );
+        assert!(ok, "{err}");
+        out.lines().last().unwrap().to_string()
+    };
+    let (t1, t2, t3) = (create("ann"), create("ann"), create("bob"));
+    let (ok, list, err) = pilotline(&["token", "list"], &db);
+    assert!(ok, "{err}");
+    assert_eq!(list.lines().count(), 3, "{list}");
+    assert!(list.contains(&t1[..12]) && !list.contains(&t1), "{list}");
+    assert!(list.contains("live until"), "{list}");
+
+    let (ok, out, err) = pilotline(&["token", "revoke", &t1], &db);
+    assert!(ok && out.contains("revoked"), "{out}{err}");
+    let (ok, _, err) = pilotline(&["token", "revoke", &t1], &db);
+    assert!(
+        !ok && err.contains(&t1[..8]),
+        "a second revocation is refused: {err}"
+    );
+    let (ok, out, err) = pilotline(&["token", "revoke", "--user", "ann"], &db);
+    assert!(
+        ok && out.contains("1 token(s) of ann revoked"),
+        "{out}{err}"
+    );
+    let id = |list: &str, token: &str| -> String {
+        let line = list.lines().find(|l| l.contains(&token[..12])).unwrap();
+        line.split_whitespace().next().unwrap().to_string()
+    };
+    let (ok, out, err) = pilotline(&["token", "revoke", "--id", &id(&list, &t3)], &db);
+    assert!(ok && out.contains("revoked"), "{out}{err}");
+    let (_, list, _) = pilotline(&["token", "list", "--user", "ann"], &db);
+    assert_eq!(list.matches("revoked").count(), 2, "{list}");
+    assert!(list.contains(&t2[..12]), "{list}");
+    let (ok, out, err) = pilotline(&["token", "disable-user", "bob"], &db);
+    assert!(ok && out.contains("bob disabled"), "{out}{err}");
+    let (ok, _, err) = pilotline(&["token", "disable-user", "nobody"], &db);
+    assert!(!ok && err.contains("nobody"), "{err}");
+}

@@ -1,5 +1,6 @@
 //! Request handlers, one module per resource family.
 
+pub mod identity;
 pub mod lots;
 pub mod master;
 pub mod spc;

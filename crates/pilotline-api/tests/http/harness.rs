@@ -60,6 +60,20 @@ impl Server {
         }
     }
 
+    /// Issues a token for `name` with `role` straight in the store (creating the user, or
+    /// changing its role), expiring at `expires_at`.
+    pub async fn issue(
+        &self,
+        name: &str,
+        role: Role,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> String {
+        self.store
+            .issue_token(name, role, None, expires_at)
+            .await
+            .unwrap()
+    }
+
     /// Runs `statement` on the server's database over a connection of its own: for tests that
     /// must put the store in a state no API call can (a damaged row, to make a step fail).
     pub async fn sql(&self, statement: &'static str) {
@@ -284,7 +298,16 @@ impl Answer {
             .map(|v| v.to_str().unwrap().to_string())
             .unwrap_or_default();
         let text = res.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        // Every refusal of every route, in every test, carries a code from the catalogue.
+        if status.is_client_error() || status.is_server_error() {
+            assert_eq!(content_type, "application/problem+json", "{status} {body}");
+            let code = body["code"].as_str().unwrap_or_default();
+            assert!(
+                pilotline_domain::Code::parse(code).is_some(),
+                "{status} without a catalogued code: {body}"
+            );
+        }
         Answer {
             status,
             content_type,

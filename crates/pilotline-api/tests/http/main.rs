@@ -4,6 +4,7 @@
 mod concurrency;
 mod errors;
 mod harness;
+mod identity;
 mod lot_flow;
 mod spc;
 mod spc_atomic;

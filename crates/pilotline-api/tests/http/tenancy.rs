@@ -294,6 +294,27 @@ fn attempts() -> Vec<Attempt> {
             None,
             &[403],
         ),
+        (
+            Method::GET,
+            "/api/v1/tokens",
+            "/api/v1/tokens?user=beta".into(),
+            None,
+            &[403],
+        ),
+        (
+            Method::POST,
+            "/api/v1/tokens/{id}/revoke",
+            "/api/v1/tokens/1/revoke".into(),
+            Some(json!({})),
+            &[403],
+        ),
+        (
+            Method::POST,
+            "/api/v1/users/{name}/status",
+            "/api/v1/users/beta/status".into(),
+            Some(json!({"disabled": true})),
+            &[403],
+        ),
     ]
 }
 
