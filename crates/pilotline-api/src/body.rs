@@ -23,20 +23,6 @@ pub fn body_read_error(status: axum::http::StatusCode, text: String) -> ApiError
     }
 }
 
-/// The refusal for a query string serde could not read, naming the parameter where it can.
-fn query_error(text: &str) -> ApiError {
-    // serde_urlencoded's messages: "Failed to deserialize query string: unknown variant
-    // `wating`, expected ..." or "...: state: unknown variant ...".
-    let reason = text
-        .strip_prefix("Failed to deserialize query string: ")
-        .unwrap_or(text);
-    let parameter = reason
-        .split_once(": ")
-        .filter(|(p, _)| !p.contains(' '))
-        .map_or("query", |(p, _)| p);
-    ApiError::query(parameter, reason)
-}
-
 /// A JSON request body of type `T`, plus the fingerprint of the whole request.
 ///
 /// Malformed JSON, unknown fields and wrong types are refused with 422 and a detail naming the
@@ -109,20 +95,65 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     }
 }
 
-/// Query-string parameters of type `T`; bad ones are refused with 422 problem+json.
+/// Query-string parameters of type `T`. An unknown parameter, a malformed value (a
+/// non-number `limit`, an unknown enum value, a bad time) or a control character in any value
+/// is refused with 422 `query_invalid`, naming the parameter.
 #[derive(Debug)]
 pub struct Params<T>(pub T);
+
+/// The parameter a serde error names: the path where it failed, else the field in backticks
+/// of "unknown field `x`" / "missing field `x`".
+fn parameter_of(path: &str, message: &str) -> String {
+    if !path.is_empty() && path != "." {
+        return path.to_string();
+    }
+    message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.contains("field `"))
+        .unwrap_or("query")
+        .to_string()
+}
 
 impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        state: &S,
+        _state: &S,
     ) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| Params(q.0))
-            .map_err(|e| query_error(&e.body_text()))
+        let query = parts.uri.query().unwrap_or("").as_bytes();
+        for (name, value) in form_urlencoded::parse(query) {
+            if value.chars().any(char::is_control) {
+                return Err(ApiError::query(
+                    &name,
+                    "must not contain control characters",
+                ));
+            }
+        }
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query));
+        serde_path_to_error::deserialize(de)
+            .map(Params)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                ApiError::query(&parameter_of(&path, &message), message)
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parameter_of;
+
+    #[test]
+    fn the_parameter_is_named_from_the_path_or_the_message() {
+        assert_eq!(parameter_of("limit", "invalid digit"), "limit");
+        assert_eq!(
+            parameter_of(".", "unknown field `stat`, expected one of `state`"),
+            "stat"
+        );
+        assert_eq!(parameter_of("", "missing field `group_by`"), "group_by");
+        assert_eq!(parameter_of(".", "something else"), "query");
     }
 }

@@ -49,6 +49,89 @@ impl AppState {
 /// hundred MB).
 pub const MAX_TEST_FILE: usize = 1 << 30;
 
+/// The longest request URI the API reads (a longer one is refused with 414).
+pub const MAX_URI: usize = 8192;
+
+/// Makes every error answer problem+json with a code, whoever produced it (axum's own
+/// rejections of a bad path or body, the body limit), and refuses over-long URIs with 414.
+async fn problem_guard(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use pilotline_domain::Code;
+    if req.uri().to_string().len() > MAX_URI {
+        return ApiError::from(Code::UriTooLong.refusal().with("limit", MAX_URI)).into_response();
+    }
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == error::PROBLEM_JSON.as_bytes());
+    if status.as_u16() < 400 || is_problem {
+        return res;
+    }
+    let text = axum::body::to_bytes(res.into_body(), 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let refusal = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => Code::BodyTooLarge
+            .refusal()
+            .with("limit", "this route's limit"),
+        StatusCode::URI_TOO_LONG => Code::UriTooLong.refusal().with("limit", MAX_URI),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            Code::UnsupportedMedia.refusal().with("expected", text)
+        }
+        StatusCode::METHOD_NOT_ALLOWED => Code::MethodNotAllowed
+            .refusal()
+            .with("method", method)
+            .with("path", path),
+        StatusCode::NOT_FOUND => Code::PathNotFound.refusal().with("path", path),
+        s if s.is_client_error() => Code::BadRequest.refusal().with("reason", text),
+        _ => {
+            tracing::error!(%status, body = %text, "an error answer without a problem body");
+            Code::Internal.refusal()
+        }
+    };
+    ApiError::from(refusal).into_response()
+}
+
+/// Refuses (422 `query_invalid`) a query parameter the operation does not document, and a
+/// control character in any query value — for every route alike, before its handler runs.
+async fn query_guard(
+    matched: Option<axum::extract::MatchedPath>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    static DOCUMENTED: std::sync::OnceLock<
+        std::collections::HashMap<(String, String), Vec<String>>,
+    > = std::sync::OnceLock::new();
+    let documented = DOCUMENTED.get_or_init(openapi::query_parameters);
+    if let (Some(matched), Some(query)) = (matched, req.uri().query()) {
+        let key = (
+            req.method().as_str().to_string(),
+            matched.as_str().to_string(),
+        );
+        let allowed = documented.get(&key);
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if allowed.is_some_and(|a| !a.iter().any(|n| *n == name)) {
+                return ApiError::query(&name, "this operation has no such parameter")
+                    .into_response();
+            }
+            if value.chars().any(char::is_control) {
+                return ApiError::query(&name, "must not contain control characters")
+                    .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
 /// The whole API as an axum router.
 pub fn router(state: AppState) -> Router {
     use handlers::{identity, lots, master, spc, system, testdata, wafers};
@@ -110,7 +193,8 @@ pub fn router(state: AppState) -> Router {
         .route("/wip", get(lots::wip))
         .route("/tokens", get(identity::list))
         .route("/tokens/{id}/revoke", post(identity::revoke))
-        .route("/users/{name}/status", post(identity::set_status));
+        .route("/users/{name}/status", post(identity::set_status))
+        .layer(axum::middleware::from_fn(query_guard));
     Router::new()
         .route("/healthz", get(system::healthz))
         .route("/metrics", get(system::metrics))
@@ -118,6 +202,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(axum::middleware::from_fn(problem_guard))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

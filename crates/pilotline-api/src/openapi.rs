@@ -71,6 +71,40 @@ fn problem_statuses(path: &str, method: &str) -> Vec<&'static str> {
     statuses
 }
 
+/// `get_lots_id_history` for `GET /api/v1/lots/{id}/history`.
+fn operation_id(method: &str, path: &str) -> String {
+    let rest = path.trim_start_matches("/api/v1").trim_start_matches('/');
+    let words: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.trim_matches(|c| c == '{' || c == '}')
+                .replace(['-', '.'], "_")
+        })
+        .collect();
+    format!("{method}_{}", words.join("_"))
+}
+
+/// The query parameters each operation documents, by method and path template: what the
+/// query guard lets through.
+pub fn query_parameters() -> std::collections::HashMap<(String, String), Vec<String>> {
+    let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let mut out = std::collections::HashMap::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let names = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "query")
+                .filter_map(|p| p["name"].as_str().map(str::to_string))
+                .collect();
+            out.insert((method.to_uppercase(), path.clone()), names);
+        }
+    }
+    out
+}
+
 /// The document served at `/api/openapi.json`: the generated description, with the problem
 /// schema (its `code` lists every refusal code) and every operation's error answers.
 pub fn document() -> serde_json::Value {
@@ -100,6 +134,9 @@ pub fn document() -> serde_json::Value {
                 continue;
             };
             for (method, op) in item.iter_mut() {
+                // Handler names repeat across modules (`list`, `get`): the id is the
+                // operation's method and path, unique by construction.
+                op["operationId"] = json!(operation_id(method, path));
                 let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
                     continue;
                 };

@@ -3,4 +3,5 @@
 mod crash;
 mod demo;
 mod ingest;
+mod spc_crash;
 mod yields;

@@ -162,6 +162,53 @@ async fn bad_requests_get_clear_problems_and_change_nothing() {
         .await
         .problem(StatusCode::CONFLICT, Code::LotVersionMismatch);
 
+        // Role before state: a manager's track-out of a waiting lot is a 403, not a 409.
+        s.post("manager", "/api/v1/lots/E1/track-out", json!({}))
+            .await
+            .problem(StatusCode::FORBIDDEN, Code::RoleForbidden);
+        // Control characters are refused in text fields.
+        s.post(
+            "operator",
+            "/api/v1/lots/E1/holds",
+            json!({"reason_code": "QA\u{0}", "comment": "nul"}),
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::FieldControlChars);
+        // A reading must name a wafer of its lot.
+        s.post(
+            "operator",
+            "/api/v1/measurements",
+            json!({"lot": "E1", "step": "FB050", "readings": [
+                {"parameter": "oxide_thickness", "wafer": "OTHER-W01", "value": 500.0}]}),
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::ReadingWaferNotInLot);
+        // A time window must not be reversed, on every route that takes one.
+        for path in [
+            "/api/v1/equipment/DESIGN-SIGNOFF-01/samples?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+            "/api/v1/equipment/DESIGN-SIGNOFF-01/states?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+        ] {
+            s.get("manager", path)
+                .await
+                .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::WindowReversed);
+        }
+        // Too large, too long, not UTF-8: problem+json like every other refusal.
+        let big = format!("{{\"equipment\": \"{}\"}}", "x".repeat(3 << 20));
+        s.raw(
+            "operator",
+            "/api/v1/lots/E1/track-in",
+            "application/json",
+            big,
+        )
+        .await
+        .problem(StatusCode::PAYLOAD_TOO_LARGE, Code::BodyTooLarge);
+        s.get("operator", &format!("/api/v1/lots/{}", "L".repeat(9000)))
+            .await
+            .problem(StatusCode::URI_TOO_LONG, Code::UriTooLong);
+        s.get("operator", "/api/v1/lots/%FF%FE")
+            .await
+            .problem(StatusCode::BAD_REQUEST, Code::BadRequest);
+
         let after = s.get("manager", "/api/v1/lots/E1/history").await.body;
         assert_eq!(
             before, after,

@@ -139,7 +139,7 @@ impl Server {
         who: &str,
         path: &str,
         content_type: &str,
-        body: &'static str,
+        body: impl Into<reqwest::Body>,
     ) -> Answer {
         let res = self
             .client
