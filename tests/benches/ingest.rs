@@ -205,6 +205,7 @@ async fn collector(
     store.migrate().await.unwrap();
     let (stop_tx, stop) = watch::channel(false);
     let options = pilotline::collect::Options {
+        catalogue: None,
         profiles: dir.path().to_path_buf(),
         spool_dir: dir.path().join("spool"),
         mqtt_broker: None,

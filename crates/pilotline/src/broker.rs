@@ -68,5 +68,8 @@ fn answers_connect(addr: SocketAddr) -> bool {
         && ack[0] == 0x20
         && ack[3] == 0;
     let _ = s.write_all(&[0xE0, 0]);
+    // Wait for the broker to close the connection, so it never meets a half-gone client.
+    let mut rest = [0u8; 16];
+    while matches!(s.read(&mut rest), Ok(n) if n > 0) {}
     ok
 }

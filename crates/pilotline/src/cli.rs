@@ -63,7 +63,7 @@ pub enum Command {
     /// lots already moved. Prints the URL and an admin token.
     Demo {
         /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
+        #[arg(long, env = "PILOTLINE_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
         /// Directory for the demo database (default: a new temporary directory).
         #[arg(long)]
@@ -72,7 +72,7 @@ pub enum Command {
         /// the source tree's).
         #[arg(long)]
         profiles: Option<PathBuf>,
-        /// Port of the embedded MQTT broker the simulated tools publish to.
+        /// Port of the embedded MQTT broker the simulated tools publish to (0: any free port).
         #[arg(long, default_value_t = crate::demo::MQTT_PORT)]
         mqtt_port: u16,
         /// Do not start the simulated tools, the embedded broker and the collector.
@@ -359,11 +359,12 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn init_tracing(filter: &str) {
-    // The embedded broker reports every connection at info; keep it to warnings unless asked.
+    // The embedded broker reports every connection at info and every client's disconnect as
+    // an error; it is quiet unless asked (`pilotline::broker` says if the broker itself stops).
     let filter = if filter.contains("rumqttd") {
         filter.to_string()
     } else {
-        format!("{filter},rumqttd=warn")
+        format!("{filter},rumqttd=off")
     };
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -25,6 +25,8 @@ pub use writer::{BATCH, LINGER};
 pub struct Options {
     /// Equipment profile directory.
     pub profiles: PathBuf,
+    /// The tools to collect, when given instead of loading `profiles` (the demo's own).
+    pub catalogue: Option<Catalogue>,
     /// Spool directory.
     pub spool_dir: PathBuf,
     /// Broker URL replacing every MQTT device's own.
@@ -38,6 +40,7 @@ impl Options {
     pub fn from_config(config: &Config, profiles: PathBuf) -> Options {
         Options {
             profiles,
+            catalogue: None,
             spool_dir: PathBuf::from(&config.spool_dir),
             mqtt_broker: config.mqtt_broker.clone(),
             client_id: config.mqtt_client_id.clone(),
@@ -64,7 +67,10 @@ pub fn load_profiles(profiles: &std::path::Path) -> Result<Catalogue> {
 /// Starts one task per Modbus tool, one per MQTT broker, and the writer that stores their
 /// events, until `stop` turns true. The returned task ends once everything is stored.
 pub fn start(store: App, options: &Options, stop: watch::Receiver<bool>) -> Result<JoinHandle<()>> {
-    let catalogue = load_profiles(&options.profiles)?;
+    let catalogue = match &options.catalogue {
+        Some(c) => c.clone(),
+        None => load_profiles(&options.profiles)?,
+    };
     let spool = Spool::open(&options.spool_dir)
         .with_context(|| format!("cannot open the spool in {}", options.spool_dir.display()))?;
     let (tx, rx) = mpsc::channel(10_000);

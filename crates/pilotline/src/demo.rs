@@ -8,8 +8,9 @@ use std::path::PathBuf;
 /// The example route shipped with Pilotline (a MEMS micro-hotplate gas sensor).
 pub const EXAMPLE_ROUTE: &str = include_str!("../../../ops/routes/mhp-gas-sensor.toml");
 
-/// Port of the demo's embedded MQTT broker (not MQTT's 1883, so it never meets a real one).
-pub const MQTT_PORT: u16 = 18830;
+/// Port of the demo's embedded MQTT broker: 0, a port the system has free (so two demos run
+/// side by side and neither meets a real broker on 1883).
+pub const MQTT_PORT: u16 = 0;
 
 /// The simulated tools of the demo.
 #[derive(Debug, Clone)]
@@ -62,19 +63,31 @@ pub async fn run(listen: &str, data_dir: Option<PathBuf>, tools: Option<Tools>) 
     {
         let catalogue = crate::collect::load_profiles(profiles)?;
         register_tools(&store, &catalogue).await?;
-        let listen_mqtt: std::net::SocketAddr = ([127, 0, 0, 1], *mqtt_port).into();
+        let listen_mqtt: std::net::SocketAddr = ([127, 0, 0, 1], free_port(*mqtt_port)?).into();
         crate::broker::start_embedded(listen_mqtt)?;
         let url = format!("mqtt://{listen_mqtt}");
-        crate::simulate::start(&catalogue, Some(&url), sim_stop).await?;
-        simulated = catalogue.devices.len();
+        let admin = actor("demo-admin", Role::Admin);
+        let registered: Vec<(String, String)> = store
+            .equipment_list(None, &admin)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e.equipment_type))
+            .collect();
+        let (demo, bound) = demo_catalogue(&catalogue, &registered, &url)?;
+        // The collector (the Sparkplug host) first, so the edge nodes' births find it
+        // listening.
         options.collector = Some(crate::collect::Options {
             profiles: profiles.clone(),
+            catalogue: Some(demo.clone()),
             spool_dir: dir.join("spool"),
             mqtt_broker: Some(url.clone()),
             client_id: "pilotline-demo".into(),
         });
+        crate::simulate::start_bound(&demo, Some(&url), Some("pilotline-demo"), sim_stop, bound)
+            .await?;
+        simulated = demo.devices.len();
         println!(
-            "Simulated tools: {simulated} (profiles {}), MQTT broker {url}",
+            "Simulated tools: {simulated} (every registered tool; types from {}), MQTT broker {url}",
             profiles.display()
         );
     }
@@ -106,6 +119,105 @@ pub async fn run(listen: &str, data_dir: Option<PathBuf>, tools: Option<Tools>) 
     let served = crate::serve::run(store, listener, crate::serve::shutdown_signal(), options).await;
     let _ = sim_stop_tx.send(true);
     served
+}
+
+/// `port`, or when it is 0 a port the system has free on 127.0.0.1.
+fn free_port(port: u16) -> Result<u16> {
+    if port != 0 {
+        return Ok(port);
+    }
+    let probe = std::net::TcpListener::bind(("127.0.0.1", 0)).context("no free port")?;
+    Ok(probe.local_addr()?.port())
+}
+
+/// The demo's simulated line: one simulated tool for every registered tool. A tool keeps its
+/// own profile where one exists (`FURNACE-01`), else takes the profile of another tool of its
+/// equipment type (`FURNACE-03` like `FURNACE-01`), else the `generic-tool` type with its own
+/// equipment type. Modbus tools (serial ones included, as RTU over TCP) each get a port the
+/// system chooses — so two demos run side by side — bound here and handed to the simulator;
+/// MQTT tools use the embedded broker.
+fn demo_catalogue(
+    profiles: &pilotline_equipment::Catalogue,
+    registered: &[(String, String)],
+    broker: &str,
+) -> Result<(
+    pilotline_equipment::Catalogue,
+    std::collections::BTreeMap<u16, std::net::TcpListener>,
+)> {
+    use pilotline_equipment::profile::{Device, Transport};
+    let mut demo = pilotline_equipment::Catalogue::default();
+    let mut bound = std::collections::BTreeMap::new();
+    let generic = profiles.types.get("generic-tool");
+    for (id, equipment_type) in registered {
+        let type_of = |d: &Device| {
+            profiles
+                .types
+                .get(&d.device_type)
+                .is_some_and(|t| &t.device_type.equipment_type == equipment_type)
+        };
+        let template = profiles
+            .devices
+            .get(id)
+            .or_else(|| profiles.devices.values().find(|d| type_of(d)));
+        let mut device = match template {
+            Some(t) => {
+                let mut d = t.clone();
+                if &d.id != id {
+                    d.id = id.clone();
+                    d.mqtt_device = None;
+                    d.location = format!("{} (demo)", d.location);
+                }
+                d
+            }
+            None => {
+                let Some(g) = generic else { continue };
+                let mut ty = g.clone();
+                ty.device_type.id = format!("generic-{}", equipment_type.to_lowercase());
+                ty.device_type.equipment_type = equipment_type.clone();
+                let device = Device {
+                    id: id.clone(),
+                    device_type: ty.device_type.id.clone(),
+                    location: "demo line".into(),
+                    transport: Transport::Tcp {
+                        host: "127.0.0.1".into(),
+                        port: 0,
+                    },
+                    unit_id: Some(1),
+                    timeout_ms: 500,
+                    retries: 2,
+                    pause_between_requests_ms: 0,
+                    max_registers_per_request: 125,
+                    close_after_cycle: false,
+                    mqtt_device: None,
+                };
+                demo.types.insert(ty.device_type.id.clone(), ty);
+                device
+            }
+        };
+        if let Some(ty) = profiles.types.get(&device.device_type) {
+            demo.types.insert(ty.device_type.id.clone(), ty.clone());
+        }
+        device.transport = match device.transport {
+            Transport::Mqtt { group, node, .. } => Transport::Mqtt {
+                broker: broker.to_string(),
+                group,
+                node,
+            },
+            other => {
+                let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+                    .context("cannot bind a port for a simulated tool")?;
+                let port = listener.local_addr()?.port();
+                bound.insert(port, listener);
+                let host = "127.0.0.1".to_string();
+                match other {
+                    Transport::Tcp { .. } => Transport::Tcp { host, port },
+                    _ => Transport::RtuOverTcp { host, port },
+                }
+            }
+        };
+        demo.devices.insert(device.id.clone(), device);
+    }
+    Ok((demo, bound))
 }
 
 /// Registers every profiled tool the seed did not (environment monitors, bonders, …).

@@ -38,6 +38,20 @@ pub async fn start(
     broker: Option<&str>,
     stop: watch::Receiver<bool>,
 ) -> Result<Vec<JoinHandle<()>>> {
+    start_bound(catalogue, broker, None, stop, BTreeMap::new()).await
+}
+
+/// Like [`start`], serving the Modbus gateways whose port is a key of `bound` on that
+/// listener (already bound, so a caller can use ports the system chose) instead of binding.
+/// With `primary_host`, the Sparkplug edge nodes wait for that host application's STATE to be
+/// online before their births, as Sparkplug 3.0 edge nodes configured with a primary host do.
+pub async fn start_bound(
+    catalogue: &Catalogue,
+    broker: Option<&str>,
+    primary_host: Option<&str>,
+    stop: watch::Receiver<bool>,
+    mut bound: BTreeMap<u16, std::net::TcpListener>,
+) -> Result<Vec<JoinHandle<()>>> {
     let mut tasks = Vec::new();
     let mut gateways: BTreeMap<(String, u16, bool), Tools> = BTreeMap::new();
     let mut json: BTreeMap<String, Tools> = BTreeMap::new();
@@ -77,9 +91,15 @@ pub async fn start(
         }
     }
     for ((host, port, rtu), tools) in gateways {
-        let listener = TcpListener::bind((host.as_str(), port))
-            .await
-            .with_context(|| format!("cannot serve simulated Modbus tools on {host}:{port}"))?;
+        let listener = match bound.remove(&port) {
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                TcpListener::from_std(l)?
+            }
+            None => TcpListener::bind((host.as_str(), port))
+                .await
+                .with_context(|| format!("cannot serve simulated Modbus tools on {host}:{port}"))?,
+        };
         let mut units = Units::default();
         let mut models = Vec::new();
         for (device, ty) in tools {
@@ -104,6 +124,7 @@ pub async fn start(
             group,
             node,
             tools,
+            primary_host.map(str::to_string),
             stop.clone(),
         )));
     }
@@ -299,9 +320,15 @@ async fn edge_node(
     group: String,
     node: String,
     tools: Tools,
+    primary_host: Option<String>,
     mut stop: watch::Receiver<bool>,
 ) {
     let bd_seq: u64 = 0;
+    let state_topic = primary_host
+        .as_ref()
+        .map(|h| format!("{NAMESPACE}/STATE/{h}"));
+    // Without a primary host to wait for, the host counts as online from the start.
+    let mut host_online = state_topic.is_none();
     let death = Payload {
         timestamp: Some(ms()),
         metrics: vec![Metric {
@@ -345,7 +372,20 @@ async fn edge_node(
             p = rx.recv() => match p {
                 Some(Packet::ConnAck(_)) => {
                     let _ = client.subscribe(topic("NCMD", None), QoS::AtLeastOnce).await;
-                    rebirth = true;
+                    if let Some(t) = &state_topic {
+                        let _ = client.subscribe(t.clone(), QoS::AtLeastOnce).await;
+                    }
+                    rebirth = host_online;
+                }
+                Some(Packet::Publish(p)) if state_topic.as_deref() == Some(p.topic.as_str()) => {
+                    let online = serde_json::from_slice::<serde_json::Value>(&p.payload)
+                        .is_ok_and(|v| v["online"] == serde_json::Value::Bool(true));
+                    if online == host_online {
+                        continue;
+                    }
+                    host_online = online;
+                    born = false;
+                    rebirth = online;
                 }
                 Some(Packet::Publish(p)) => {
                     let asked = Payload::decode(&p.payload[..]).is_ok_and(|pl| {
@@ -363,7 +403,7 @@ async fn edge_node(
             },
             _ = stop.changed() => break,
         }
-        if rebirth {
+        if rebirth && host_online {
             seq = 0;
             let nbirth = Payload {
                 timestamp: Some(ms()),

@@ -88,6 +88,7 @@ async fn polled_values_and_staleness_appear_through_the_api() {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let options = pilotline::serve::Options {
         collector: Some(pilotline::collect::Options {
+            catalogue: None,
             profiles: dir.path().to_path_buf(),
             spool_dir: dir.path().join("spool"),
             mqtt_broker: None,

@@ -228,6 +228,7 @@ async fn pymodbus_and_pysparkplug_tools_are_collected() {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let options = pilotline::serve::Options {
         collector: Some(pilotline::collect::Options {
+            catalogue: None,
             profiles: dir.path().to_path_buf(),
             spool_dir: dir.path().join("spool"),
             mqtt_broker: None,

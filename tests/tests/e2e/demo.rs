@@ -1,16 +1,26 @@
-//! The README's first command: the demo starts and answers on its URL.
+//! The README's first command: the demo starts and answers on its URL — twice on one
+//! machine, each with every one of its tools simulated and live.
 
 use pilotline_tests::{get_json, start};
 
-#[tokio::test]
-async fn demo_starts_and_answers_on_its_url() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_str().unwrap();
-    let mut demo = start(
-        &["demo", "--listen", "127.0.0.1:0", "--data-dir", data],
-        &[],
-    )
-    .await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_demos_run_side_by_side_with_every_tool_live() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (a.path().to_str().unwrap(), b.path().to_str().unwrap());
+    // The second takes its address from the environment, as the README says.
+    let first_args = ["demo", "--listen", "127.0.0.1:0", "--data-dir", a];
+    let second_args = ["demo", "--data-dir", b];
+    let second_env = [("PILOTLINE_LISTEN", "127.0.0.1:0")];
+    let first = start(&first_args, &[]);
+    let second = start(&second_args, &second_env);
+    let (first, second) = tokio::join!(first, second);
+    assert_ne!(first.url, second.url);
+    let (one, two) = tokio::join!(demo_answers(first), demo_answers(second));
+    assert_eq!(one, two, "both demos simulate the same line");
+}
+
+/// Checks one running demo; returns how many tools it simulates.
+async fn demo_answers(mut demo: pilotline_tests::Running) -> usize {
     let token = demo
         .printed
         .iter()
@@ -51,17 +61,28 @@ async fn demo_starts_and_answers_on_its_url() {
         .count();
     assert!(held >= 1, "the demo has a held lot");
 
-    // The simulated tools reach the API through the embedded broker and the collector: Modbus
-    // TCP, RTU over TCP (two units behind one gateway), MQTT JSON and Sparkplug B.
-    for tool in [
-        "FURNACE-01",
-        "ENV-FURNACE-BAY",
-        "ENV-YELLOW-ROOM",
-        "STEPPER-01",
-        "DRIE-01",
-    ] {
+    // Every registered tool is simulated and reaches the API through the embedded broker and
+    // the collector: Modbus TCP, RTU over TCP (the serial wet bench too), MQTT JSON and
+    // Sparkplug B, and the tools without a profile of their own on the generic one.
+    let tools = get_json(&client, &format!("{}/api/v1/equipment", demo.url), &token).await;
+    let tools: Vec<String> = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(tools.len() >= 48, "{tools:?}");
+    let simulated = demo
+        .printed
+        .iter()
+        .find_map(|l| l.strip_prefix("Simulated tools: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .expect("the demo says how many tools it simulates");
+    assert_eq!(simulated, tools.len(), "every tool is simulated");
+    for tool in &tools {
         let url = format!("{}/api/v1/equipment/{tool}", demo.url);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
             let v = get_json(&client, &url, &token).await;
             if v["latest"].as_array().is_some_and(|l| !l.is_empty()) {
@@ -76,4 +97,5 @@ async fn demo_starts_and_answers_on_its_url() {
         }
     }
     demo.child.kill().await.unwrap();
+    simulated
 }
