@@ -39,8 +39,11 @@ impl App {
         Ok(held)
     }
 
-    /// Forgets idempotency keys older than their lifetime; returns how many.
+    /// The hourly maintenance: forgets idempotency keys older than their lifetime (returns
+    /// how many) and brings the planner's statistics up to date.
     pub async fn expire_idempotency_keys(&self) -> Result<u64, AppError> {
-        Ok(self.store.expire_idempotency_keys().await?)
+        let n = self.store.expire_idempotency_keys().await?;
+        self.store.optimize().await?;
+        Ok(n)
     }
 }

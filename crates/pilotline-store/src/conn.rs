@@ -10,6 +10,73 @@ use serde::de::DeserializeOwned;
 use sqlx::Row;
 use std::future::Future;
 
+/// A query whose text depends on which optional filters a call uses, built once per shape and
+/// kept for the life of the process (the shapes are few and fixed by the code, so this holds
+/// a bounded set of strings). Writing `col = $n` only for the filters given — instead of one
+/// text with `($n IS NULL OR col = $n)` — lets both planners use the index that matches.
+pub(crate) fn shaped(sql: String) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static SHAPES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut set = SHAPES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = set.get(sql.as_str()) {
+        return s;
+    }
+    let s: &'static str = Box::leak(sql.into_boxed_str());
+    set.insert(s);
+    s
+}
+
+/// Builds `WHERE a = $1 AND b = $2 …` for the filters given, numbering from `first`, and
+/// collects their parameters.
+pub(crate) struct Filters {
+    clauses: Vec<String>,
+    params: Vec<Param>,
+}
+
+impl Filters {
+    /// No filter yet.
+    pub(crate) fn new() -> Self {
+        Filters {
+            clauses: Vec::new(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Adds `{expr} $n` (e.g. `state =`, `id >`, `at <`) with `value`, when it is given.
+    pub(crate) fn add(&mut self, expr: &str, value: Option<Param>) -> &mut Self {
+        self.add_clause(&format!("{expr} ?"), value)
+    }
+
+    /// Adds `clause`, its one `?` standing for `$n`, with `value`, when it is given.
+    pub(crate) fn add_clause(&mut self, clause: &str, value: Option<Param>) -> &mut Self {
+        if let Some(v) = value {
+            self.params.push(v);
+            let n = format!("${}", self.params.len());
+            self.clauses.push(clause.replacen('?', &n, 1));
+        }
+        self
+    }
+
+    /// The next parameter's number.
+    pub(crate) fn next(&self) -> usize {
+        self.params.len() + 1
+    }
+
+    /// ` WHERE …` (or nothing) and the parameters so far.
+    pub(crate) fn finish(self) -> (String, Vec<Param>) {
+        let sql = if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        };
+        (sql, self.params)
+    }
+}
+
 /// One bound query parameter.
 #[derive(Debug, Clone)]
 pub(crate) enum Param {

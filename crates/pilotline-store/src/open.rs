@@ -94,6 +94,17 @@ impl Store {
         if rebuilt > 0 {
             tracing::info!(lots = rebuilt, "rebuilt test data summaries");
         }
+        self.optimize().await
+    }
+
+    /// Brings the query planner's statistics up to date where they are stale: SQLite's
+    /// `PRAGMA optimize` (analyses the tables whose indexes the planner used since the last
+    /// run, as SQLite advises running now and then); PostgreSQL's autovacuum analyses by
+    /// itself. Run after migrations and by the hourly maintenance job.
+    pub async fn optimize(&self) -> Result<(), StoreError> {
+        if let Backend::Sqlite { read, .. } = &self.backend {
+            sqlx::query("PRAGMA optimize").execute(read).await?;
+        }
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use crate::conn::{Conn, Param, RowExt, params};
+use crate::conn::{Conn, Filters, Param, RowExt, params, shaped};
 use crate::rows::{
     equipment_from_row, event_from_row, lot_from_row, product_from_row, select_equipment,
     state_change_from_row,
@@ -137,22 +137,20 @@ impl Store {
     pub async fn lots(&self, filter: &LotFilter, actor: &Actor) -> Result<LotPage, StoreError> {
         let limit = i64::from(filter.limit.unwrap_or(50).clamp(1, 500));
         let scope = actor.tenant_scope();
+        let mut f = Filters::new();
+        f.add("state =", filter.state.map(|s| Param::from(s.as_str())))
+            .add("step_id =", filter.step.as_deref().map(Param::from))
+            .add("product =", filter.product.as_deref().map(Param::from))
+            .add("tenant =", scope.map(Param::from))
+            .add("id >", filter.after.as_deref().map(Param::from));
+        let n = f.next();
+        let (filters, mut params) = f.finish();
+        params.push(Param::Int(limit + 1));
+        let sql = shaped(format!(
+            "SELECT doc FROM lots{filters} ORDER BY id LIMIT ${n}"
+        ));
         with_read_conn!(self, |c| {
-            let rows = c
-                .fetch_all(
-                    "SELECT doc FROM lots WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR step_id = $2) \
-                     AND ($3 IS NULL OR product = $3) AND ($4 IS NULL OR tenant = $4) \
-                     AND ($5 IS NULL OR id > $5) ORDER BY id LIMIT $6",
-                    vec![
-                        Param::OptText(filter.state.map(|s| s.as_str().to_string())),
-                        Param::OptText(filter.step.clone()),
-                        Param::OptText(filter.product.clone()),
-                        Param::OptText(scope.map(str::to_string)),
-                        Param::OptText(filter.after.clone()),
-                        Param::Int(limit + 1),
-                    ],
-                )
-                .await?;
+            let rows = c.fetch_all(sql, params).await?;
             let mut items = Vec::with_capacity(rows.len());
             for row in rows.iter().take(limit as usize) {
                 let lot = lot_from_row(row)?;
@@ -245,9 +243,9 @@ impl Store {
                     "SELECT route_id, route_version, step_index, state, \
                      COUNT(*) AS lots, CAST(SUM(CASE WHEN held THEN 1 ELSE 0 END) AS BIGINT) AS held_lots, \
                      CAST(SUM(wafer_count) AS BIGINT) AS wafers FROM lots \
-                     WHERE state IN ('waiting', 'running') AND ($1 IS NULL OR tenant = $1) \
+                     WHERE state IN ('waiting', 'running') AND (tenant = $1 OR $2) \
                      GROUP BY route_id, route_version, step_index, state",
-                    vec![Param::OptText(scope)],
+                    vec![Param::OptText(scope.clone()), Param::Bool(scope.is_none())],
                 )
                 .await?;
             let mut out = BTreeMap::new();

@@ -9,7 +9,7 @@ use pilotline_yield::chart::{self, ChartLimits, ChartPoint, ChartSpec, ChartView
 use pilotline_yield::spc::{self, Rule};
 use serde::Serialize;
 
-use crate::conn::{Conn, Param, RowExt, params};
+use crate::conn::{Conn, Filters, Param, RowExt, params, shaped};
 use crate::write::{definition_invalid, require};
 use crate::{Store, StoreError, in_write_tx, now, with_read_conn};
 
@@ -151,24 +151,56 @@ pub(crate) async fn insert_measurements<C: Conn>(
     Ok(())
 }
 
-/// The chart's points: readings its keys select, grouped by (lot, wafer) in first-reading
-/// order.
-async fn chart_points<C: Conn>(c: &mut C, spec: &ChartSpec) -> Result<Vec<ChartPoint>, StoreError> {
-    let rows = c
-        .fetch_all(
-            "SELECT lot_id, wafer, equipment, value, at FROM measurements WHERE parameter = $1 \
-             AND ($2 IS NULL OR product = $2) AND ($3 IS NULL OR step_id = $3) \
-             AND ($4 IS NULL OR equipment = $4) AND ($5 IS NULL OR recipe = $5) \
-             ORDER BY at, id",
-            params![
-                spec.parameter.as_str(),
-                spec.product.as_deref(),
-                spec.step.as_deref(),
-                spec.equipment.as_deref(),
-                spec.recipe.as_deref()
-            ],
-        )
-        .await?;
+/// The most readings a chart view reads: its newest (or, before its limits are frozen, its
+/// oldest) this many, so a chart costs the same however long its history.
+pub const CHART_WINDOW_ROWS: i64 = 10_000;
+
+/// The readings judging a lot's new points reads: the newest this many. The run rules look
+/// back at most 14 points, so this holds them unless a wafer has over 100 sites.
+pub const JUDGE_WINDOW_ROWS: i64 = 2_000;
+
+/// The most points a chart view shows: its latest.
+pub const CHART_VIEW_POINTS: usize = 500;
+
+/// Which end of a chart's history to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Window {
+    /// The first readings (a chart freezing its first limits from its baseline).
+    Oldest,
+    /// The latest readings (judging new points, showing the chart).
+    Newest,
+}
+
+/// The chart's points within `window`: readings its keys select, grouped by (lot, wafer) in
+/// first-reading order, oldest first; and whether readings beyond the window were left out.
+async fn chart_points<C: Conn>(
+    c: &mut C,
+    spec: &ChartSpec,
+    window: Window,
+    max_rows: i64,
+) -> Result<(Vec<ChartPoint>, bool), StoreError> {
+    let mut f = Filters::new();
+    f.add("parameter =", Some(Param::from(spec.parameter.as_str())))
+        .add("product =", spec.product.as_deref().map(Param::from))
+        .add("step_id =", spec.step.as_deref().map(Param::from))
+        .add("equipment =", spec.equipment.as_deref().map(Param::from))
+        .add("recipe =", spec.recipe.as_deref().map(Param::from));
+    let n = f.next();
+    let (filters, mut params) = f.finish();
+    params.push(Param::Int(max_rows));
+    let order = match window {
+        Window::Oldest => "at, id",
+        Window::Newest => "at DESC, id DESC",
+    };
+    let sql = shaped(format!(
+        "SELECT lot_id, wafer, equipment, value, at FROM measurements{filters} \
+         ORDER BY {order} LIMIT ${n}"
+    ));
+    let mut rows = c.fetch_all(sql, params).await?;
+    let cut = rows.len() as i64 >= max_rows;
+    if window == Window::Newest {
+        rows.reverse();
+    }
     let mut points: Vec<ChartPoint> = Vec::new();
     let mut index: std::collections::HashMap<(String, String), usize> = Default::default();
     for r in &rows {
@@ -193,12 +225,19 @@ async fn chart_points<C: Conn>(c: &mut C, spec: &ChartSpec) -> Result<Vec<ChartP
         p.at = at;
         p.equipment = r.opt_text("equipment")?.or(p.equipment.take());
     }
+    // At a cut end the group there may have lost some of its readings: leave it out.
+    if cut {
+        match window {
+            Window::Newest => drop(points.remove(0)),
+            Window::Oldest => drop(points.pop()),
+        }
+    }
     for p in &mut points {
         p.n = p.sites.len() as u32;
         p.value = spc::mean(&p.sites);
         p.stdev = (p.n > 1).then(|| spc::std_dev(&p.sites));
     }
-    Ok(points)
+    Ok((points, cut))
 }
 
 async fn load_chart<C: Conn>(
@@ -231,12 +270,21 @@ async fn load_chart<C: Conn>(
 pub(crate) async fn chart_view<C: Conn>(
     c: &mut C,
     id: &str,
+    max_rows: i64,
 ) -> Result<Option<ChartView>, StoreError> {
     let Some((spec, version, limits)) = load_chart(c, id).await? else {
         return Ok(None);
     };
-    let points = chart_points(c, &spec).await?;
-    Ok(Some(chart::view(spec, version, limits, points)))
+    // Before its first limits a chart needs its first points (its baseline); after, its latest.
+    let window = if version == 0 {
+        Window::Oldest
+    } else {
+        Window::Newest
+    };
+    let (points, cut) = chart_points(c, &spec, window, max_rows).await?;
+    let mut view = chart::view(spec, version, limits, points);
+    view.earlier_points_left_out = cut && window == Window::Newest;
+    Ok(Some(view))
 }
 
 /// The charts that plot parameters lot `lot` had measured at or after `since`, with their
@@ -267,7 +315,7 @@ pub(crate) async fn charts_measured<C: Conn>(
             .map(|r| r.text("id"))
             .collect::<Result<_, _>>()?;
         for id in ids {
-            if let Some(v) = chart_view(c, &id).await? {
+            if let Some(v) = chart_view(c, &id, JUDGE_WINDOW_ROWS).await? {
                 views.push(v);
             }
         }
@@ -343,7 +391,7 @@ impl Store {
                 ],
             )
             .await?;
-            let Some(view) = chart_view(c, &id).await? else {
+            let Some(view) = chart_view(c, &id, CHART_WINDOW_ROWS).await? else {
                 return Err(chart_not_found(&id));
             };
             if let Some(l) = chart::first_limits(&view.spec, view.version, &view.points, now()) {
@@ -368,7 +416,8 @@ impl Store {
         })?;
         let mut out = Vec::new();
         for id in ids {
-            if let Some(mut v) = self.chart(&id, actor).await? {
+            let view = with_read_conn!(self, |c| chart_view(c, &id, JUDGE_WINDOW_ROWS).await)?;
+            if let Some(mut v) = view {
                 v.points.clear();
                 out.push(v);
             }
@@ -379,7 +428,11 @@ impl Store {
     /// A chart with its points, frozen limits, violations and capability (staff).
     pub async fn chart(&self, id: &str, actor: &Actor) -> Result<Option<ChartView>, StoreError> {
         require(actor, Action::ReadMasterData, "read SPC charts")?;
-        with_read_conn!(self, |c| chart_view(c, id).await)
+        let mut view = with_read_conn!(self, |c| chart_view(c, id, CHART_WINDOW_ROWS).await)?;
+        if let Some(v) = &mut view {
+            v.keep_latest(CHART_VIEW_POINTS);
+        }
+        Ok(view)
     }
 
     /// Recomputes a chart's limits from its latest `baseline_points` points as a new version
@@ -390,7 +443,7 @@ impl Store {
             let Some((spec, version, _)) = load_chart(c, id).await? else {
                 return Err(chart_not_found(id));
             };
-            let points = chart_points(c, &spec).await?;
+            let (points, _) = chart_points(c, &spec, Window::Newest, CHART_WINDOW_ROWS).await?;
             let from = points.len().saturating_sub(spec.baseline_points as usize);
             let limits =
                 chart::compute_limits(&spec, &points[from..], version + 1, &actor.user, now())
@@ -417,35 +470,43 @@ impl Store {
     ) -> Result<Vec<Measurement>, StoreError> {
         require(actor, Action::ReadLots, "read measurements")?;
         let tenant = actor.tenant_scope();
+        let mut f = Filters::new();
+        f.add("m.lot_id =", lot.map(Param::from))
+            .add("m.parameter =", parameter.map(Param::from));
+        f.add_clause(
+            "EXISTS (SELECT 1 FROM lots l WHERE l.id = m.lot_id AND l.tenant = ?)",
+            tenant.map(Param::from),
+        );
+        let n = f.next();
+        let (filters, mut params) = f.finish();
+        params.push(Param::Int(i64::from(limit.clamp(1, 10_000))));
+        let sql = shaped(format!(
+            "SELECT m.id, m.lot_id, m.product, m.step_id, m.equipment, m.recipe, m.parameter, \
+             m.wafer, m.site, m.value, m.at, m.source, m.by_user FROM measurements m{filters} \
+             ORDER BY m.at DESC, m.id DESC LIMIT ${n}"
+        ));
         with_read_conn!(self, |c| {
-            c.fetch_all(
-                "SELECT m.id, m.lot_id, m.product, m.step_id, m.equipment, m.recipe, m.parameter, \
-                 m.wafer, m.site, m.value, m.at, m.source, m.by_user FROM measurements m \
-                 WHERE ($1 IS NULL OR m.lot_id = $1) AND ($2 IS NULL OR m.parameter = $2) \
-                 AND ($3 IS NULL OR EXISTS (SELECT 1 FROM lots l WHERE l.id = m.lot_id \
-                 AND l.tenant = $3)) ORDER BY m.at DESC, m.id DESC LIMIT $4",
-                params![lot, parameter, tenant, i64::from(limit.clamp(1, 10_000))],
-            )
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(Measurement {
-                    id: r.int("id")?,
-                    lot: r.text("lot_id")?,
-                    product: r.text("product")?,
-                    step: r.text("step_id")?,
-                    equipment: r.opt_text("equipment")?,
-                    recipe: r.opt_text("recipe")?,
-                    parameter: r.text("parameter")?,
-                    wafer: r.opt_text("wafer")?,
-                    site: r.opt_int("site")?.map(|s| s as u32),
-                    value: r.opt_float("value")?.unwrap_or(f64::NAN),
-                    at: r.time("at")?,
-                    source: r.text("source")?,
-                    by: r.text("by_user")?,
+            c.fetch_all(sql, params)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(Measurement {
+                        id: r.int("id")?,
+                        lot: r.text("lot_id")?,
+                        product: r.text("product")?,
+                        step: r.text("step_id")?,
+                        equipment: r.opt_text("equipment")?,
+                        recipe: r.opt_text("recipe")?,
+                        parameter: r.text("parameter")?,
+                        wafer: r.opt_text("wafer")?,
+                        site: r.opt_int("site")?.map(|s| s as u32),
+                        value: r.opt_float("value")?.unwrap_or(f64::NAN),
+                        at: r.time("at")?,
+                        source: r.text("source")?,
+                        by: r.text("by_user")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
         })
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
 
-use crate::conn::{Conn, Param, RowExt, params};
+use crate::conn::{Conn, Filters, Param, RowExt, params, shaped};
 use crate::{Store, StoreError, in_write_tx, with_read_conn};
 
 /// A sample to store. The lot running on the tool at that moment is recorded with it.
@@ -217,22 +217,20 @@ impl Store {
         to: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<SampleRecord>, StoreError> {
+        let mut f = Filters::new();
+        f.add("equipment_id =", Some(Param::from(equipment)))
+            .add("point =", point.map(Param::from))
+            .add("at >=", from.map(Param::Time))
+            .add("at <", to.map(Param::Time));
+        let n = f.next();
+        let (filters, mut params) = f.finish();
+        params.push(Param::Int(i64::from(limit.clamp(1, 100_000))));
+        let sql = shaped(format!(
+            "SELECT point, at, number, text, lot_id FROM equipment_samples{filters} \
+             ORDER BY at, point LIMIT ${n}"
+        ));
         with_read_conn!(self, |c| {
-            let rows = c
-                .fetch_all(
-                    "SELECT point, at, number, text, lot_id FROM equipment_samples \
-                     WHERE equipment_id = $1 AND ($2 IS NULL OR point = $2) \
-                     AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR at < $4) \
-                     ORDER BY at, point LIMIT $5",
-                    vec![
-                        Param::from(equipment),
-                        Param::from(point),
-                        Param::OptTime(from),
-                        Param::OptTime(to),
-                        Param::Int(i64::from(limit.clamp(1, 100_000))),
-                    ],
-                )
-                .await?;
+            let rows = c.fetch_all(sql, params).await?;
             rows.iter().map(record).collect()
         })
     }

@@ -737,17 +737,21 @@ fn conflict_on_unique(e: sqlx::Error, what: impl FnOnce() -> Refusal) -> StoreEr
     }
 }
 
+/// The next generated lot id of the day (`PLyymmddNNNN`): the day's counter row is advanced
+/// (and locked until commit, so concurrent starts take turns); an id someone gave by hand is
+/// skipped.
 async fn next_lot_id<C: Conn>(c: &mut C, at: DateTime<Utc>) -> Result<String, StoreError> {
     let prefix = format!("PL{}", at.format("%y%m%d"));
-    let row = c
-        .fetch_optional(
-            "SELECT COUNT(*) AS n FROM lots WHERE parent IS NULL AND id LIKE $1",
-            params![format!("{prefix}%")],
-        )
-        .await?;
-    let mut n = row.map(|r| r.int("n")).transpose()?.unwrap_or(0) + 1;
     loop {
-        let id = format!("{prefix}{n:04}");
+        let row = c
+            .fetch_optional(
+                "INSERT INTO lot_numbers (prefix, last) VALUES ($1, 1) ON CONFLICT (prefix) \
+                 DO UPDATE SET last = lot_numbers.last + 1 RETURNING last",
+                params![prefix.as_str()],
+            )
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("lot number counter returned nothing".into()))?;
+        let id = format!("{prefix}{:04}", row.int("last")?);
         let taken = c
             .fetch_optional("SELECT id FROM lots WHERE id = $1", params![id.as_str()])
             .await?
@@ -755,7 +759,6 @@ async fn next_lot_id<C: Conn>(c: &mut C, at: DateTime<Utc>) -> Result<String, St
         if !taken {
             return Ok(id);
         }
-        n += 1;
     }
 }
 

@@ -164,8 +164,11 @@ pub struct ChartView {
     pub points: Vec<ChartPoint>,
     /// Rules that fired, by point.
     pub violations: Vec<ChartViolation>,
-    /// Cp/Cpk (within sigma) and Pp/Ppk (overall) against the chart's spec limits.
+    /// Cp/Cpk (within sigma) and Pp/Ppk (overall) against the chart's spec limits, over the
+    /// points shown.
     pub capability: Option<Capability>,
+    /// Earlier points exist that are not shown (a chart shows its latest points).
+    pub earlier_points_left_out: bool,
 }
 
 /// Limits from `points` (the baseline) for `spec`; `None` when too few.
@@ -251,6 +254,23 @@ pub fn view(
         points,
         violations,
         capability,
+        earlier_points_left_out: false,
+    }
+}
+
+impl ChartView {
+    /// Keeps only the latest `max` points (and the violations on them).
+    pub fn keep_latest(&mut self, max: usize) {
+        let cut = self.points.len().saturating_sub(max);
+        if cut == 0 {
+            return;
+        }
+        self.points.drain(..cut);
+        self.violations.retain(|v| v.index >= cut);
+        for v in &mut self.violations {
+            v.index -= cut;
+        }
+        self.earlier_points_left_out = true;
     }
 }
 

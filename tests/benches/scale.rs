@@ -1,0 +1,509 @@
+//! Cost as the store grows: the requests a fab makes all day, timed at 1k, 10k, 100k and 1M
+//! lots of realistic history, on SQLite and PostgreSQL, and a tool's 1-hour samples with a day
+//! and with a month of its history. A line that runs for years must not slow down.
+//!
+//! Run: `cargo bench -p pilotline-tests --bench scale`
+//! Env: `BENCH_SIZES` (comma-separated lot counts, default `1000,10000,100000,1000000`),
+//! `BENCH_REQUESTS` (timed requests per figure, default 200), `BENCH_BACKENDS` (default
+//! `sqlite,postgres`), `BENCH_SAMPLE_POINTS` (points of the sampled tool, default 5, at 1 Hz),
+//! `PILOTLINE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
+//!
+//! The store is grown with copies of ten template lots made through the API — at each of the
+//! first nine steps of the example route, and one shipped after all 27 — so each generated lot
+//! has the documents, wafers, events (1 to 56, 14 on average) and readings (15 at FB050, for
+//! the lots past it) a real one has. Generation is bulk SQL, not timed. Every figure is then
+//! measured through the real HTTP server (`pilotline::serve::run`) by one client, request sent
+//! to body read, over `BENCH_REQUESTS` requests.
+
+use pilotline_app::App;
+use pilotline_domain::Role;
+use pilotline_store::testing::TestDb;
+use serde_json::{Value, json};
+use std::time::Instant;
+
+const ROUTE: &str = include_str!("../../ops/routes/mhp-gas-sensor.toml");
+const TEMPLATES: usize = 10;
+/// The steps a lot goes through before FB050 (its readings), by tool type.
+const BEFORE_FB050: usize = 4;
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Bench {
+    base: String,
+    client: reqwest::Client,
+    eng: String,
+    db: Db,
+    requests: usize,
+}
+
+/// A raw connection for generating data.
+enum Db {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Db {
+    async fn exec(&self, sql: String) {
+        let sql = sqlx::AssertSqlSafe(sql);
+        match self {
+            Db::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+            Db::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+        }
+        .expect("generate data");
+    }
+
+    fn pg(&self) -> bool {
+        matches!(self, Db::Postgres(_))
+    }
+}
+
+fn reading(wafer: &str, site: u32, value: f64) -> Value {
+    json!({"parameter": "oxide_thickness", "wafer": wafer, "site": site, "value": value})
+}
+
+/// The 15 readings of a measured track-out: 5 wafers × 3 sites, in spec and in control.
+fn fifteen(lot: &str, k: usize) -> Value {
+    let mut r = Vec::new();
+    for w in 1..=5 {
+        for site in 1..=3 {
+            let v = 500.0 + ((k * 7 + w * 3 + site as usize) % 5) as f64 * 0.2 - 0.4;
+            r.push(reading(&format!("{lot}-W{w:02}"), site, v));
+        }
+    }
+    json!({"readings": r})
+}
+
+impl Bench {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.eng);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let body = res.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let (status, body) = self.call(reqwest::Method::POST, path, Some(body)).await;
+        assert!(status < 300, "POST {path}: {status} {body}");
+        body
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call(reqwest::Method::GET, path, None).await;
+        assert!(status < 300, "GET {path}: {status} {body}");
+        body
+    }
+
+    /// Moves lot `id` through its current step on the step's first tool.
+    async fn move_step(&self, id: &str, readings: Option<Value>) {
+        let view = self.get(&format!("/api/v1/lots/{id}")).await;
+        let tool = format!("{}-01", view["step"]["equipment_type"].as_str().unwrap());
+        self.post(
+            &format!("/api/v1/lots/{id}/track-in"),
+            json!({"equipment": tool}),
+        )
+        .await;
+        self.post(
+            &format!("/api/v1/lots/{id}/track-out"),
+            readings.unwrap_or(json!({})),
+        )
+        .await;
+    }
+
+    /// p50 and p99 in ms of `f` over the bench's request count.
+    async fn time<F, Fut>(&self, mut f: F) -> (f64, f64)
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let mut lat = Vec::with_capacity(self.requests);
+        for i in 0..self.requests {
+            let t = Instant::now();
+            f(i).await;
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        percentiles(lat)
+    }
+}
+
+async fn setup(db: &TestDb, requests: usize) -> (Bench, App) {
+    let app = App::open(&db.url, &Default::default()).await.unwrap();
+    app.migrate().await.unwrap();
+    let eng = app
+        .create_token("bench-engineer", Role::Engineer, None)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = app.clone();
+    tokio::spawn(async move {
+        pilotline::serve::run(
+            server,
+            listener,
+            std::future::pending::<()>(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    });
+    let raw = if db.url.starts_with("postgres") {
+        Db::Postgres(sqlx::PgPool::connect(&db.url).await.unwrap())
+    } else {
+        Db::Sqlite(sqlx::SqlitePool::connect(&db.url).await.unwrap())
+    };
+    let b = Bench {
+        base,
+        client: reqwest::Client::new(),
+        eng,
+        db: raw,
+        requests,
+    };
+    let spec: pilotline_domain::RouteSpec = toml::from_str(ROUTE).unwrap();
+    b.post("/api/v1/routes", serde_json::to_value(&spec).unwrap())
+        .await;
+    b.post(
+        "/api/v1/products",
+        json!({"id": "MHP-GS200", "default_route": "MHP-GAS"}),
+    )
+    .await;
+    let mut types: Vec<&str> = spec
+        .steps
+        .iter()
+        .map(|s| s.equipment_type.as_str())
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    for ty in types {
+        for n in 1..=2 {
+            b.post(
+                "/api/v1/equipment",
+                json!({"id": format!("{ty}-{n:02}"), "equipment_type": ty, "description": ""}),
+            )
+            .await;
+        }
+    }
+    b.post(
+        "/api/v1/spc/charts",
+        json!({"id": "OX-FB050", "parameter": "oxide_thickness", "step": "FB050",
+               "chart_type": "xbar_s", "rules": ["nelson1", "nelson2", "nelson3", "nelson5"],
+               "action": "hold", "lsl": 480.0, "usl": 520.0, "baseline_points": 20}),
+    )
+    .await;
+    // The templates: TPL0..TPL8 waiting at steps 1..9, TPL9 shipped after the whole route.
+    for t in 0..TEMPLATES {
+        let id = format!("TPL{t}");
+        b.post(
+            "/api/v1/lots",
+            json!({"id": id, "product": "MHP-GS200", "wafer_count": 5}),
+        )
+        .await;
+        let steps = if t == 9 { spec.steps.len() } else { t };
+        for k in 0..steps {
+            let readings = (k == BEFORE_FB050).then(|| fifteen(&id, t));
+            b.move_step(&id, readings).await;
+        }
+        if t == 9 {
+            b.post(&format!("/api/v1/lots/{id}/ship"), json!({})).await;
+        }
+    }
+    (b, app)
+}
+
+/// Grows the store from `from` to `to` generated lots (copies of the templates).
+async fn grow(b: &Bench, from: usize, to: usize) {
+    const BATCH: usize = 50_000;
+    let mut start = from;
+    while start < to {
+        let end = (start + BATCH).min(to);
+        let (lo, hi) = (start + 1, end);
+        let (series, name, tpl) = if b.db.pg() {
+            (
+                format!("generate_series({lo}, {hi}) AS n(i)"),
+                "('G' || lpad(n.i::text, 8, '0'))".to_string(),
+                format!("('TPL' || (n.i % {TEMPLATES}))"),
+            )
+        } else {
+            (
+                format!(
+                    "(WITH RECURSIVE s(i) AS (SELECT {lo} UNION ALL SELECT i + 1 FROM s WHERE i < {hi}) SELECT i FROM s) AS n"
+                ),
+                "printf('G%08d', n.i)".to_string(),
+                format!("('TPL' || (n.i % {TEMPLATES}))"),
+            )
+        };
+        let doc = if b.db.pg() {
+            format!("replace(t.doc::text, t.id, {name})::jsonb")
+        } else {
+            format!("replace(t.doc, t.id, {name})")
+        };
+        let tx = |sql: String| {
+            if b.db.pg() {
+                sql
+            } else {
+                format!("BEGIN; {sql}; COMMIT;")
+            }
+        };
+        b.db.exec(tx(format!(
+            "INSERT INTO lots (id, product, route_id, route_version, lot_type, priority, tenant, \
+             state, step_id, step_index, equipment, held, wafer_count, parent, qtime_deadline, doc, \
+             version, created_at, updated_at, event_seq) \
+             SELECT {name}, t.product, t.route_id, t.route_version, t.lot_type, t.priority, t.tenant, \
+             t.state, t.step_id, t.step_index, t.equipment, t.held, t.wafer_count, t.parent, \
+             t.qtime_deadline, {doc}, t.version, t.created_at, t.updated_at, t.event_seq \
+             FROM {series} JOIN lots t ON t.id = {tpl}"
+        )))
+        .await;
+        b.db.exec(tx(format!(
+            "INSERT INTO wafers (id, lot_id, slot, state) \
+             SELECT replace(w.id, w.lot_id, {name}), {name}, w.slot, w.state \
+             FROM {series} JOIN wafers w ON w.lot_id = {tpl}"
+        )))
+        .await;
+        b.db.exec(tx(format!(
+            "INSERT INTO lot_events (lot_id, seq, at, user_name, role, kind, why, change, \
+             before_state, after_state) \
+             SELECT {name}, e.seq, e.at, e.user_name, e.role, e.kind, e.why, e.change, \
+             e.before_state, e.after_state FROM {series} JOIN lot_events e ON e.lot_id = {tpl}"
+        )))
+        .await;
+        b.db.exec(tx(format!(
+            "INSERT INTO measurements (lot_id, product, step_id, equipment, recipe, parameter, \
+             wafer, site, value, at, source, by_user) \
+             SELECT {name}, m.product, m.step_id, m.equipment, m.recipe, m.parameter, \
+             replace(m.wafer, m.lot_id, {name}), m.site, m.value, m.at, m.source, m.by_user \
+             FROM {series} JOIN measurements m ON m.lot_id = {tpl}"
+        )))
+        .await;
+        start = end;
+    }
+    b.db.exec(if b.db.pg() {
+        "ANALYZE".into()
+    } else {
+        "PRAGMA optimize".into()
+    })
+    .await;
+}
+
+/// `days` more days of 1 Hz samples of `points` points for FURNACE-01, ending now.
+async fn sample_days(b: &Bench, already: u32, days: u32, points: u32) {
+    let now = chrono::Utc::now();
+    for d in already..already + days {
+        let day_start = now - chrono::Duration::days(i64::from(d + 1));
+        let base = day_start.format("%Y-%m-%dT%H:%M:%S").to_string();
+        let sql = if b.db.pg() {
+            format!(
+                "INSERT INTO equipment_samples (equipment_id, point, at, number) \
+                 SELECT 'FURNACE-01', 'p' || p, TIMESTAMPTZ '{base}Z' + make_interval(secs => s), \
+                 random() * 100 FROM generate_series(0, 86399) AS s, generate_series(1, {points}) AS p \
+                 ON CONFLICT DO NOTHING"
+            )
+        } else {
+            format!(
+                "BEGIN; WITH RECURSIVE t(s) AS (SELECT 0 UNION ALL SELECT s + 1 FROM t WHERE s < 86399), \
+                 q(p) AS (SELECT 1 UNION ALL SELECT p + 1 FROM q WHERE p < {points}) \
+                 INSERT OR IGNORE INTO equipment_samples (equipment_id, point, at, number) \
+                 SELECT 'FURNACE-01', 'p' || p, strftime('%Y-%m-%dT%H:%M:%S', '{base}', '+' || s || ' seconds') || '.000000Z', \
+                 abs(random() % 10000) / 100.0 FROM t, q; COMMIT;"
+            )
+        };
+        b.db.exec(sql).await;
+    }
+    b.db.exec(if b.db.pg() {
+        "ANALYZE equipment_samples".into()
+    } else {
+        "PRAGMA optimize".into()
+    })
+    .await;
+}
+
+/// Lots at FB050 ready for a measured track-in/track-out, made through the API.
+async fn at_fb050(b: &Bench, tag: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id = format!("{tag}{i:04}");
+        b.post(
+            "/api/v1/lots",
+            json!({"id": id, "product": "MHP-GS200", "wafer_count": 5}),
+        )
+        .await;
+        for _ in 0..BEFORE_FB050 {
+            b.move_step(&id, None).await;
+        }
+        ids.push(id);
+    }
+    ids
+}
+
+fn line(label: &str, what: &str, (p50, p99): (f64, f64)) {
+    println!("{label:>9} {what:<44} p50 {p50:>8.2} ms  p99 {p99:>8.2} ms");
+}
+
+async fn run_backend(db: TestDb, sizes: &[usize], requests: usize, points: u32) {
+    let label = db.label;
+    let (b, app) = setup(&db, requests).await;
+    // The sampled tool: a day, then a month, of its history.
+    sample_days(&b, 0, 1, points).await;
+    let day = b.time(|_| hour_of_samples(&b, points)).await;
+    sample_days(&b, 1, 29, points).await;
+    let month = b.time(|_| hour_of_samples(&b, points)).await;
+    line(label, "tool's 1-hour samples, a day of history", day);
+    line(label, "tool's 1-hour samples, a month of history", month);
+    println!(
+        "{label:>9} ratio month / day: p50 {:.2}, p99 {:.2}",
+        month.0 / day.0,
+        month.1 / day.1
+    );
+
+    let mut grown = 0;
+    for &size in sizes {
+        let t = Instant::now();
+        grow(&b, grown, size).await;
+        grown = size;
+        eprintln!(
+            "{label}: grown to {size} lots in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        println!("{label:>9} --- {size} lots");
+        let pick = |i: usize| format!("G{:08}", 1 + (i * 7919) % size);
+        line(
+            label,
+            "GET /lots?state=waiting",
+            b.time(|_| async { drop(b.get("/api/v1/lots?state=waiting").await) })
+                .await,
+        );
+        line(
+            label,
+            "GET /lots/{id}",
+            b.time(|i| {
+                let p = format!("/api/v1/lots/{}", pick(i));
+                let b = &b;
+                async move { drop(b.get(&p).await) }
+            })
+            .await,
+        );
+        line(
+            label,
+            "GET /lots/{id}/history",
+            b.time(|i| {
+                let p = format!("/api/v1/lots/{}/history", pick(i));
+                let b = &b;
+                async move { drop(b.get(&p).await) }
+            })
+            .await,
+        );
+        line(
+            label,
+            "GET /wip",
+            b.time(|_| async { drop(b.get("/api/v1/wip").await) }).await,
+        );
+        line(
+            label,
+            "GET /spc/charts/{id}",
+            b.time(|_| async { drop(b.get("/api/v1/spc/charts/OX-FB050").await) })
+                .await,
+        );
+        line(
+            label,
+            "GET /lots/{id}/yield",
+            b.time(|_| async {
+                let (s, _) = b
+                    .call(reqwest::Method::GET, "/api/v1/lots/TPL5/yield", None)
+                    .await;
+                assert!(s == 200 || s == 404);
+            })
+            .await,
+        );
+        line(
+            label,
+            "POST /lots (generated id)",
+            b.time(|_| async {
+                drop(
+                    b.post(
+                        "/api/v1/lots",
+                        json!({"product": "MHP-GS200", "wafer_count": 5}),
+                    )
+                    .await,
+                )
+            })
+            .await,
+        );
+        let tag = format!("M{}x", size / 1000);
+        let ready = at_fb050(&b, &tag, requests).await;
+        let (track_in, track_out) = track_in_and_out(&b, &ready).await;
+        line(label, "POST /lots/{id}/track-in", track_in);
+        line(label, "POST /lots/{id}/track-out, 15 readings", track_out);
+    }
+    app.close().await;
+    db.cleanup().await;
+}
+
+/// One hour of the sampled tool, 12 hours ago.
+async fn hour_of_samples(b: &Bench, points: u32) {
+    let to = chrono::Utc::now() - chrono::Duration::hours(12);
+    let from = to - chrono::Duration::hours(1);
+    let path = format!(
+        "/api/v1/equipment/FURNACE-01/samples?from={}&to={}&limit=100000",
+        from.format("%Y-%m-%dT%H:%M:%SZ"),
+        to.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let v = b.get(&path).await;
+    assert_eq!(v.as_array().unwrap().len(), 3600 * points as usize);
+}
+
+/// Times the track-in on a furnace and the track-out with 15 readings of each lot of `ready`.
+async fn track_in_and_out(b: &Bench, ready: &[String]) -> ((f64, f64), (f64, f64)) {
+    let (mut ins, mut outs) = (Vec::new(), Vec::new());
+    for (i, id) in ready.iter().enumerate() {
+        let t = Instant::now();
+        b.post(
+            &format!("/api/v1/lots/{id}/track-in"),
+            json!({"equipment": "FURNACE-02"}),
+        )
+        .await;
+        ins.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        b.post(&format!("/api/v1/lots/{id}/track-out"), fifteen(id, i))
+            .await;
+        outs.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    (percentiles(ins), percentiles(outs))
+}
+
+fn percentiles(mut lat: Vec<f64>) -> (f64, f64) {
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    (pct(0.5), pct(0.99))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
+        .unwrap_or_else(|_| "1000,10000,100000,1000000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let requests = env_or("BENCH_REQUESTS", 200usize);
+    let points = env_or("BENCH_SAMPLE_POINTS", 5u32);
+    let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    println!("Pilotline cost as the store grows: {requests} requests per figure, 2 cores");
+    if backends.contains("sqlite") {
+        run_backend(TestDb::sqlite(), &sizes, requests, points).await;
+    }
+    if backends.contains("postgres") {
+        match TestDb::postgres("scale_bench").await {
+            Some(db) => run_backend(db, &sizes, requests, points).await,
+            None => println!("*** SKIPPED PostgreSQL: set PILOTLINE_TEST_POSTGRES_URL ***"),
+        }
+    }
+}
