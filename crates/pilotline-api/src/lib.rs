@@ -134,7 +134,7 @@ async fn query_guard(
 
 /// The whole API as an axum router.
 pub fn router(state: AppState) -> Router {
-    use handlers::{identity, lots, master, spc, system, testdata, wafers};
+    use handlers::{identity, lots, master, spc, system, tenants, testdata, wafers};
     let api = Router::new()
         .route(
             "/routes",
@@ -194,6 +194,8 @@ pub fn router(state: AppState) -> Router {
         .route("/tokens", get(identity::list))
         .route("/tokens/{id}/revoke", post(identity::revoke))
         .route("/users/{name}/status", post(identity::set_status))
+        .route("/tenants", get(tenants::list).post(tenants::create))
+        .route("/tenants/{id}/status", post(tenants::set_status))
         .layer(axum::middleware::from_fn(query_guard));
     Router::new()
         .route("/healthz", get(system::healthz))

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{identity, lots, master, spc, system, testdata, wafers};
+use crate::handlers::{identity, lots, master, spc, system, tenants, testdata, wafers};
 
 /// Pilotline's API description.
 #[derive(OpenApi)]
@@ -22,6 +22,7 @@ use crate::handlers::{identity, lots, master, spc, system, testdata, wafers};
         lots::track_in, lots::track_out, lots::hold, lots::release, lots::future_hold,
         lots::split, lots::merge, lots::rework, lots::scrap, lots::ship,
         identity::list, identity::revoke, identity::set_status,
+        tenants::list, tenants::create, tenants::set_status,
     ),
     components(schemas(wafers::MapFormat, pilotline_app::GroupBy, pilotline_app::Stage)),
     modifiers(&Security),
@@ -34,7 +35,7 @@ use crate::handlers::{identity, lots, master, spc, system, testdata, wafers};
         (name = "yield", description = "Test data, yields and wafer maps"),
         (name = "spc", description = "Metrology readings and SPC charts"),
         (name = "system", description = "Health and metrics"),
-        (name = "identity", description = "Tokens and users (admins)"),
+        (name = "identity", description = "Tenants, tokens and users"),
     )
 )]
 pub struct ApiDoc;

@@ -21,6 +21,7 @@ mod qtime;
 mod reads;
 mod spc;
 mod telemetry;
+mod tenants;
 mod testdata;
 
 pub use error::AppError;

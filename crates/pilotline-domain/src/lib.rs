@@ -15,6 +15,7 @@ pub mod lot;
 pub mod measure;
 pub mod refusal;
 pub mod route;
+pub mod tenant;
 pub mod transaction;
 pub mod utilisation;
 
@@ -24,4 +25,5 @@ pub use identity::{Action, Actor, Role};
 pub use lot::{FutureHold, Hold, Lot, LotState, LotType, LotView, StepView, Wafer, WaferState};
 pub use refusal::{Code, Kind, Refusal};
 pub use route::{Product, Route, RouteSpec, Stage, Step, StepSpec};
+pub use tenant::{Tenant, TenantStatus};
 pub use transaction::{Applied, NewLot};

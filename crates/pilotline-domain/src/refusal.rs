@@ -145,6 +145,8 @@ codes! {
     UserNotFound = ("user_not_found", NotFound, "user {user} does not exist"),
     /// A tenant named does not exist.
     TenantNotFound = ("tenant_not_found", NotFound, "tenant {tenant} does not exist"),
+    /// A field names a tenant that does not exist.
+    TenantUnknown = ("tenant_unknown", Invalid, "{field}: tenant {tenant} does not exist; create it first"),
     /// The tenant is suspended or closed.
     TenantInactive = ("tenant_inactive", Illegal, "tenant {tenant} is {status}"),
     /// A customer must belong to a tenant; staff must not.

@@ -92,6 +92,9 @@ impl Store {
         let prefix: String = token.chars().take(PREFIX_CHARS).collect();
         let at = now();
         in_write_tx!(self, |c| {
+            if let Some(t) = tenant {
+                crate::tenants::require_tenant(c, "tenant", t).await?;
+            }
             upsert_user(c, name, role, tenant, at).await?;
             c.execute(
                 "INSERT INTO api_tokens (token_hash, user_name, created_at, prefix, expires_at) \
@@ -114,7 +117,9 @@ impl Store {
                     "SELECT u.name, u.role, u.tenant FROM api_tokens t \
                      JOIN users u ON u.name = t.user_name \
                      WHERE t.token_hash = $1 AND t.revoked_at IS NULL \
-                     AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled_at IS NULL",
+                     AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled_at IS NULL \
+                     AND (u.tenant IS NULL OR EXISTS (SELECT 1 FROM tenants n \
+                     WHERE n.id = u.tenant AND n.status = 'active'))",
                     params![hash.as_str(), at],
                 )
                 .await?;

@@ -19,6 +19,7 @@ mod rows;
 mod spc;
 mod sqlite_writer;
 mod telemetry;
+mod tenants;
 mod testdata;
 pub mod testing;
 mod tx;

@@ -435,6 +435,9 @@ impl Store {
     ) -> Result<Outcome, StoreError> {
         p.validate()
             .map_err(|errors| definition_invalid("product", &errors))?;
+        if let Some(t) = &p.tenant {
+            crate::tenants::require_tenant(c, "tenant", t).await?;
+        }
         if self.latest_route_in(c, &p.default_route).await?.is_none() {
             return Err(Code::RouteUnknown
                 .refusal()
@@ -521,6 +524,9 @@ impl Store {
                     .with("route", &route_id)
             })?,
         };
+        if let Some(t) = &req.tenant {
+            crate::tenants::require_tenant(c, "tenant", t).await?;
+        }
         let id = match &req.id {
             Some(id) => id.clone(),
             None => next_lot_id(c, at).await?,

@@ -41,6 +41,14 @@ async fn seed(store: &Store) -> Arc<pilotline_domain::Route> {
         .execute(&WriteOp::PutRoute(spec.clone()), &eng, None)
         .await
         .unwrap();
+    for id in ["acme", "beta"] {
+        let t = pilotline_domain::Tenant {
+            id: id.into(),
+            name: id.to_uppercase(),
+            status: pilotline_domain::TenantStatus::Active,
+        };
+        store.put_tenant(&t).await.unwrap();
+    }
     for (id, tenant) in [
         ("MHP-GS200", None),
         ("ACME-GS1", Some("acme")),
@@ -529,6 +537,12 @@ async fn routes_are_versioned_and_immutable() {
 async fn tokens_authenticate_and_are_stored_hashed() {
     for db in TestDb::all("tokens_authenticate").await {
         let store = db.store().await.unwrap();
+        let acme = pilotline_domain::Tenant {
+            id: "acme".into(),
+            name: "Acme".into(),
+            status: pilotline_domain::TenantStatus::Active,
+        };
+        store.put_tenant(&acme).await.unwrap();
         let token = store
             .create_token("alice", Role::Customer, Some("acme"))
             .await

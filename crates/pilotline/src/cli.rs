@@ -53,6 +53,12 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage tenants (the start-ups and other customer organisations).
+    Tenant {
+        /// Tenant command.
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
     /// Check equipment profiles: prints every error with file, line and field; exits 1 on any.
     Validate {
         /// Profile file or directory.
@@ -175,6 +181,29 @@ pub enum TokenCommand {
     },
 }
 
+/// Tenant commands.
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant (customers, products and lots can then name it).
+    Create {
+        /// Tenant id (letters, digits, '-' or '_').
+        id: String,
+        /// Name shown to people.
+        #[arg(long)]
+        name: String,
+    },
+    /// List the tenants.
+    List,
+    /// Suspend, close or reactivate a tenant: its people are refused, or let in again, from
+    /// their next request on.
+    Status {
+        /// Tenant id.
+        id: String,
+        /// active, suspended or closed.
+        status: String,
+    },
+}
+
 /// The machine administrator the CLI acts for.
 fn cli_admin() -> pilotline_domain::Actor {
     pilotline_domain::Actor {
@@ -264,6 +293,35 @@ fn run(cli: Cli) -> Result<()> {
                     .await?;
                 println!("created a {role} token for {user}; it is shown once:");
                 println!("{token}");
+                Ok(())
+            }
+            Command::Tenant { command } => {
+                let store = open_migrated(&config).await?;
+                let admin = cli_admin();
+                match command {
+                    TenantCommand::Create { id, name } => {
+                        let t = pilotline_domain::Tenant {
+                            id,
+                            name,
+                            status: pilotline_domain::TenantStatus::Active,
+                        };
+                        let t = store.create_tenant(&t, &admin).await?;
+                        println!("tenant {} ({}) is {}", t.id, t.name, t.status);
+                    }
+                    TenantCommand::List => {
+                        for t in store.tenants(&admin).await? {
+                            println!("{:<24} {:<10} {}", t.id, t.status, t.name);
+                        }
+                    }
+                    TenantCommand::Status { id, status } => {
+                        let status =
+                            pilotline_domain::TenantStatus::parse(&status).with_context(|| {
+                                format!("unknown status {status:?} (active, suspended or closed)")
+                            })?;
+                        let t = store.set_tenant_status(&id, status, &admin).await?;
+                        println!("tenant {} is {}", t.id, t.status);
+                    }
+                }
                 Ok(())
             }
             Command::Token {

@@ -254,6 +254,15 @@ pub async fn seed(store: &App) -> Result<Vec<(String, String)>> {
     let eng = actor("demo-engineer", Role::Engineer);
     let op = actor("demo-operator", Role::Operator);
     let spec: RouteSpec = toml::from_str(EXAMPLE_ROUTE)?;
+    let admin = actor("demo-admin", Role::Admin);
+    for (id, name) in [("acme", "Acme Sensing"), ("nova", "Nova MEMS")] {
+        let t = pilotline_domain::Tenant {
+            id: id.into(),
+            name: name.into(),
+            status: pilotline_domain::TenantStatus::Active,
+        };
+        store.create_tenant(&t, &admin).await?;
+    }
     store
         .execute(&WriteOp::PutRoute(spec.clone()), &eng)
         .await?;

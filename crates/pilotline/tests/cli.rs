@@ -40,6 +40,23 @@ fn token_create_prints_the_token_alone_on_the_last_line() {
     assert!(!ok && err.contains("tenant"), "{err}");
     let (ok, _, err) = pilotline(&["token", "create", "--user", "x", "--role", "wizard"], &db);
     assert!(!ok && err.contains("unknown role"), "{err}");
+    let (ok, _, err) = pilotline(
+        &[
+            "token", "create", "--user", "a", "--role", "customer", "--tenant", "acme",
+        ],
+        &db,
+    );
+    assert!(!ok && err.contains("tenant acme does not exist"), "{err}");
+    let (ok, out, err) = pilotline(&["tenant", "create", "acme", "--name", "Acme Sensing"], &db);
+    assert!(
+        ok && out.contains("tenant acme (Acme Sensing) is active"),
+        "{out}{err}"
+    );
+    let (ok, out, _) = pilotline(&["tenant", "list"], &db);
+    assert!(
+        ok && out.contains("acme") && out.contains("Acme Sensing"),
+        "{out}"
+    );
     let (ok, out, _) = pilotline(
         &[
             "token", "create", "--user", "a", "--role", "customer", "--tenant", "acme",

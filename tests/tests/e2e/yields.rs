@@ -70,6 +70,12 @@ async fn the_sample_lot_yields_from_per_die_data() {
     assert!(err.contains("record"), "{err}");
 
     let engineer = token(&db, "erin", "engineer", None).await;
+    let (ok, _, err) = run(
+        &["tenant", "create", "acme", "--name", "Acme Sensing"],
+        &[("PILOTLINE_DATABASE_URL", db.as_str())],
+    )
+    .await;
+    assert!(ok, "{err}");
     let customer = token(&db, "acme", "customer", Some("acme")).await;
     let mut server = start(&["serve"], &env).await;
     let client = reqwest::Client::new();

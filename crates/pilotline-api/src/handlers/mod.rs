@@ -5,5 +5,6 @@ pub mod lots;
 pub mod master;
 pub mod spc;
 pub mod system;
+pub mod tenants;
 pub mod testdata;
 pub mod wafers;

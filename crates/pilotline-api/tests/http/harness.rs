@@ -36,6 +36,14 @@ impl Server {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
+        for (id, name) in [("acme", "Acme Sensing"), ("beta", "Beta MEMS")] {
+            let t = pilotline_domain::Tenant {
+                id: id.into(),
+                name: name.into(),
+                status: pilotline_domain::TenantStatus::Active,
+            };
+            store.put_tenant(&t).await.unwrap();
+        }
         let mut tokens = HashMap::new();
         for (name, role, tenant) in [
             ("admin", Role::Admin, None),

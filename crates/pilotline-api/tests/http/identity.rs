@@ -78,6 +78,61 @@ async fn revocations_role_changes_and_disabled_users_apply_on_the_next_request()
             .await
             .problem(StatusCode::UNAUTHORIZED, Code::AuthInvalid);
 
+        // Tenants are master data: listed for staff, and a suspended tenant's people are
+        // refused from their next request until it is active again.
+        let tenants = s.get("manager", "/api/v1/tenants").await;
+        assert_eq!(tenants.status, StatusCode::OK);
+        let ids: Vec<&str> = tenants
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["acme", "beta"]);
+        assert_eq!(s.get("acme", "/api/v1/lots").await.status, StatusCode::OK);
+        let suspend = json!({"status": "suspended"});
+        let a = s
+            .post("admin", "/api/v1/tenants/acme/status", suspend)
+            .await;
+        assert_eq!(a.body["status"], "suspended", "{:?}", a.body);
+        s.get("acme", "/api/v1/lots")
+            .await
+            .problem(StatusCode::UNAUTHORIZED, Code::AuthInvalid);
+        let active = json!({"status": "active"});
+        s.post("admin", "/api/v1/tenants/acme/status", active).await;
+        assert_eq!(s.get("acme", "/api/v1/lots").await.status, StatusCode::OK);
+        s.post(
+            "engineer",
+            "/api/v1/tenants",
+            json!({"id": "gamma", "name": "G"}),
+        )
+        .await
+        .problem(StatusCode::FORBIDDEN, Code::RoleForbidden);
+        let a = s
+            .post(
+                "admin",
+                "/api/v1/tenants",
+                json!({"id": "gamma", "name": "Gamma"}),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
+        s.post(
+            "admin",
+            "/api/v1/tenants",
+            json!({"id": "gamma", "name": "Other"}),
+        )
+        .await
+        .problem(StatusCode::CONFLICT, Code::AlreadyExists);
+        // Products and lots may only name a tenant that exists.
+        s.post(
+            "engineer",
+            "/api/v1/products",
+            json!({"id": "X-1", "default_route": "MHP-GAS", "tenant": "nobody"}),
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::TenantUnknown);
+
         // The scheme's case does not matter.
         let a = s
             .client

@@ -296,6 +296,27 @@ fn attempts() -> Vec<Attempt> {
         ),
         (
             Method::GET,
+            "/api/v1/tenants",
+            "/api/v1/tenants".into(),
+            None,
+            &[403],
+        ),
+        (
+            Method::POST,
+            "/api/v1/tenants",
+            "/api/v1/tenants".into(),
+            Some(json!({"id": "evil", "name": "Evil"})),
+            &[403],
+        ),
+        (
+            Method::POST,
+            "/api/v1/tenants/{id}/status",
+            "/api/v1/tenants/beta/status".into(),
+            Some(json!({"status": "suspended"})),
+            &[403],
+        ),
+        (
+            Method::GET,
             "/api/v1/tokens",
             "/api/v1/tokens?user=beta".into(),
             None,
