@@ -8,10 +8,12 @@
 //! `sqlite,postgres`), `BENCH_SAMPLE_POINTS` (points of the sampled tool, default 5, at 1 Hz),
 //! `PILOTLINE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
 //!
-//! The store is grown with copies of ten template lots made through the API — at each of the
-//! first nine steps of the example route, and one shipped after all 27 — so each generated lot
-//! has the documents, wafers, events (1 to 56, 14 on average) and readings (15 at FB050, for
-//! the lots past it) a real one has. Generation is bulk SQL, not timed. Every figure is then
+//! The store is grown with copies of eleven template lots made through the API, so each
+//! generated lot has the documents, wafers, events and readings a real one has: the first
+//! 1,000 are WIP, waiting at one of the first nine steps of the example route (1 to 17 events);
+//! every later one is finished — one in eight shipped after all 27 steps (56 events), the rest
+//! scrapped after FB050 (12 events); each past FB050 has its 15 readings, their times spread a
+//! minute apart per lot. Generation is bulk SQL, not timed. Every figure is then
 //! measured through the real HTTP server (`pilotline::serve::run`) by one client, request sent
 //! to body read, over `BENCH_REQUESTS` requests.
 
@@ -22,7 +24,9 @@ use serde_json::{Value, json};
 use std::time::Instant;
 
 const ROUTE: &str = include_str!("../../ops/routes/mhp-gas-sensor.toml");
-const TEMPLATES: usize = 10;
+/// Generated lots in WIP (waiting at one of the first nine steps); every later one is finished
+/// — a WIP that grows with history is no fab's, it is bounded by the line's capacity.
+const WIP_LOTS: usize = 1_000;
 /// The steps a lot goes through before FB050 (its readings), by tool type.
 const BEFORE_FB050: usize = 4;
 
@@ -200,22 +204,59 @@ async fn setup(db: &TestDb, requests: usize) -> (Bench, App) {
                "action": "hold", "lsl": 480.0, "usl": 520.0, "baseline_points": 20}),
     )
     .await;
-    // The templates: TPL0..TPL8 waiting at steps 1..9, TPL9 shipped after the whole route.
-    for t in 0..TEMPLATES {
+    // The templates: TPL0..TPL8 waiting at steps 1..9, TPL9 shipped after the whole route,
+    // TPL10 scrapped after FB050.
+    for t in 0..=10 {
         let id = format!("TPL{t}");
         b.post(
             "/api/v1/lots",
             json!({"id": id, "product": "MHP-GS200", "wafer_count": 5}),
         )
         .await;
-        let steps = if t == 9 { spec.steps.len() } else { t };
+        let steps = match t {
+            9 => spec.steps.len(),
+            10 => BEFORE_FB050 + 1,
+            _ => t,
+        };
         for k in 0..steps {
             let readings = (k == BEFORE_FB050).then(|| fifteen(&id, t));
             b.move_step(&id, readings).await;
         }
-        if t == 9 {
-            b.post(&format!("/api/v1/lots/{id}/ship"), json!({})).await;
+        match t {
+            9 => drop(b.post(&format!("/api/v1/lots/{id}/ship"), json!({})).await),
+            10 => drop(
+                b.post(
+                    &format!("/api/v1/lots/{id}/scrap"),
+                    json!({"reason": "engineering lot ended"}),
+                )
+                .await,
+            ),
+            _ => {}
         }
+    }
+    // TPL5's test data: the public sample, when ../shared is here.
+    let sample =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/samples/lot2.stdf.gz");
+    match std::fs::read(&sample) {
+        Ok(bytes) => {
+            let admin = pilotline_domain::Actor {
+                user: "bench".into(),
+                role: Role::Admin,
+                tenant: None,
+            };
+            let upload = pilotline_app::StdfUpload {
+                name: "lot2.stdf.gz",
+                bytes: &bytes,
+                lot: Some("TPL5"),
+                create_lot: false,
+                source: "bench",
+            };
+            app.import_stdf(upload, &admin).await.unwrap();
+        }
+        Err(_) => println!(
+            "*** the lot yield figure has no test data: {} is absent ***",
+            sample.display()
+        ),
     }
     (b, app)
 }
@@ -227,11 +268,15 @@ async fn grow(b: &Bench, from: usize, to: usize) {
     while start < to {
         let end = (start + BATCH).min(to);
         let (lo, hi) = (start + 1, end);
-        let (series, name, tpl) = if b.db.pg() {
+        let tpl = format!(
+            "(CASE WHEN n.i <= {WIP_LOTS} THEN 'TPL' || (n.i % 9) \
+             WHEN n.i % 8 = 0 THEN 'TPL9' ELSE 'TPL10' END)"
+        );
+        let (series, name, at) = if b.db.pg() {
             (
                 format!("generate_series({lo}, {hi}) AS n(i)"),
                 "('G' || lpad(n.i::text, 8, '0'))".to_string(),
-                format!("('TPL' || (n.i % {TEMPLATES}))"),
+                "m.at - make_interval(mins => n.i)".to_string(),
             )
         } else {
             (
@@ -239,7 +284,8 @@ async fn grow(b: &Bench, from: usize, to: usize) {
                     "(WITH RECURSIVE s(i) AS (SELECT {lo} UNION ALL SELECT i + 1 FROM s WHERE i < {hi}) SELECT i FROM s) AS n"
                 ),
                 "printf('G%08d', n.i)".to_string(),
-                format!("('TPL' || (n.i % {TEMPLATES}))"),
+                "strftime('%Y-%m-%dT%H:%M:%S', m.at, '-' || n.i || ' minutes') || substr(m.at, 20)"
+                    .to_string(),
             )
         };
         let doc = if b.db.pg() {
@@ -281,7 +327,7 @@ async fn grow(b: &Bench, from: usize, to: usize) {
             "INSERT INTO measurements (lot_id, product, step_id, equipment, recipe, parameter, \
              wafer, site, value, at, source, by_user) \
              SELECT {name}, m.product, m.step_id, m.equipment, m.recipe, m.parameter, \
-             replace(m.wafer, m.lot_id, {name}), m.site, m.value, m.at, m.source, m.by_user \
+             replace(m.wafer, m.lot_id, {name}), m.site, m.value, {at}, m.source, m.by_user \
              FROM {series} JOIN measurements m ON m.lot_id = {tpl}"
         )))
         .await;
@@ -375,6 +421,7 @@ async fn run_backend(db: TestDb, sizes: &[usize], requests: usize, points: u32) 
             t.elapsed().as_secs_f64()
         );
         println!("{label:>9} --- {size} lots");
+        // Lots of every kind, WIP and finished, spread over the whole store.
         let pick = |i: usize| format!("G{:08}", 1 + (i * 7919) % size);
         line(
             label,

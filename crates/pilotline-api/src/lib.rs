@@ -45,10 +45,6 @@ impl AppState {
     }
 }
 
-/// Largest test data file an upload may send (uncompressed STDF of a full lot runs to a few
-/// hundred MB).
-pub const MAX_TEST_FILE: usize = 1 << 30;
-
 /// The longest request URI the API reads (a longer one is refused with 414).
 pub const MAX_URI: usize = 8192;
 
@@ -162,12 +158,7 @@ pub fn router(state: AppState) -> Router {
         .route("/yield", get(wafers::rollup))
         .route("/lots/{id}/map", get(wafers::stacked))
         .route("/lots/{id}/parametrics", get(testdata::parametrics))
-        .route(
-            "/test-files",
-            post(testdata::upload)
-                .get(testdata::list)
-                .layer(axum::extract::DefaultBodyLimit::max(MAX_TEST_FILE)),
-        )
+        .route("/test-files", post(testdata::upload).get(testdata::list))
         .route("/test-files/rejections", get(testdata::rejections))
         .route("/test-files/{id}", get(testdata::get))
         .route(

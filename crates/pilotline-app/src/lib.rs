@@ -29,6 +29,7 @@ pub use master::{StateHistory, ToolStatus};
 pub use metrics::AppMetrics;
 pub use perform::{Performed, Renderer};
 pub use qtime::qtime_actor;
+pub use testdata::{MAX_TEST_FILE, Upload};
 
 /// The read models and commands adapters exchange with the application layer.
 pub use pilotline_store::{
@@ -48,15 +49,37 @@ use std::sync::Arc;
 pub struct App {
     store: Store,
     metrics: Arc<AppMetrics>,
+    blobs: pilotline_store::BlobStore,
+    uploads: Arc<tokio::sync::Semaphore>,
+    max_uploads: usize,
 }
 
+/// Uploads that may stream in at once, by default; one more is refused (`too_many_uploads`).
+pub const MAX_CONCURRENT_UPLOADS: usize = 2;
+
 impl App {
-    /// The application over `store`.
+    /// The application over `store`, its uploads kept in the store's default blob directory
+    /// (beside an SQLite file; `pilotline-blobs` for PostgreSQL).
     pub fn new(store: Store) -> Self {
+        let blobs = pilotline_store::BlobStore::new(store.default_blob_dir());
         Self {
             store,
             metrics: Arc::new(AppMetrics::new()),
+            blobs,
+            uploads: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_UPLOADS)),
+            max_uploads: MAX_CONCURRENT_UPLOADS,
         }
+    }
+
+    /// The same application keeping its uploads in `dir` (when given), `max` of them
+    /// streaming at once.
+    pub fn with_uploads(mut self, dir: Option<std::path::PathBuf>, max: usize) -> Self {
+        if let Some(dir) = dir {
+            self.blobs = pilotline_store::BlobStore::new(dir);
+        }
+        self.uploads = Arc::new(tokio::sync::Semaphore::new(max.max(1)));
+        self.max_uploads = max.max(1);
+        self
     }
 
     /// The application's metrics (to register with the process's registry).

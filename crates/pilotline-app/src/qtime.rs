@@ -16,8 +16,9 @@ pub fn qtime_actor() -> Actor {
 }
 
 impl App {
-    /// Holds (`QTIME`) every lot whose Q-time window closed before `now`; returns the lots
-    /// held. A lot that moved on meanwhile is left alone.
+    /// Holds (`QTIME`) every lot whose Q-time window closed before `now` — the monitor's
+    /// clock, which tests set — and returns the lots held. A lot that moved on meanwhile, or
+    /// is already held for it, is left alone.
     pub async fn expire_qtime(&self, now: DateTime<Utc>) -> Result<Vec<String>, AppError> {
         let actor = qtime_actor();
         let mut held = Vec::new();
@@ -26,6 +27,7 @@ impl App {
                 .execute(
                     &WriteOp::ExpireQTime {
                         lot_id: lot_id.clone(),
+                        at: now,
                     },
                     &actor,
                 )

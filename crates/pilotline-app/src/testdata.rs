@@ -22,11 +22,81 @@ reads! {
     scoped fn test_files(lot: Option<&str>, limit: u32) -> Vec<TestFileInfo> = ReadLots, "read test data";
 }
 
+/// The largest test data file an upload may send (uncompressed STDF of a full lot runs to a
+/// few hundred MB).
+pub const MAX_TEST_FILE: u64 = 4 << 30;
+
+/// An upload streaming into the blob store; it holds one of the upload places until dropped.
+pub struct Upload {
+    writer: pilotline_store::BlobWriter,
+    _place: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Upload {
+    /// Appends the next chunk of the body (refused past the size limit).
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), AppError> {
+        Ok(self.writer.write(chunk).await?)
+    }
+}
+
 impl App {
-    /// Whether `actor` may import test data: asked before an upload's body is read, so a
-    /// caller who may not import never makes the server buffer a byte of it.
-    pub fn authorize_import(&self, actor: &Actor) -> Result<(), AppError> {
-        require(actor, Action::WriteMasterData, "import test data")
+    /// Starts an upload of test data for `actor`, before a byte of the body is read: the role,
+    /// the declared size (`declared`, from Content-Length) and a free upload place are checked
+    /// first, so a caller who may not import — or a body too large, or one upload too many —
+    /// never makes the server read anything.
+    pub async fn begin_upload(
+        &self,
+        declared: Option<u64>,
+        actor: &Actor,
+    ) -> Result<Upload, AppError> {
+        require(actor, Action::WriteMasterData, "import test data")?;
+        if declared.is_some_and(|n| n > MAX_TEST_FILE) {
+            return Err(Code::BodyTooLarge
+                .refusal()
+                .with("limit", format!("{MAX_TEST_FILE} bytes"))
+                .into());
+        }
+        let place = self.uploads.clone().try_acquire_owned().map_err(|_| {
+            Code::TooManyUploads
+                .refusal()
+                .with("limit", self.max_uploads)
+        })?;
+        let writer = self.blobs.writer(MAX_TEST_FILE).await?;
+        Ok(Upload {
+            writer,
+            _place: place,
+        })
+    }
+
+    /// Imports a finished upload as an STDF file (whole or not at all; a refused file is
+    /// recorded with its reason). The file stays in the blob store under its SHA-256.
+    pub async fn import_upload(
+        &self,
+        upload: Upload,
+        name: &str,
+        lot: Option<&str>,
+        create_lot: bool,
+        actor: &Actor,
+    ) -> Result<ImportedFile, AppError> {
+        if upload.writer.is_empty() {
+            return Err(Code::BodyEmpty
+                .refusal()
+                .with("expected", "send the STDF file's bytes")
+                .into());
+        }
+        let Upload { writer, _place } = upload;
+        let blob = writer.finish().await?;
+        let bytes = tokio::fs::read(&blob.path)
+            .await
+            .map_err(|e| AppError::Internal(format!("cannot read {}: {e}", blob.path.display())))?;
+        let upload = StdfUpload {
+            name,
+            bytes: &bytes,
+            lot,
+            create_lot,
+            source: "upload",
+        };
+        Ok(self.store.import_stdf(upload, actor).await?)
     }
 
     /// Imports one STDF file, whole or not at all; a refused file is recorded with its reason.

@@ -529,17 +529,26 @@ pub fn track_out_measured(
         }
         Some(route.steps[lot.step_index + 1].id.clone())
     };
+    // The run ends: a running tool goes idle, but one its signals took down mid-run stays down.
+    let idle = match tool.state {
+        E10State::Productive | E10State::Engineering | E10State::Standby => E10State::Standby,
+        down => down,
+    };
     let new_tool = Equipment {
-        state: E10State::Standby,
+        state: idle,
         current_lot: None,
-        state_since: now,
+        state_since: if idle == tool.state {
+            tool.state_since
+        } else {
+            now
+        },
         version: tool.version + 1,
         ..tool.clone()
     };
     let change = StateChange {
         equipment: tool.id.clone(),
         from: tool.state,
-        to: E10State::Standby,
+        to: idle,
         at: now,
         lot: Some(lot.id.clone()),
         actor: actor.user.clone(),

@@ -16,6 +16,9 @@ pub enum StoreError {
     /// The configuration or URL is unusable.
     #[error("{0}")]
     Config(String),
+    /// The blob store (files on disk) failed.
+    #[error("blob store: {0}")]
+    Blob(String),
     /// Stored data could not be read back.
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),

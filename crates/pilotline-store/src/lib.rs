@@ -9,6 +9,7 @@
 //! reads use a separate pool. PostgreSQL locks the rows a transaction changes with
 //! `SELECT … FOR UPDATE`.
 
+mod blobs;
 mod conn;
 mod error;
 mod idempotency;
@@ -25,6 +26,7 @@ pub mod testing;
 mod tx;
 mod write;
 
+pub use blobs::{Blob, BlobStore, BlobWriter};
 pub use error::{DatabaseError, StoreError};
 pub use idempotency::{IdempotencyKey, StoredResponse};
 pub use identity::{TOKEN_PREFIX, TokenInfo, hash_token};
@@ -73,6 +75,8 @@ pub struct Store {
     backend: Backend,
     /// Route versions are immutable, so once read they are cached for good.
     routes: Arc<RwLock<RouteCache>>,
+    /// Where uploads go unless the application says otherwise.
+    blob_dir: std::path::PathBuf,
 }
 
 /// Route versions by (id, version).
@@ -85,6 +89,12 @@ impl Store {
             Backend::Sqlite { .. } => BackendKind::Sqlite,
             Backend::Postgres(_) => BackendKind::Postgres,
         }
+    }
+
+    /// The blob directory uploads default to: beside the SQLite file (`FILE.blobs`), or
+    /// `pilotline-blobs` in the working directory for PostgreSQL.
+    pub fn default_blob_dir(&self) -> std::path::PathBuf {
+        self.blob_dir.clone()
     }
 
     /// Closes every pool, waiting for connections to be returned.

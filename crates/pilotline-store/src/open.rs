@@ -3,6 +3,7 @@
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -40,46 +41,53 @@ impl Store {
 
     /// Opens the store at `url` with explicit pool options.
     pub async fn open_with(url: &str, opts: &OpenOptions) -> Result<Store, StoreError> {
-        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let connect = PgConnectOptions::from_str(url)
-                .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
-            let pool = PgPoolOptions::new()
-                .max_connections(opts.max_connections)
-                .acquire_timeout(opts.acquire_timeout)
-                .connect_with(connect)
-                .await?;
-            Backend::Postgres(pool)
-        } else if url.starts_with("sqlite:") {
-            let connect = SqliteConnectOptions::from_str(url)
-                .map_err(|e| StoreError::Config(format!("bad SQLite URL: {e}")))?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                // Lot transactions must survive a crash or power loss once acknowledged.
-                .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true);
-            let path = connect.get_filename().to_path_buf();
-            let read = SqlitePoolOptions::new()
-                .max_connections(opts.max_connections.clamp(1, 8))
-                .acquire_timeout(opts.acquire_timeout)
-                .connect_with(connect)
-                .await?;
-            // One writer: SQLite serialises writers anyway; queueing them on one connection
-            // instead of on the file lock keeps latency predictable and avoids SQLITE_BUSY.
-            let writer = crate::sqlite_writer::open(&path)?;
-            Backend::Sqlite {
-                writer: Arc::new(tokio::sync::Mutex::new(writer)),
-                read,
-            }
-        } else {
-            return Err(StoreError::Config(format!(
-                "unsupported database URL {:?}: use sqlite://FILE or postgres://…",
-                redact_url(url)
-            )));
-        };
+        let (backend, blob_dir) =
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                let connect = PgConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(opts.max_connections)
+                    .acquire_timeout(opts.acquire_timeout)
+                    .connect_with(connect)
+                    .await?;
+                (Backend::Postgres(pool), PathBuf::from("pilotline-blobs"))
+            } else if url.starts_with("sqlite:") {
+                let connect = SqliteConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::Config(format!("bad SQLite URL: {e}")))?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // Lot transactions must survive a crash or power loss once acknowledged.
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true);
+                let path = connect.get_filename().to_path_buf();
+                let read = SqlitePoolOptions::new()
+                    .max_connections(opts.max_connections.clamp(1, 8))
+                    .acquire_timeout(opts.acquire_timeout)
+                    .connect_with(connect)
+                    .await?;
+                // One writer: SQLite serialises writers anyway; queueing them on one connection
+                // instead of on the file lock keeps latency predictable and avoids SQLITE_BUSY.
+                let writer = crate::sqlite_writer::open(&path)?;
+                let mut blobs = path.clone().into_os_string();
+                blobs.push(".blobs");
+                (
+                    Backend::Sqlite {
+                        writer: Arc::new(tokio::sync::Mutex::new(writer)),
+                        read,
+                    },
+                    PathBuf::from(blobs),
+                )
+            } else {
+                return Err(StoreError::Config(format!(
+                    "unsupported database URL {:?}: use sqlite://FILE or postgres://…",
+                    redact_url(url)
+                )));
+            };
         Ok(Store {
             backend,
             routes: Arc::new(RwLock::new(HashMap::new())),
+            blob_dir,
         })
     }
 
@@ -114,7 +122,11 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    match rest.split_once('@') {
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
+    let mut out = match rest.split_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split(':').next().unwrap_or("");
             if userinfo.contains(':') {
@@ -123,7 +135,42 @@ pub fn redact_url(url: &str) -> String {
                 format!("{scheme}://{user}@{host}")
             }
         }
-        None => url.to_string(),
+        None => format!("{scheme}://{rest}"),
+    };
+    if let Some(q) = query {
+        // `?password=…` (and `sslpassword`, …) is a secret too.
+        let pairs: Vec<String> = q
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.to_ascii_lowercase().contains("password") => format!("{k}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted_in_userinfo_and_in_the_query() {
+        assert_eq!(
+            redact_url("postgres://u:hunter2@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(
+            redact_url("postgres://u@h/db?password=hunter2&sslmode=require"),
+            "postgres://u@h/db?password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://h/db?sslpassword=x"),
+            "postgres://h/db?sslpassword=***"
+        );
+        assert_eq!(redact_url("sqlite://pilotline.db"), "sqlite://pilotline.db");
     }
 }
 

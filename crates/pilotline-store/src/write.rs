@@ -164,6 +164,8 @@ pub enum WriteOp {
     ExpireQTime {
         /// Lot id.
         lot_id: String,
+        /// The monitor's clock: the window is judged, and the hold stamped, at this time.
+        at: DateTime<Utc>,
     },
 }
 
@@ -363,7 +365,8 @@ impl Store {
                 self.lot_command(c, lot_id, command, *if_version, actor, at)
                     .await
             }
-            WriteOp::ExpireQTime { lot_id } => {
+            WriteOp::ExpireQTime { lot_id, at } => {
+                let at = *at;
                 let Some(lot) = lock_lot(c, lot_id).await? else {
                     return Ok(Outcome::Nothing);
                 };

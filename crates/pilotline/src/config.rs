@@ -39,6 +39,12 @@ pub struct Config {
     /// Record an external lot for a dropped file whose lot is unknown (else it is rejected).
     /// Env: `PILOTLINE_STDF_DROP_CREATE_LOTS` (`true`/`false`).
     pub stdf_drop_create_lots: bool,
+    /// Where uploaded files are kept, by their SHA-256 (default: beside the SQLite file, or
+    /// `pilotline-blobs`). Env: `PILOTLINE_BLOB_DIR`.
+    pub blob_dir: Option<String>,
+    /// Uploads that may stream in at once; one more answers 429. Env:
+    /// `PILOTLINE_MAX_CONCURRENT_UPLOADS`.
+    pub max_concurrent_uploads: usize,
 }
 
 impl Default for Config {
@@ -55,6 +61,8 @@ impl Default for Config {
             mqtt_client_id: "pilotline-collector".into(),
             stdf_drop_dir: None,
             stdf_drop_create_lots: false,
+            blob_dir: None,
+            max_concurrent_uploads: pilotline_app::MAX_CONCURRENT_UPLOADS,
         }
     }
 }
@@ -79,6 +87,8 @@ impl std::fmt::Debug for Config {
             .field("mqtt_client_id", &self.mqtt_client_id)
             .field("stdf_drop_dir", &self.stdf_drop_dir)
             .field("stdf_drop_create_lots", &self.stdf_drop_create_lots)
+            .field("blob_dir", &self.blob_dir)
+            .field("max_concurrent_uploads", &self.max_concurrent_uploads)
             .finish()
     }
 }
@@ -127,20 +137,30 @@ impl Config {
         if let Some(v) = var("PILOTLINE_LOG") {
             self.log = v;
         }
+        // An empty value unsets an optional path or URL (it never names the current directory).
+        let optional = |v: String| (!v.trim().is_empty()).then_some(v);
         if let Some(v) = var("PILOTLINE_EQUIPMENT_PROFILES") {
-            self.equipment_profiles = Some(v);
+            self.equipment_profiles = optional(v);
         }
         if let Some(v) = var("PILOTLINE_SPOOL_DIR") {
             self.spool_dir = v;
         }
         if let Some(v) = var("PILOTLINE_MQTT_BROKER") {
-            self.mqtt_broker = Some(v);
+            self.mqtt_broker = optional(v);
         }
         if let Some(v) = var("PILOTLINE_MQTT_CLIENT_ID") {
             self.mqtt_client_id = v;
         }
         if let Some(v) = var("PILOTLINE_STDF_DROP_DIR") {
-            self.stdf_drop_dir = Some(v);
+            self.stdf_drop_dir = optional(v);
+        }
+        if let Some(v) = var("PILOTLINE_BLOB_DIR") {
+            self.blob_dir = optional(v);
+        }
+        if let Some(v) = var("PILOTLINE_MAX_CONCURRENT_UPLOADS") {
+            self.max_concurrent_uploads = v
+                .parse()
+                .context("PILOTLINE_MAX_CONCURRENT_UPLOADS must be a whole number")?;
         }
         if let Some(v) = var("PILOTLINE_STDF_DROP_CREATE_LOTS") {
             self.stdf_drop_create_lots = v
@@ -170,10 +190,27 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_optional_setting_unsets_it() {
+        let mut c: Config = toml::from_str("equipment_profiles = 'equipment-profiles'").unwrap();
+        c.apply_env(|k| (k == "PILOTLINE_EQUIPMENT_PROFILES").then(String::new))
+            .unwrap();
+        assert_eq!(c.equipment_profiles, None);
+        c.apply_env(|k| (k == "PILOTLINE_STDF_DROP_DIR").then(|| " ".to_string()))
+            .unwrap();
+        assert_eq!(c.stdf_drop_dir, None);
+    }
+
+    #[test]
     fn unknown_keys_are_refused_and_secrets_redacted() {
         assert!(toml::from_str::<Config>("databse_url = 'x'").is_err());
         let c = Config {
             database_url: "postgres://u:hunter2@h/db".into(),
+            ..Config::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let c = Config {
+            database_url: "postgres://u@h/db?password=hunter2".into(),
             ..Config::default()
         };
         let shown = format!("{c:?}");

@@ -12,7 +12,10 @@ use crate::config::Config;
 /// Opens the store, applies migrations, binds the listener and serves until SIGINT/SIGTERM.
 pub async fn serve(config: &Config) -> Result<()> {
     tracing::info!(?config, "starting");
-    let store = crate::cli::open_migrated(config).await?;
+    let store = crate::cli::open_migrated(config).await?.with_uploads(
+        config.blob_dir.clone().map(Into::into),
+        config.max_concurrent_uploads,
+    );
     let listener = TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -4,9 +4,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use pilotline_app::{
-    BinPareto, ImportedFile, ParametricRow, ProductBins, Rejection, StdfUpload, TestFileInfo,
-};
+use http_body_util::BodyExt;
+use pilotline_app::{BinPareto, ImportedFile, ParametricRow, ProductBins, Rejection, TestFileInfo};
 use pilotline_domain::Code;
 use pilotline_yield::BinDefinition;
 use serde::Deserialize;
@@ -46,42 +45,24 @@ pub async fn upload(
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<ImportedFile>), ApiError> {
-    // The role and the declared size are checked before a byte of the body is read.
-    state.app.authorize_import(&caller.0)?;
-    let too_large = || {
-        Code::BodyTooLarge
-            .refusal()
-            .with("limit", format!("{} bytes", crate::MAX_TEST_FILE))
-    };
+    // The role, the declared size and a free upload place are checked before a byte of the
+    // body is read; then the body streams to the blob store, never whole in memory.
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > crate::MAX_TEST_FILE as u64) {
-        return Err(too_large().into());
-    }
-    let body = axum::body::to_bytes(body, crate::MAX_TEST_FILE)
-        .await
-        .map_err(|_| too_large())?;
-    if body.is_empty() {
-        return Err(Code::BodyEmpty
-            .refusal()
-            .with("expected", "send the STDF file's bytes")
-            .into());
+    let mut upload = state.app.begin_upload(declared, &caller.0).await?;
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Code::BadRequest.refusal().with("reason", e))?;
+        if let Ok(chunk) = frame.into_data() {
+            upload.write(&chunk).await?;
+        }
     }
     let name = q.name.unwrap_or_else(|| "upload.stdf".to_string());
     let done = state
         .app
-        .import_stdf(
-            StdfUpload {
-                name: &name,
-                bytes: &body,
-                lot: q.lot.as_deref(),
-                create_lot: q.create_lots,
-                source: "upload",
-            },
-            &caller.0,
-        )
+        .import_upload(upload, &name, q.lot.as_deref(), q.create_lots, &caller.0)
         .await?;
     let status = if done.duplicate {
         StatusCode::OK

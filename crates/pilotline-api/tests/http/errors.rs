@@ -209,6 +209,27 @@ async fn bad_requests_get_clear_problems_and_change_nothing() {
             .await
             .problem(StatusCode::BAD_REQUEST, Code::BadRequest);
 
+        // An STDF file that holds no part result is refused, not counted as a 0-die lot.
+        let mut empty = vec![2, 0, 0, 10, 2, 4]; // FAR: CPU_TYPE 2, STDF V4
+        let mir: Vec<u8> = [
+            &[0u8; 8][..],                      // SETUP_T, START_T
+            &[1, b' ', b' ', b' ', 0, 0, b' '], // STAT_NUM … CMOD_COD
+            &[2, b'E', b'X'],                   // LOT_ID
+            &[1, b'P'],                         // PART_TYP
+        ]
+        .concat();
+        empty.extend([mir.len() as u8, 0, 1, 10]);
+        empty.extend(mir);
+        empty.extend([4, 0, 1, 20, 0, 0, 0, 0]); // MRR
+        s.raw(
+            "engineer",
+            "/api/v1/test-files?create_lots=true",
+            "application/octet-stream",
+            empty,
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::TestFileEmpty);
+
         let after = s.get("manager", "/api/v1/lots/E1/history").await.body;
         assert_eq!(
             before, after,

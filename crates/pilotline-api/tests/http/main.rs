@@ -10,3 +10,4 @@ mod openapi;
 mod spc;
 mod spc_atomic;
 mod tenancy;
+mod uploads;

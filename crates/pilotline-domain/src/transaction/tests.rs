@@ -449,3 +449,22 @@ fn events_carry_before_and_after() {
     assert_eq!(e.after.state, LotState::Running);
     assert_eq!(e.user, "operator-user");
 }
+
+#[test]
+fn a_tool_that_faulted_mid_run_stays_down_after_the_track_out() {
+    let r = route();
+    let lot = started("A1", 3);
+    let (run, busy) = running(&lot, &tool("W", "WETBENCH"));
+    let faulted = Equipment {
+        state: E10State::UnscheduledDown,
+        ..busy.clone()
+    };
+    let a = track_out(&run, &r, &faulted, &[], None, &op(), t0()).unwrap();
+    let (after, change) = a.equipment.unwrap();
+    assert_eq!(after.state, E10State::UnscheduledDown);
+    assert_eq!(after.current_lot, None);
+    assert_eq!(after.state_since, faulted.state_since);
+    assert_eq!(change.to, E10State::UnscheduledDown);
+    let a = track_out(&run, &r, &busy, &[], None, &op(), t0()).unwrap();
+    assert_eq!(a.equipment.unwrap().0.state, E10State::Standby);
+}

@@ -1,0 +1,108 @@
+//! The Q-time monitor's use case on a clock the test sets: a lot whose window after the clean
+//! step closed is held (`QTIME`) once, and not a minute before.
+
+use chrono::Duration;
+use pilotline_app::{App, LotCommand, NewLotRequest, WriteOp};
+use pilotline_domain::{Actor, LotType, Product, Role, RouteSpec};
+use pilotline_store::testing::TestDb;
+
+const ROUTE: &str = include_str!("../../../ops/routes/mhp-gas-sensor.toml");
+
+fn engineer() -> Actor {
+    Actor {
+        user: "erin".into(),
+        role: Role::Engineer,
+        tenant: None,
+    }
+}
+
+#[tokio::test]
+async fn a_closed_qtime_window_holds_the_lot_once_on_the_monitors_clock() {
+    for db in TestDb::all("qtime_monitor").await {
+        let app = App::new(db.store().await.unwrap());
+        let eng = engineer();
+        let spec: RouteSpec = toml::from_str(ROUTE).unwrap();
+        app.execute(&WriteOp::PutRoute(spec.clone()), &eng)
+            .await
+            .unwrap();
+        let product = Product {
+            id: "MHP-GS200".into(),
+            description: String::new(),
+            default_route: "MHP-GAS".into(),
+            tenant: None,
+        };
+        app.execute(&WriteOp::PutProduct(product), &eng)
+            .await
+            .unwrap();
+        for ty in spec.steps.iter().take(5).map(|s| &s.equipment_type) {
+            let tool = WriteOp::PutEquipment {
+                id: format!("{ty}-01"),
+                equipment_type: ty.clone(),
+                description: String::new(),
+            };
+            app.execute(&tool, &eng).await.unwrap();
+        }
+        let start = NewLotRequest {
+            id: Some("Q1".into()),
+            product: "MHP-GS200".into(),
+            route: None,
+            route_version: None,
+            lot_type: LotType::Production,
+            priority: 3,
+            tenant: None,
+            due_date: None,
+            wafer_count: 2,
+            wafer_ids: None,
+        };
+        app.execute(&WriteOp::StartLot(start), &eng).await.unwrap();
+        let lot = |command| WriteOp::Lot {
+            lot_id: "Q1".into(),
+            command,
+            if_version: None,
+        };
+        // Through the RCA clean (FB040), whose track-out opens a 240-minute window.
+        for step in spec.steps.iter().take(4) {
+            let equipment = format!("{}-01", step.equipment_type);
+            app.execute(
+                &lot(LotCommand::TrackIn {
+                    equipment,
+                    recipe: None,
+                }),
+                &eng,
+            )
+            .await
+            .unwrap();
+            let out = LotCommand::TrackOut {
+                scrap_wafers: vec![],
+                scrap_reason: None,
+                readings: vec![],
+            };
+            app.execute(&lot(out), &eng).await.unwrap();
+        }
+        let view = app.lot("Q1", &eng).await.unwrap();
+        let deadline = view.qtime.expect("a Q-time window is open").deadline;
+
+        let early = deadline - Duration::minutes(1);
+        assert!(
+            app.expire_qtime(early).await.unwrap().is_empty(),
+            "{}",
+            db.label
+        );
+        assert!(app.lot("Q1", &eng).await.unwrap().holds.is_empty());
+        let late = deadline + Duration::minutes(1);
+        assert_eq!(
+            app.expire_qtime(late).await.unwrap(),
+            ["Q1"],
+            "{}",
+            db.label
+        );
+        let held = app.lot("Q1", &eng).await.unwrap();
+        assert_eq!(held.holds.len(), 1);
+        assert_eq!(held.holds[0].reason_code, "QTIME");
+        // Held once: the next round of the monitor leaves it be.
+        assert!(app.expire_qtime(late).await.unwrap().is_empty());
+        assert_eq!(app.lot("Q1", &eng).await.unwrap().holds.len(), 1);
+        app.close().await;
+        db.cleanup().await;
+    }
+}
