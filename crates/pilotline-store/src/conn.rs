@@ -61,6 +61,12 @@ impl Filters {
         self
     }
 
+    /// Adds a clause without a parameter.
+    pub(crate) fn raw(&mut self, clause: &str) -> &mut Self {
+        self.clauses.push(clause.to_string());
+        self
+    }
+
     /// The next parameter's number.
     pub(crate) fn next(&self) -> usize {
         self.params.len() + 1

@@ -236,18 +236,18 @@ impl Store {
 
     /// Work in progress by route step and state, for the lots `actor` may see.
     pub async fn wip(&self, actor: &Actor) -> Result<Vec<WipRow>, StoreError> {
-        let scope = actor.tenant_scope().map(str::to_string);
+        let mut f = Filters::new();
+        f.add("tenant =", actor.tenant_scope().map(Param::from))
+            .raw("state IN ('waiting', 'running')");
+        let (filters, params) = f.finish();
+        let sql = shaped(format!(
+            "SELECT route_id, route_version, step_index, state, COUNT(*) AS lots, \
+             CAST(SUM(CASE WHEN held THEN 1 ELSE 0 END) AS BIGINT) AS held_lots, \
+             CAST(SUM(wafer_count) AS BIGINT) AS wafers FROM lots{filters} \
+             GROUP BY route_id, route_version, step_index, state"
+        ));
         with_read_conn!(self, |c| {
-            let rows = c
-                .fetch_all(
-                    "SELECT route_id, route_version, step_index, state, \
-                     COUNT(*) AS lots, CAST(SUM(CASE WHEN held THEN 1 ELSE 0 END) AS BIGINT) AS held_lots, \
-                     CAST(SUM(wafer_count) AS BIGINT) AS wafers FROM lots \
-                     WHERE state IN ('waiting', 'running') AND (tenant = $1 OR $2) \
-                     GROUP BY route_id, route_version, step_index, state",
-                    vec![Param::OptText(scope.clone()), Param::Bool(scope.is_none())],
-                )
-                .await?;
+            let rows = c.fetch_all(sql, params).await?;
             let mut out = BTreeMap::new();
             for r in rows {
                 let route_id = r.text("route_id")?;

@@ -153,7 +153,7 @@ pub(crate) async fn insert_measurements<C: Conn>(
 
 /// The most readings a chart view reads: its newest (or, before its limits are frozen, its
 /// oldest) this many, so a chart costs the same however long its history.
-pub const CHART_WINDOW_ROWS: i64 = 10_000;
+pub const CHART_WINDOW_ROWS: i64 = 5_000;
 
 /// The readings judging a lot's new points reads: the newest this many. The run rules look
 /// back at most 14 points, so this holds them unless a wafer has over 100 sites.
