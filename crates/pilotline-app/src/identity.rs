@@ -35,27 +35,6 @@ impl App {
         tenant: Option<&str>,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<String, AppError> {
-        pilotline_domain::refusal::check_text("user", name, 128)?;
-        match (role, tenant) {
-            (Role::Customer, None) => {
-                return Err(Code::TenantRequired
-                    .refusal()
-                    .with("role", role)
-                    .with("requirement", "must belong to a tenant (--tenant)")
-                    .into());
-            }
-            (r, Some(_)) if r != Role::Customer => {
-                return Err(Code::TenantRequired
-                    .refusal()
-                    .with("role", role)
-                    .with(
-                        "requirement",
-                        "does not belong to a tenant; only customers do",
-                    )
-                    .into());
-            }
-            _ => {}
-        }
         if let Some(at) = expires_at
             && at <= pilotline_store::now()
         {

@@ -133,6 +133,21 @@ impl Actor {
         }
     }
 
+    /// Refuses a user that could not exist: a name that is empty, over-long or holds control
+    /// characters, a customer without a tenant, or staff with one.
+    pub fn check_user(name: &str, role: Role, tenant: Option<&str>) -> Result<(), crate::Refusal> {
+        crate::refusal::check_text("user", name, 128)?;
+        let requirement = match (role, tenant) {
+            (Role::Customer, None) => "must belong to a tenant (--tenant)",
+            (r, Some(_)) if r != Role::Customer => "does not belong to a tenant; only customers do",
+            _ => return Ok(()),
+        };
+        Err(crate::Code::TenantRequired
+            .refusal()
+            .with("role", role)
+            .with("requirement", requirement))
+    }
+
     /// The tenant every read must be restricted to, if any.
     pub fn tenant_scope(&self) -> Option<&str> {
         match self.role {
@@ -145,6 +160,26 @@ impl Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_customer_needs_a_tenant_and_staff_have_none() {
+        use crate::Code;
+        assert!(Actor::check_user("ann", Role::Customer, Some("acme")).is_ok());
+        assert!(Actor::check_user("erin", Role::Engineer, None).is_ok());
+        let code = |r: Result<(), crate::Refusal>| r.unwrap_err().code();
+        assert_eq!(
+            code(Actor::check_user("c", Role::Customer, None)),
+            Code::TenantRequired
+        );
+        assert_eq!(
+            code(Actor::check_user("e", Role::Engineer, Some("acme"))),
+            Code::TenantRequired
+        );
+        assert_eq!(
+            code(Actor::check_user(" ", Role::Operator, None)),
+            Code::FieldEmpty
+        );
+    }
 
     #[test]
     fn permissions_table() {

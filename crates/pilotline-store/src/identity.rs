@@ -72,21 +72,7 @@ impl Store {
         tenant: Option<&str>,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<String, StoreError> {
-        if name.trim().is_empty() || name.len() > 128 {
-            return Err(StoreError::Config(
-                "user name must be 1-128 characters".into(),
-            ));
-        }
-        if role == Role::Customer && tenant.is_none() {
-            return Err(StoreError::Config(
-                "a customer must belong to a tenant (--tenant)".into(),
-            ));
-        }
-        if role != Role::Customer && tenant.is_some() {
-            return Err(StoreError::Config(
-                "only customers belong to a tenant".into(),
-            ));
-        }
+        Actor::check_user(name, role, tenant)?;
         let token = new_token();
         let hash = hash_token(&token);
         let prefix: String = token.chars().take(PREFIX_CHARS).collect();
