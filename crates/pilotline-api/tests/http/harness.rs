@@ -82,6 +82,11 @@ impl Server {
             .unwrap()
     }
 
+    /// The blob directory of the server's store (SQLite: beside its file).
+    pub fn blob_dir(&self) -> std::path::PathBuf {
+        self.store.default_blob_dir()
+    }
+
     /// Runs `statement` on the server's database over a connection of its own: for tests that
     /// must put the store in a state no API call can (a damaged row, to make a step fail).
     pub async fn sql(&self, statement: &'static str) {

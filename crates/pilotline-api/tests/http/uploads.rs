@@ -62,21 +62,23 @@ async fn uploads_are_refused_before_their_body_is_read() {
     let (status, body) = answer(&mut c).await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["code"], Code::BodyTooLarge.as_str());
-    // Two uploads streaming (each still waiting for its body) take both places: a third is
-    // 429 at once; once one goes away, its place is free again.
+    // Two uploads streaming (each still waiting for its body) take both places: once both
+    // are writing into the blob store's incoming files, a third is 429 at once; once one goes
+    // away, its place is free again.
+    let incoming = s.blob_dir().join("incoming");
+    let writing = || std::fs::read_dir(&incoming).map_or(0, |d| d.count());
     let first = start_upload(&s, "engineer", 1 << 20, b"STDF...").await;
     let second = start_upload(&s, "engineer", 1 << 20, b"STDF...").await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let (status, body) = loop {
-        // A complete (tiny) body: should it still get a place — the earlier heads not yet
-        // being served — it is answered at once (422) and tried again.
-        let mut third = start_upload(&s, "engineer", 4, b"junk").await;
-        let (status, body) = answer(&mut third).await;
-        if status == 429 || std::time::Instant::now() > deadline {
-            break (status, body);
-        }
-        tokio::task::yield_now().await;
-    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while writing() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the two uploads never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let mut third = start_upload(&s, "engineer", 4, b"junk").await;
+    let (status, body) = answer(&mut third).await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["code"], Code::TooManyUploads.as_str());
     drop((first, second));
