@@ -106,12 +106,13 @@ impl Store {
     }
 
     /// Brings the query planner's statistics up to date where they are stale: SQLite's
-    /// `PRAGMA optimize` (analyses the tables whose indexes the planner used since the last
-    /// run, as SQLite advises running now and then); PostgreSQL's autovacuum analyses by
-    /// itself. Run after migrations and by the hourly maintenance job.
+    /// `PRAGMA optimize=0x10002` (analyses every table that has grown or shrunk much since it
+    /// was last analysed — not only those the running connection happened to query, which a
+    /// plain `PRAGMA optimize` on a pooled connection would miss); PostgreSQL's autovacuum
+    /// analyses by itself. Run after migrations and by the hourly maintenance job.
     pub async fn optimize(&self) -> Result<(), StoreError> {
         if let Backend::Sqlite { read, .. } = &self.backend {
-            sqlx::query("PRAGMA optimize").execute(read).await?;
+            sqlx::query("PRAGMA optimize=0x10002").execute(read).await?;
         }
         Ok(())
     }
