@@ -57,7 +57,8 @@ async fn problem_guard(
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
     use pilotline_domain::Code;
-    if req.uri().to_string().len() > MAX_URI {
+    let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_len > MAX_URI {
         return ApiError::from(Code::UriTooLong.refusal().with("limit", MAX_URI)).into_response();
     }
     let (method, path) = (req.method().clone(), req.uri().path().to_string());

@@ -11,7 +11,8 @@ impl App {
     /// One lot; another tenant's lot is `lot_not_found`, as if it did not exist.
     pub async fn lot(&self, id: &str, actor: &Actor) -> Result<LotView, AppError> {
         require(actor, pilotline_domain::Action::ReadLots, "read lots")?;
-        self.lot_view(id, actor)
+        self.store
+            .lot(id, actor)
             .await?
             .ok_or_else(|| Code::LotNotFound.refusal().with("lot", id).into())
     }

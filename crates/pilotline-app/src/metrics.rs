@@ -42,7 +42,7 @@ impl AppMetrics {
 }
 
 /// The metric label of a write.
-pub fn operation(op: &WriteOp) -> &'static str {
+fn operation(op: &WriteOp) -> &'static str {
     match op {
         WriteOp::PutRoute(_) => "put_route",
         WriteOp::PutProduct(_) => "put_product",

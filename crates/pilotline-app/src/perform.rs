@@ -1,10 +1,9 @@
 //! Every write: idempotency replay, the role check, the change and its follow-up effects in one
 //! transaction, the remembered answer, the write metric.
 
-use pilotline_domain::{Action, Actor, Code, LotView, Refusal};
+use pilotline_domain::{Action, Actor, Code, Refusal};
 use pilotline_store::{
-    IdempotencyKey, LotCommand, NewLotRequest, Outcome, StoreError, StoredResponse, Tx, Work,
-    WriteOp,
+    IdempotencyKey, LotCommand, Outcome, StoreError, StoredResponse, Tx, Work, WriteOp,
 };
 
 use crate::{App, AppError, spc};
@@ -154,38 +153,13 @@ impl App {
     ) -> Result<Outcome, StoreError> {
         let (action, what) = required_action(op);
         actor.require(action, what)?;
-        let generated_id = matches!(op, WriteOp::StartLot(NewLotRequest { id: None, .. }));
-        let measured = measured_track_out(op);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self
-                .store
-                .write(WriteWork {
-                    op,
-                    actor,
-                    key,
-                    measured,
-                })
-                .await;
-            match result {
-                // Two starts raced for the same generated lot id: take the next one.
-                Err(StoreError::Refused(r))
-                    if generated_id && r.code() == Code::LotExists && attempt < 5 =>
-                {
-                    continue;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// The lot after a write, as the caller may see it.
-    pub(crate) async fn lot_view(
-        &self,
-        id: &str,
-        actor: &Actor,
-    ) -> Result<Option<LotView>, AppError> {
-        Ok(self.store.lot(id, actor).await?)
+        self.store
+            .write(WriteWork {
+                op,
+                actor,
+                key,
+                measured: measured_track_out(op),
+            })
+            .await
     }
 }

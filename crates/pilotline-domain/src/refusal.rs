@@ -147,8 +147,6 @@ codes! {
     TenantNotFound = ("tenant_not_found", NotFound, "tenant {tenant} does not exist"),
     /// A field names a tenant that does not exist.
     TenantUnknown = ("tenant_unknown", Invalid, "{field}: tenant {tenant} does not exist; create it first"),
-    /// The tenant is suspended or closed.
-    TenantInactive = ("tenant_inactive", Illegal, "tenant {tenant} is {status}"),
     /// A customer must belong to a tenant; staff must not.
     TenantRequired = ("tenant_role_mismatch", Invalid, "role {role} {requirement}"),
 
@@ -368,11 +366,6 @@ impl Refusal {
     /// the template names but the refusal lacks is shown as `?`.
     pub fn message(&self) -> String {
         render(self.code.english(), |name| self.param(name))
-    }
-
-    /// Whether the caller's role was the reason.
-    pub fn is_forbidden(&self) -> bool {
-        self.kind() == Kind::Forbidden
     }
 }
 

@@ -46,11 +46,6 @@ impl BlobStore {
         Self { dir: dir.into() }
     }
 
-    /// Its directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Starts a file of at most `max` bytes.
     pub async fn writer(&self, max: u64) -> Result<BlobWriter, StoreError> {
         let tmp_dir = self.dir.join("incoming");
@@ -71,22 +66,6 @@ impl BlobStore {
             max,
         })
     }
-
-    /// The stored file with hash `sha256`, if there is one.
-    pub fn get(&self, sha256: &str) -> Option<Blob> {
-        let path = self.path_of(sha256)?;
-        let len = std::fs::metadata(&path).ok()?.len();
-        Some(Blob {
-            sha256: sha256.to_string(),
-            len,
-            path,
-        })
-    }
-
-    fn path_of(&self, sha256: &str) -> Option<PathBuf> {
-        (sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| self.dir.join(&sha256[..2]).join(sha256))
-    }
 }
 
 impl BlobWriter {
@@ -104,11 +83,6 @@ impl BlobWriter {
         file.write_all(chunk)
             .await
             .map_err(|e| io("cannot write", &self.tmp, e))
-    }
-
-    /// Bytes written so far.
-    pub fn len(&self) -> u64 {
-        self.len
     }
 
     /// Whether nothing was written.
@@ -171,7 +145,8 @@ mod tests {
         let b = w.finish().await.unwrap();
         assert_eq!(b.sha256, hex::encode(Sha256::digest(b"hello blob")));
         assert_eq!(std::fs::read(&b.path).unwrap(), b"hello blob");
-        assert_eq!(blobs.get(&b.sha256).unwrap().len, 10);
+        assert_eq!(b.len, 10);
+        assert_eq!(b.path, dir.path().join(&b.sha256[..2]).join(&b.sha256));
         let mut w = blobs.writer(4).await.unwrap();
         let refused = w.write(b"too long").await.unwrap_err();
         assert_eq!(refused.refusal().unwrap().code(), Code::BodyTooLarge);

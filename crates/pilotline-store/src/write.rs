@@ -258,27 +258,14 @@ impl Store {
         actor: &Actor,
         idempotency: Option<(&IdempotencyKey, Render<'_>)>,
     ) -> Result<Outcome, StoreError> {
-        let generated_id = matches!(op, WriteOp::StartLot(NewLotRequest { id: None, .. }));
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self
-                .write(Execute {
-                    op,
-                    actor,
-                    idempotency,
-                })
-                .await;
-            match result {
-                // Two starts raced for the same generated lot id: take the next one.
-                Err(StoreError::Refused(r))
-                    if generated_id && r.code() == Code::LotExists && attempt < 5 =>
-                {
-                    continue;
-                }
-                other => return other,
-            }
-        }
+        // Concurrent starts never race for a generated id: the day's counter row is locked
+        // until commit (PostgreSQL) or taken by the one writer (SQLite).
+        self.write(Execute {
+            op,
+            actor,
+            idempotency,
+        })
+        .await
     }
 
     pub(crate) async fn execute_in<C: Conn>(

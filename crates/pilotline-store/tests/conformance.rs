@@ -710,3 +710,36 @@ async fn samples_are_stored_tied_to_the_running_lot_and_queried() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_starts_get_distinct_generated_ids() {
+    for db in TestDb::all("concurrent_generated_ids").await {
+        let store = db.store().await.unwrap();
+        seed(&store).await;
+        let mut tasks = Vec::new();
+        let label = db.label;
+        for _ in 0..16 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let req = NewLotRequest {
+                    id: None,
+                    ..new_lot("", "MHP-GS200", 1)
+                };
+                match store
+                    .execute(&WriteOp::StartLot(req), &operator(), None)
+                    .await
+                {
+                    Ok(Outcome::LotStarted(l)) => l.id,
+                    other => panic!("{label}: {other:?}"),
+                }
+            }));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for t in tasks {
+            ids.insert(t.await.unwrap());
+        }
+        assert_eq!(ids.len(), 16, "{}: {ids:?}", db.label);
+        store.close().await;
+        db.cleanup().await;
+    }
+}
