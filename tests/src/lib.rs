@@ -1,5 +1,7 @@
 //! Helpers for end-to-end tests that start the real `pilotline` binary.
 
+pub mod stdf;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;

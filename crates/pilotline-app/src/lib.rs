@@ -34,11 +34,11 @@ pub use testdata::{MAX_TEST_FILE, Upload};
 /// The read models and commands adapters exchange with the application layer.
 pub use pilotline_store::{
     BackendKind, BinPareto, ChartLimits, ChartPoint, ChartSpec, ChartType, ChartView,
-    ChartViolation, CommState, Genealogy, GenealogyLink, GroupBy, IdempotencyKey, ImportedFile,
-    LotCommand, LotFilter, LotPage, LotYield, Measurement, NewLotRequest, NewMeasurements,
-    NewSample, OocAction, OpenOptions, Outcome, ParametricRow, ParetoBin, ProcessRun, ProductBins,
-    Rejection, SampleRecord, SpcOutcome, SpcSignal, Stage, StageYield, StdfUpload, Store,
-    StoredResponse, TOKEN_PREFIX, TestFileImport, TestFileInfo, TokenInfo, WaferYield, WipRow,
+    ChartViolation, CommState, Genealogy, GenealogyLink, GroupBy, IMPORT_BATCH, IdempotencyKey,
+    ImportedFile, LotCommand, LotFilter, LotPage, LotYield, Measurement, NewLotRequest,
+    NewMeasurements, NewSample, OocAction, OpenOptions, Outcome, ParametricRow, ParetoBin,
+    ProcessRun, ProductBins, Rejection, SampleRecord, SpcOutcome, SpcSignal, Stage, StageYield,
+    StdfUpload, Store, StoredResponse, TOKEN_PREFIX, TestFileInfo, TokenInfo, WaferYield, WipRow,
     WriteOp, YieldFilter, YieldGroup, now, redact_url,
 };
 

@@ -86,12 +86,10 @@ impl App {
         }
         let Upload { writer, _place } = upload;
         let blob = writer.finish().await?;
-        let bytes = tokio::fs::read(&blob.path)
-            .await
-            .map_err(|e| AppError::Internal(format!("cannot read {}: {e}", blob.path.display())))?;
         let upload = StdfUpload {
             name,
-            bytes: &bytes,
+            path: &blob.path,
+            sha256: Some(&blob.sha256),
             lot,
             create_lot,
             source: "upload",
@@ -99,7 +97,8 @@ impl App {
         Ok(self.store.import_stdf(upload, actor).await?)
     }
 
-    /// Imports one STDF file, whole or not at all; a refused file is recorded with its reason.
+    /// Imports one STDF file from disk, read as a stream (memory stays bounded whatever its
+    /// size), whole or not at all; a refused file is recorded with its reason.
     pub async fn import_stdf(
         &self,
         upload: StdfUpload<'_>,

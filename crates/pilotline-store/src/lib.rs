@@ -38,8 +38,8 @@ pub use read::{Genealogy, GenealogyLink, LotFilter, LotPage, WipRow};
 pub use spc::{Measurement, MeasurementRow, NewMeasurements, SpcOutcome, SpcSignal};
 pub use telemetry::{CommState, NewSample, ProcessRun, SampleRecord};
 pub use testdata::{
-    BinPareto, GroupBy, ImportedFile, LotYield, ParametricRow, ParetoBin, ProductBins, Rejection,
-    Stage, StageYield, StdfUpload, TestFileImport, TestFileInfo, WaferYield, YieldFilter,
+    BinPareto, GroupBy, IMPORT_BATCH, ImportedFile, LotYield, ParametricRow, ParetoBin,
+    ProductBins, Rejection, Stage, StageYield, StdfUpload, TestFileInfo, WaferYield, YieldFilter,
     YieldGroup,
 };
 pub use tx::{Tx, Work};

@@ -12,12 +12,18 @@ pub mod parametric;
 pub mod spc;
 pub mod stdf;
 pub mod wafermap;
+pub mod write;
 pub mod yields;
 
 pub use bins::{BinDefinition, BinTable};
 pub use parametric::ParametricStats;
-pub use stdf::{BinKind, DeclaredBin, ImportError, Orientation, TestFile, read_bytes, read_file};
+pub use stdf::{
+    BinKind, DeclaredBin, FileHeader, FileTail, ImportError, Orientation, Scanner, TestFile,
+    read_bytes, read_file,
+};
 pub use wafermap::{BinCount, DieResult, StackedMap, StackedSite, WaferMap};
+pub use write::write_parts;
 pub use yields::{
-    BinResult, DieSummary, PartResult, WaferSummary, YieldCounts, YieldSummary, summarise,
+    BinResult, DieSummary, PartResult, SummaryBuilder, WaferSummary, YieldCounts, YieldSummary,
+    summarise,
 };

@@ -1,7 +1,7 @@
 //! Yield from per-die results, with retests handled explicitly.
 
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// One part result (an STDF PRR) in file order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -111,30 +111,62 @@ fn get_bin(b: &[u8]) -> BinResult {
 impl WaferSummary {
     /// Adds results of this wafer, in test order: a die seen before is a retest.
     pub fn add<'a>(&mut self, parts: impl IntoIterator<Item = &'a PartResult>) {
-        let mut index: HashMap<(i16, i16), usize> = self
-            .dies
+        let mut index = self.index();
+        for p in parts {
+            self.record(&mut index, p);
+        }
+    }
+
+    /// Where each die sits in `dies`.
+    fn index(&self) -> DieIndex {
+        self.dies
             .iter()
             .enumerate()
             .map(|(i, d)| ((d.x, d.y), i))
-            .collect();
-        for p in parts {
-            let r = BinResult::from(p);
-            *self.results.entry(r).or_default() += 1;
-            match index.get(&(p.x, p.y)) {
+            .collect()
+    }
+
+    /// Adds one result, `index` being this summary's.
+    fn record(&mut self, index: &mut DieIndex, p: &PartResult) {
+        let r = BinResult::from(p);
+        *self.results.entry(r).or_default() += 1;
+        match index.get(&(p.x, p.y)) {
+            Some(&i) => {
+                let d = &mut self.dies[i];
+                d.last = r;
+                d.tests += 1;
+            }
+            None => {
+                index.insert((p.x, p.y), self.dies.len());
+                self.dies.push(DieSummary {
+                    x: p.x,
+                    y: p.y,
+                    first: r,
+                    last: r,
+                    tests: 1,
+                });
+            }
+        }
+    }
+
+    /// Adds a later summary of the same wafer (results tested after this one's): a die in both
+    /// keeps this one's first result and takes the later one's last, as if the later parts had
+    /// been [`add`](Self::add)ed one by one.
+    pub fn merge(&mut self, later: &WaferSummary) {
+        let mut index = self.index();
+        for (r, n) in &later.results {
+            *self.results.entry(*r).or_default() += n;
+        }
+        for d in &later.dies {
+            match index.get(&(d.x, d.y)) {
                 Some(&i) => {
-                    let d = &mut self.dies[i];
-                    d.last = r;
-                    d.tests += 1;
+                    let mine = &mut self.dies[i];
+                    mine.last = d.last;
+                    mine.tests += d.tests;
                 }
                 None => {
-                    index.insert((p.x, p.y), self.dies.len());
-                    self.dies.push(DieSummary {
-                        x: p.x,
-                        y: p.y,
-                        first: r,
-                        last: r,
-                        tests: 1,
-                    });
+                    index.insert((d.x, d.y), self.dies.len());
+                    self.dies.push(*d);
                 }
             }
         }
@@ -288,6 +320,49 @@ pub fn summarise(parts: &[PartResult], pass: impl Fn(&BinResult) -> bool) -> Yie
     total.summary()
 }
 
+/// Per-wafer summaries built part by part as a file is read, in bounded memory: one entry per
+/// die, however many results the file holds.
+#[derive(Debug, Default)]
+pub struct SummaryBuilder {
+    wafers: BTreeMap<String, (WaferSummary, DieIndex)>,
+}
+
+/// Where each die (X, Y) sits in a summary's `dies`.
+type DieIndex = HashMap<(i16, i16), usize>;
+
+impl SummaryBuilder {
+    /// Adds one result, in test order: a die seen before is a retest.
+    pub fn add(&mut self, p: &PartResult) {
+        let (summary, index) = match self.wafers.get_mut(p.wafer.as_str()) {
+            Some(w) => w,
+            None => self.wafers.entry(p.wafer.clone()).or_default(),
+        };
+        summary.record(index, p);
+    }
+
+    /// Takes out the summaries of every wafer but `current` (the one still being read), so a
+    /// file of many wafers never holds more than one in memory. A wafer taken out and seen
+    /// again later starts a new summary, to be [`merge`](WaferSummary::merge)d after the first.
+    pub fn take_all_but(&mut self, current: &str) -> BTreeMap<String, WaferSummary> {
+        let keep = self.wafers.remove(current);
+        let out = std::mem::take(&mut self.wafers);
+        if let Some(k) = keep {
+            self.wafers.insert(current.to_string(), k);
+        }
+        out.into_iter()
+            .map(|(wafer, (summary, _))| (wafer, summary))
+            .collect()
+    }
+
+    /// The summaries by wafer id.
+    pub fn finish(self) -> BTreeMap<String, WaferSummary> {
+        self.wafers
+            .into_iter()
+            .map(|(wafer, (summary, _))| (wafer, summary))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,5 +435,47 @@ mod tests {
             (3, 2, 2, 1, 2)
         );
         assert!(WaferSummary::decode(&[1, 2, 3], &[]).is_none());
+    }
+
+    #[test]
+    fn summaries_built_in_batches_and_merged_equal_adding_every_part() {
+        let first = [part(0, 0, true), part(1, 0, false), part(2, 0, true)];
+        let later = [
+            part(2, 0, false),
+            part(3, 0, true),
+            part(0, 0, false),
+            part(2, 0, true),
+        ];
+        let mut whole = WaferSummary::default();
+        whole.add(first.iter().chain(&later));
+
+        let mut stored = WaferSummary::default();
+        stored.add(&first);
+        let mut builder = SummaryBuilder::default();
+        for p in &later {
+            builder.add(p);
+        }
+        let built = builder.finish();
+        assert_eq!(built.len(), 1);
+        stored.merge(&built["W1"]);
+        assert_eq!(stored, whole);
+
+        // Taken out wafer by wafer as the file moves on, merged in order: the same again.
+        let other = |x| PartResult {
+            wafer: "W2".into(),
+            ..part(x, 0, false)
+        };
+        let mut builder = SummaryBuilder::default();
+        let mut merged = WaferSummary::default();
+        for (i, p) in first.iter().chain(&later).enumerate() {
+            builder.add(p);
+            builder.add(&other(i as i16));
+            for (wafer, s) in builder.take_all_but("W2") {
+                assert_eq!(wafer, "W1");
+                merged.merge(&s);
+            }
+        }
+        assert_eq!(merged, whole);
+        assert_eq!(builder.finish()["W2"].dies.len(), first.len() + later.len());
     }
 }

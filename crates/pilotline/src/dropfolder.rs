@@ -79,16 +79,10 @@ async fn import_one(store: &App, folder: &DropFolder, actor: &Actor, path: &Path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e, "cannot read dropped file");
-            return;
-        }
-    };
     let upload = StdfUpload {
         name: &name,
-        bytes: &bytes,
+        path,
+        sha256: None,
         lot: None,
         create_lot: folder.create_lots,
         source: "drop-folder",

@@ -1,6 +1,6 @@
 //! `pilotline import stdf`: test data files into the store, linked to their lots.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use pilotline_app::{App, StdfUpload};
 use pilotline_domain::{Actor, Role};
 use std::collections::BTreeSet;
@@ -22,12 +22,11 @@ pub async fn stdf(
     };
     let mut lots = BTreeSet::new();
     for path in files {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let name = path.display().to_string();
         let upload = StdfUpload {
             name: &name,
-            bytes: &bytes,
+            path,
+            sha256: None,
             lot: lot.as_deref(),
             create_lot: create_lots,
             source: "cli",

@@ -230,9 +230,9 @@ impl Server {
         a.body
     }
 
-    /// Imports a small synthetic test file for `lot` (three parts on one wafer, one retest that
-    /// passes), as an engineer.
-    pub async fn import_test_data(&self, lot: &str) {
+    /// Imports a small STDF file for `lot` (three parts on one wafer, one retest that
+    /// passes), as an engineer; returns the file's id.
+    pub async fn import_test_data(&self, lot: &str) -> String {
         let part = |x: i16, failed_flag: bool| pilotline_yield::PartResult {
             wafer: format!("{lot}-W01"),
             x,
@@ -244,35 +244,26 @@ impl Server {
             flag_invalid: false,
             test_time_ms: 10,
         };
-        let file = pilotline_yield::TestFile {
-            lot: lot.to_string(),
-            part_type: "SYNTH".into(),
-            wafers: vec![format!("{lot}-W01")],
-            parts: vec![part(1, false), part(2, true), part(2, false)],
-            orientation: None,
-            test_code: "WS1".into(),
-            started: 0,
-            bins: Vec::new(),
-            parametrics: Vec::new(),
-        };
-        let import = pilotline_store::TestFileImport {
-            file: &file,
-            sha256: format!("{lot}-synthetic"),
-            name: format!("{lot}.stdf"),
-            bytes: 0,
+        let parts = [part(1, false), part(2, true), part(2, false)];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("{lot}.stdf"));
+        let mut bytes = Vec::new();
+        pilotline_yield::write_parts(&mut bytes, lot, "SYNTH", "WS1", &parts).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let upload = pilotline_store::StdfUpload {
+            name: &format!("{lot}.stdf"),
+            path: &path,
+            sha256: None,
             lot: None,
             create_lot: false,
-            source: "cli".into(),
+            source: "cli",
         };
         let engineer = pilotline_domain::Actor {
             user: "engineer".into(),
             role: Role::Engineer,
             tenant: None,
         };
-        self.store
-            .import_test_file(&import, &engineer)
-            .await
-            .unwrap();
+        self.store.import_stdf(upload, &engineer).await.unwrap().id
     }
 
     /// Tracks the lot in and out of its current step on the `-01` tool.

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 /// lot `B1` of tenant `beta`, and the statuses that count as refused.
 type Attempt = (Method, &'static str, String, Option<Value>, &'static [u16]);
 
-fn attempts() -> Vec<Attempt> {
+fn attempts(b1_file: &str) -> Vec<Attempt> {
     let deny: &'static [u16] = &[403, 404];
     vec![
         (
@@ -234,7 +234,7 @@ fn attempts() -> Vec<Attempt> {
         (
             Method::GET,
             "/api/v1/test-files/{id}",
-            "/api/v1/test-files/B1-synthetic".into(),
+            format!("/api/v1/test-files/{b1_file}"),
             None,
             &[404],
         ),
@@ -361,7 +361,11 @@ async fn a_customer_cannot_read_or_act_on_another_tenants_lot_through_any_route(
         s.start_lot("P1", "MHP-GS200", 3).await;
         // Test data on both tenants' lots, so the yield route has something to hide.
         s.import_test_data("A1").await;
-        s.import_test_data("B1").await;
+        let b1_file = s.import_test_data("B1").await;
+        let seen = s
+            .get("engineer", &format!("/api/v1/test-files/{b1_file}"))
+            .await;
+        assert_eq!(seen.status, 200, "{}: {:?}", s.label, seen.body);
         s.post(
             "operator",
             "/api/v1/lots/B1/holds",
@@ -378,7 +382,7 @@ async fn a_customer_cannot_read_or_act_on_another_tenants_lot_through_any_route(
                 documented.insert(format!("{} {path}", method.to_uppercase()));
             }
         }
-        let mut covered: BTreeSet<String> = attempts()
+        let mut covered: BTreeSet<String> = attempts(&b1_file)
             .iter()
             .map(|(m, t, ..)| format!("{m} {t}"))
             .collect();
@@ -390,7 +394,7 @@ async fn a_customer_cannot_read_or_act_on_another_tenants_lot_through_any_route(
             "operations without a tenant test: {missing:?}"
         );
 
-        for (method, template, path, body, refused) in attempts() {
+        for (method, template, path, body, refused) in attempts(&b1_file) {
             let a = s.call("acme", method.clone(), &path, body).await;
             assert!(
                 refused.contains(&a.status.as_u16()),

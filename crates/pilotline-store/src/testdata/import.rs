@@ -3,33 +3,16 @@
 
 use chrono::{DateTime, Utc};
 use pilotline_domain::{Action, Actor, Code};
-use pilotline_yield::{PartResult, TestFile, WaferSummary};
+use pilotline_yield::{FileTail, PartResult, Scanner, SummaryBuilder, WaferSummary};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::io::BufReader;
+use std::path::Path;
 
 use super::{Stage, lot_tenant, lot_visible};
 use crate::conn::{BulkInsert, Column, Conn, Param, RowExt, params};
 use crate::write::require;
 use crate::{Store, StoreError, in_write_tx, now, with_read_conn};
-
-/// A parsed test file to store.
-#[derive(Debug, Clone)]
-pub struct TestFileImport<'a> {
-    /// The file's content.
-    pub file: &'a TestFile,
-    /// SHA-256 of its bytes (hex): the file's identity.
-    pub sha256: String,
-    /// File name as given.
-    pub name: String,
-    /// Size in bytes as read.
-    pub bytes: u64,
-    /// The MES lot it belongs to, when its own lot id differs (`None`: the file's lot id).
-    pub lot: Option<String>,
-    /// Record an external lot when the lot is unknown (data from outside the line).
-    pub create_lot: bool,
-    /// How it arrived: `cli`, `upload` or `drop-folder`.
-    pub source: String,
-}
 
 /// What an import did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -133,25 +116,22 @@ fn file_from_row<R: RowExt>(r: &R) -> Result<TestFileInfo, StoreError> {
     })
 }
 
-/// Brings the summaries of `lot`'s wafers at `stage` up to date with `parts` (in test order):
-/// each wafer's stored summary is read, the new results added, and written back.
+/// Brings the summaries of `lot`'s wafers at `stage` up to date with `later` (each wafer's
+/// summary of results tested after those stored): each wafer's stored summary is read, the
+/// later one merged in, and written back.
 async fn merge_summaries<C: Conn>(
     c: &mut C,
     lot: &str,
     stage: Stage,
-    parts: &[PartResult],
+    later: &BTreeMap<String, WaferSummary>,
 ) -> Result<u64, StoreError> {
-    let mut by_wafer: BTreeMap<&str, Vec<&PartResult>> = BTreeMap::new();
-    for p in parts {
-        by_wafer.entry(p.wafer.as_str()).or_default().push(p);
-    }
-    for (wafer, ps) in &by_wafer {
+    for (wafer, add) in later {
         let mut summary =
             match c
                 .fetch_optional(
                     "SELECT dies, results FROM test_wafers \
                  WHERE lot_id = $1 AND stage = $2 AND wafer = $3",
-                    params![lot, stage.as_str(), *wafer],
+                    params![lot, stage.as_str(), wafer.as_str()],
                 )
                 .await?
             {
@@ -160,7 +140,7 @@ async fn merge_summaries<C: Conn>(
                 )?,
                 None => WaferSummary::default(),
             };
-        summary.add(ps.iter().copied());
+        summary.merge(add);
         c.execute(
             "INSERT INTO test_wafers (lot_id, stage, wafer, dies, results) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (lot_id, stage, wafer) \
@@ -168,23 +148,23 @@ async fn merge_summaries<C: Conn>(
             vec![
                 Param::from(lot),
                 Param::from(stage.as_str()),
-                Param::from(*wafer),
+                Param::from(wafer.as_str()),
                 Param::Blob(summary.encode_dies()),
                 Param::Blob(summary.encode_results()),
             ],
         )
         .await?;
     }
-    Ok(by_wafer.len() as u64)
+    Ok(later.len() as u64)
 }
 
-/// Stores the file's part results, bins and parametric statistics under file number `num`.
-async fn insert_content<C: BulkInsert>(
+/// Stores one batch of part results of file number `num`, the first numbered `seq`.
+async fn insert_parts<C: BulkInsert>(
     c: &mut C,
     num: i64,
-    file: &TestFile,
+    seq: i64,
+    parts: &[PartResult],
 ) -> Result<(), StoreError> {
-    let parts = &file.parts;
     let int = |f: &dyn Fn(&PartResult) -> i64| Column::Int(parts.iter().map(f).collect());
     c.insert_columns(
         "test_results",
@@ -203,7 +183,7 @@ async fn insert_content<C: BulkInsert>(
         ],
         vec![
             Column::Int(vec![num; parts.len()]),
-            Column::Int((0..parts.len() as i64).collect()),
+            Column::Int((seq..seq + parts.len() as i64).collect()),
             Column::Text(parts.iter().map(|p| p.wafer.as_str()).collect()),
             int(&|p| i64::from(p.x)),
             int(&|p| i64::from(p.y)),
@@ -216,6 +196,15 @@ async fn insert_content<C: BulkInsert>(
         ],
     )
     .await?;
+    Ok(())
+}
+
+/// Stores the file's bins and parametric statistics under file number `num`.
+async fn insert_tail<C: BulkInsert>(
+    c: &mut C,
+    num: i64,
+    file: &FileTail,
+) -> Result<(), StoreError> {
     let bins = &file.bins;
     c.insert_columns(
         "test_file_bins",
@@ -272,13 +261,16 @@ async fn insert_content<C: BulkInsert>(
     Ok(())
 }
 
-/// An STDF file's bytes to read and store.
+/// An STDF file on disk to read and store.
 #[derive(Debug, Clone, Copy)]
 pub struct StdfUpload<'a> {
     /// File name as given (errors name it).
     pub name: &'a str,
-    /// The file's bytes (plain or gzipped).
-    pub bytes: &'a [u8],
+    /// Where the file is (plain or gzipped); it is read as a stream, never whole.
+    pub path: &'a Path,
+    /// Its SHA-256 (hex), when already known (an upload is hashed as it arrives); computed
+    /// from the file otherwise.
+    pub sha256: Option<&'a str>,
     /// The MES lot, when the file's own lot id differs.
     pub lot: Option<&'a str>,
     /// Record an external lot when the lot is unknown.
@@ -287,46 +279,58 @@ pub struct StdfUpload<'a> {
     pub source: &'a str,
 }
 
+/// Part results stored per statement: bounds the memory an import holds, whatever the size
+/// of the file.
+pub const IMPORT_BATCH: usize = 8192;
+
+/// SHA-256 (hex) of the file at `path`, read in chunks.
+fn hash_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// A read failure of the file's content: the whole file is refused.
+fn invalid(e: pilotline_yield::ImportError) -> StoreError {
+    StoreError::Refused(Code::TestFileInvalid.refusal().with("reason", e))
+}
+
 impl Store {
-    /// Reads an STDF file (hashing it on a second thread while it parses) and stores it with
-    /// [`import_test_file`](Self::import_test_file). A file that cannot be read or linked is
-    /// refused whole — nothing of it is stored — and the refusal is recorded with its reason.
+    /// Reads an STDF file record by record and stores it in one transaction, linked to its
+    /// lot: the file, every part result (in batches of [`IMPORT_BATCH`], so memory stays
+    /// bounded whatever the file's size), its bins and parametric statistics, and the lot's
+    /// per-wafer summaries. A file that cannot be read or linked is refused whole — a bad
+    /// record rolls back what was stored before it — and the refusal is recorded with its
+    /// reason. The same file (by SHA-256) is stored once; an unknown lot is refused unless
+    /// `create_lot` records it as an external lot.
     pub async fn import_stdf(
         &self,
         upload: StdfUpload<'_>,
         actor: &Actor,
     ) -> Result<ImportedFile, StoreError> {
         require(actor, Action::WriteMasterData, "import test data")?;
-        let (sha256, parsed) = crate::sqlite_writer::blocking(|| {
-            std::thread::scope(|scope| {
-                let hash = scope.spawn(|| {
-                    use sha2::Digest;
-                    hex::encode(sha2::Sha256::digest(upload.bytes))
-                });
-                let parsed = pilotline_yield::read_bytes(upload.name, upload.bytes);
-                (hash.join().unwrap_or_default(), parsed)
-            })
-        });
-        let result = match parsed {
-            Err(e) => Err(StoreError::Refused(
-                Code::TestFileInvalid.refusal().with("reason", e),
-            )),
-            Ok(file) if file.parts.is_empty() => {
-                Err(StoreError::Refused(Code::TestFileEmpty.refusal()))
-            }
-            Ok(file) => {
-                let import = TestFileImport {
-                    file: &file,
-                    sha256: sha256.clone(),
-                    name: upload.name.to_string(),
-                    bytes: upload.bytes.len() as u64,
-                    lot: upload.lot.map(str::to_string),
-                    create_lot: upload.create_lot,
-                    source: upload.source.to_string(),
-                };
-                self.import_test_file(&import, actor).await
+        // A file that cannot be read at all is not refused: it can be tried again.
+        let unreadable = |e: std::io::Error| {
+            StoreError::Blob(format!("cannot read {}: {e}", upload.path.display()))
+        };
+        let bytes = std::fs::metadata(upload.path).map_err(unreadable)?.len();
+        let sha256 = match upload.sha256 {
+            Some(s) => s.to_string(),
+            None => {
+                crate::sqlite_writer::blocking(|| hash_file(upload.path)).map_err(unreadable)?
             }
         };
+        let result = self.import_scan(&upload, &sha256, bytes, actor).await;
         if let Err(e @ StoreError::Refused(_)) = &result {
             self.record_rejection(&Rejection {
                 name: upload.name.to_string(),
@@ -341,18 +345,25 @@ impl Store {
         result
     }
 
-    /// Stores a parsed test file in one transaction, linked to its lot: the file, every part
-    /// result, its bins and parametric statistics, and the lot's per-wafer summaries. The same
-    /// file (by SHA-256) is stored once; an unknown lot is refused unless `create_lot` records
-    /// it as an external lot.
-    pub async fn import_test_file(
+    async fn import_scan(
         &self,
-        import: &TestFileImport<'_>,
+        upload: &StdfUpload<'_>,
+        sha256: &str,
+        bytes: u64,
         actor: &Actor,
     ) -> Result<ImportedFile, StoreError> {
-        require(actor, Action::WriteMasterData, "import test data")?;
-        let file = import.file;
-        let lot = import.lot.clone().unwrap_or_else(|| file.lot.clone());
+        use crate::sqlite_writer::blocking;
+        let mut scan = blocking(|| {
+            let file = std::fs::File::open(upload.path).map_err(|e| {
+                StoreError::Blob(format!("cannot read {}: {e}", upload.path.display()))
+            })?;
+            Scanner::open(upload.name, BufReader::with_capacity(1 << 20, file)).map_err(invalid)
+        })?;
+        let header = scan.header().clone();
+        let lot = upload
+            .lot
+            .map(str::to_string)
+            .unwrap_or_else(|| header.lot.clone());
         if lot.trim().is_empty() {
             return Err(Code::TestFileNoLot
                 .refusal()
@@ -360,30 +371,42 @@ impl Store {
                     "reason",
                     format!(
                         "{}: the file names no lot (MIR LOT_ID); give the lot explicitly",
-                        import.name
+                        upload.name
                     ),
                 )
                 .into());
         }
-        let stage = if file.is_wafer_probe() {
-            Stage::Probe
-        } else {
-            Stage::Final
-        };
-        let tested_at = (file.started > 0)
-            .then(|| DateTime::<Utc>::from_timestamp(i64::from(file.started), 0))
+        let tested_at = (header.started > 0)
+            .then(|| DateTime::<Utc>::from_timestamp(i64::from(header.started), 0))
             .flatten();
         let at = now();
+        // The file is read on a thread of its own, a few batches ahead of the inserts, so
+        // parsing and storing overlap; it stops when the transaction drops its receiver.
+        let (sender, batches) = std::sync::mpsc::sync_channel::<(Vec<PartResult>, bool)>(2);
+        let reader = std::thread::spawn(move || {
+            loop {
+                let mut batch = Vec::with_capacity(IMPORT_BATCH);
+                if !scan.next_parts(IMPORT_BATCH, &mut batch)? {
+                    break;
+                }
+                // A file with a wafer (WIR) is wafer probe, whatever follows.
+                let probe = !scan.wafers().is_empty();
+                if sender.send((batch, probe)).is_err() {
+                    break;
+                }
+            }
+            scan.finish()
+        });
         in_write_tx!(self, |c| {
             if let Some(r) = c
                 .fetch_optional(
                     "SELECT lot_id, stage FROM test_files WHERE id = $1",
-                    params![import.sha256.as_str()],
+                    params![sha256],
                 )
                 .await?
             {
                 return Ok(ImportedFile {
-                    id: import.sha256.clone(),
+                    id: sha256.to_string(),
                     lot: r.text("lot_id")?,
                     stage: Stage::parse(&r.text("stage")?)?,
                     part_results: 0,
@@ -393,7 +416,7 @@ impl Store {
                 });
             }
             if lot_tenant(c, &lot).await?.is_none() {
-                if !import.create_lot {
+                if !upload.create_lot {
                     return Err(Code::TestFileLotUnknown.refusal().with("lot", &lot).into());
                 }
                 c.execute(
@@ -401,7 +424,7 @@ impl Store {
                      VALUES ($1, $2, $3, $4)",
                     params![
                         lot.as_str(),
-                        file.part_type.as_str(),
+                        header.part_type.as_str(),
                         at,
                         actor.user.as_str()
                     ],
@@ -416,29 +439,26 @@ impl Store {
                 .await?
                 .map(|r| r.text("step_id"))
                 .transpose()?;
+            // The stage, orientation and count are known once the file is read; the row is
+            // written first (its number keys the results) and completed at the end.
             let num = c
                 .fetch_optional(
                     "INSERT INTO test_files (id, name, lot_id, file_lot, part_type, stage, \
                      test_code, step_id, source, bytes, orientation, part_results, tested_at, \
                      imported_at, imported_by) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, 0, $11, $12, $13) \
                      RETURNING num",
                     vec![
-                        Param::from(import.sha256.as_str()),
-                        Param::from(import.name.as_str()),
+                        Param::from(sha256),
+                        Param::from(upload.name),
                         Param::from(lot.as_str()),
-                        Param::from(file.lot.as_str()),
-                        Param::from(file.part_type.as_str()),
-                        Param::from(stage.as_str()),
-                        Param::from(file.test_code.trim()),
+                        Param::from(header.lot.as_str()),
+                        Param::from(header.part_type.as_str()),
+                        Param::from(Stage::Final.as_str()),
+                        Param::from(header.test_code.trim()),
                         Param::OptText(step),
-                        Param::from(import.source.as_str()),
-                        Param::Int(import.bytes as i64),
-                        Param::OptText(
-                            file.orientation
-                                .map(|o| [o.flat, o.pos_x, o.pos_y].iter().collect()),
-                        ),
-                        Param::Int(file.parts.len() as i64),
+                        Param::from(upload.source),
+                        Param::Int(bytes as i64),
                         Param::OptTime(tested_at),
                         Param::Time(at),
                         Param::from(actor.user.as_str()),
@@ -447,15 +467,59 @@ impl Store {
                 .await?
                 .ok_or_else(|| StoreError::Corrupt("INSERT … RETURNING gave no row".into()))?
                 .int("num")?;
-            insert_content(c, num, file).await?;
-            let wafers = merge_summaries(c, &lot, stage, &file.parts).await?;
+            // Each wafer's summary is merged into the stored one as soon as the file moves
+            // past it, so memory holds one wafer's dies at a time.
+            let mut summaries = SummaryBuilder::default();
+            let mut wafers = std::collections::BTreeSet::new();
+            let mut seq = 0i64;
+            while let Ok((batch, probe)) = blocking(|| batches.recv()) {
+                insert_parts(c, num, seq, &batch).await?;
+                batch.iter().for_each(|p| summaries.add(p));
+                seq += batch.len() as i64;
+                if probe {
+                    let current = batch.last().map(|p| p.wafer.as_str()).unwrap_or_default();
+                    let done = summaries.take_all_but(current);
+                    wafers.extend(done.keys().cloned());
+                    merge_summaries(c, &lot, Stage::Probe, &done).await?;
+                }
+            }
+            let tail = blocking(|| reader.join())
+                .map_err(|_| StoreError::Corrupt("the STDF reader thread panicked".into()))?
+                .map_err(invalid)?;
+            if tail.parts == 0 {
+                return Err(StoreError::Refused(Code::TestFileEmpty.refusal()));
+            }
+            let stage = if tail.wafers.is_empty() {
+                Stage::Final
+            } else {
+                Stage::Probe
+            };
+            c.execute(
+                "UPDATE test_files SET stage = $1, orientation = $2, part_results = $3 \
+                 WHERE num = $4",
+                vec![
+                    Param::from(stage.as_str()),
+                    Param::OptText(
+                        tail.orientation
+                            .map(|o| [o.flat, o.pos_x, o.pos_y].iter().collect()),
+                    ),
+                    Param::Int(tail.parts as i64),
+                    Param::Int(num),
+                ],
+            )
+            .await?;
+            insert_tail(c, num, &tail).await?;
+            let last = summaries.finish();
+            wafers.extend(last.keys().cloned());
+            merge_summaries(c, &lot, stage, &last).await?;
+            let wafers = wafers.len() as u64;
             Ok(ImportedFile {
-                id: import.sha256.clone(),
+                id: sha256.to_string(),
                 lot: lot.clone(),
                 stage,
-                part_results: file.parts.len() as u64,
+                part_results: tail.parts,
                 wafers: if stage == Stage::Probe { wafers } else { 0 },
-                parametric_tests: file.parametrics.len() as u64,
+                parametric_tests: tail.parametrics.len() as u64,
                 duplicate: false,
             })
         })
@@ -580,12 +644,12 @@ impl Store {
                         params![lot.as_str()],
                     )
                     .await?;
-                let mut by_stage: BTreeMap<Stage, Vec<PartResult>> = BTreeMap::new();
+                let mut by_stage: BTreeMap<Stage, SummaryBuilder> = BTreeMap::new();
                 for r in &rows {
                     by_stage
                         .entry(Stage::parse(&r.text("stage")?)?)
                         .or_default()
-                        .push(PartResult {
+                        .add(&PartResult {
                             wafer: r.text("wafer")?,
                             x: r.int("x")? as i16,
                             y: r.int("y")? as i16,
@@ -597,8 +661,8 @@ impl Store {
                             test_time_ms: r.int("test_time_ms")? as u32,
                         });
                 }
-                for (stage, parts) in &by_stage {
-                    merge_summaries(c, lot, *stage, parts).await?;
+                for (stage, parts) in by_stage {
+                    merge_summaries(c, lot, stage, &parts.finish()).await?;
                 }
                 Ok::<_, StoreError>(())
             })?;

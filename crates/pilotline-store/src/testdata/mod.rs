@@ -7,7 +7,7 @@ mod import;
 mod query;
 
 pub use bins::ProductBins;
-pub use import::{ImportedFile, Rejection, StdfUpload, TestFileImport, TestFileInfo};
+pub use import::{IMPORT_BATCH, ImportedFile, Rejection, StdfUpload, TestFileInfo};
 pub use query::{
     BinPareto, GroupBy, LotYield, ParametricRow, ParetoBin, StageYield, WaferYield, YieldFilter,
     YieldGroup,
