@@ -386,9 +386,9 @@ async fn modbus_part(seconds: u64) {
         let mut n = 0usize;
         for t in 0..tools {
             n += store
-                .samples(&format!("M{t:03}"), Some("r0"), None, None, 100_000)
+                .samples(&format!("M{t:03}"), Some("r0"), None, None, None, 100_000)
                 .await
-                .map(|s| s.len())
+                .map(|s| s.samples.len())
                 .unwrap_or(0);
         }
         n

@@ -505,7 +505,11 @@ async fn hour_of_samples(b: &Bench, points: u32) {
         to.format("%Y-%m-%dT%H:%M:%SZ")
     );
     let v = b.get(&path).await;
-    assert_eq!(v.as_array().unwrap().len(), 3600 * points as usize);
+    assert_eq!(
+        v["samples"].as_array().unwrap().len(),
+        3600 * points as usize
+    );
+    assert_eq!(v["truncated"], false);
 }
 
 /// Times the track-in on a furnace and the track-out with 15 readings of each lot of `ready`.

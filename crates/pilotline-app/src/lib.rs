@@ -37,9 +37,10 @@ pub use pilotline_store::{
     ChartViolation, CommState, Genealogy, GenealogyLink, GroupBy, IMPORT_BATCH, IdempotencyKey,
     ImportedFile, LotCommand, LotFilter, LotPage, LotYield, Measurement, NewLotRequest,
     NewMeasurements, NewSample, OocAction, OpenOptions, Outcome, ParametricRow, ParetoBin,
-    ProcessRun, ProductBins, Rejection, SampleRecord, SpcOutcome, SpcSignal, Stage, StageYield,
-    StdfUpload, Store, StoredResponse, TOKEN_PREFIX, TestFileInfo, TokenInfo, WaferYield, WipRow,
-    WriteOp, YieldFilter, YieldGroup, now, redact_url,
+    ProcessDataQuery, ProcessRun, ProductBins, Rejection, SampleCursor, SamplePage, SampleRecord,
+    SamplesStored, SpcOutcome, SpcSignal, Stage, StageYield, StdfUpload, Store, StoredResponse,
+    TOKEN_PREFIX, TestFileInfo, TokenInfo, WaferYield, WipRow, WriteOp, YieldFilter, YieldGroup,
+    now, redact_url,
 };
 
 use std::sync::Arc;

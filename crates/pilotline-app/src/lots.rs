@@ -1,7 +1,7 @@
 //! Lot reads: one lot, lists, history, genealogy, WIP, process data.
 
 use pilotline_domain::{Actor, Code, LotEvent, LotView};
-use pilotline_store::{Genealogy, LotFilter, LotPage, ProcessRun, WipRow};
+use pilotline_store::{Genealogy, LotFilter, LotPage, ProcessDataQuery, ProcessRun, WipRow};
 
 use crate::perform::require;
 use crate::reads::reads;
@@ -30,15 +30,22 @@ reads! {
 }
 
 impl App {
-    /// Each run of the lot on a tool, with the tool's samples during it.
+    /// Each run of the lot on a tool, with the tool's samples during it (at most `q.limit` per
+    /// run, each run saying whether more remain and where to continue).
     pub async fn process_data(
         &self,
         lot: &str,
-        point: Option<&str>,
-        limit: u32,
+        q: ProcessDataQuery<'_>,
         actor: &Actor,
     ) -> Result<Vec<ProcessRun>, AppError> {
         require(actor, pilotline_domain::Action::ReadLots, "read lots")?;
-        Ok(self.store.process_data(lot, actor, point, limit).await?)
+        if q.after.is_some() && q.run.is_none() {
+            return Err(Code::QueryInvalid
+                .refusal()
+                .with("parameter", "after")
+                .with("reason", "a cursor continues one run: give `run` with it")
+                .into());
+        }
+        Ok(self.store.process_data(lot, actor, q).await?)
     }
 }

@@ -6,6 +6,7 @@ use prometheus::{IntCounterVec, Opts};
 /// Counters of the use cases.
 pub struct AppMetrics {
     writes: IntCounterVec,
+    samples: IntCounterVec,
 }
 
 impl Default for AppMetrics {
@@ -25,12 +26,40 @@ impl AppMetrics {
             &["operation", "result"],
         )
         .expect("metric");
-        Self { writes }
+        let samples = IntCounterVec::new(
+            Opts::new(
+                "samples_total",
+                "Samples offered to the store by outcome: stored, replay (the same value again) \
+                 or conflict (another value for a point's instant; the first is kept)",
+            ),
+            &["outcome"],
+        )
+        .expect("metric");
+        Self { writes, samples }
     }
 
     /// Registers the counters with `registry`.
     pub fn register(&self, registry: &prometheus::Registry) -> prometheus::Result<()> {
-        registry.register(Box::new(self.writes.clone()))
+        registry.register(Box::new(self.writes.clone()))?;
+        registry.register(Box::new(self.samples.clone()))
+    }
+
+    /// Counts what storing a batch of samples did.
+    pub(crate) fn record_samples(&self, done: &pilotline_store::SamplesStored) {
+        for (outcome, n) in [
+            ("stored", done.stored),
+            ("replay", done.replays),
+            ("conflict", done.conflicts),
+        ] {
+            if n > 0 {
+                self.samples.with_label_values(&[outcome]).inc_by(n);
+            }
+        }
+    }
+
+    /// Samples counted with `outcome` (`stored`, `replay`, `conflict`) so far.
+    pub fn samples(&self, outcome: &str) -> u64 {
+        self.samples.with_label_values(&[outcome]).get()
     }
 
     /// Counts a write.

@@ -2,16 +2,33 @@
 
 use chrono::{DateTime, Utc};
 use pilotline_domain::{Action, Actor};
-use pilotline_store::{CommState, NewSample, SampleRecord};
+use pilotline_store::{
+    CommState, NewSample, SampleCursor, SamplePage, SampleRecord, SamplesStored,
+};
 
 use crate::perform::require;
 use crate::{App, AppError};
 
 impl App {
-    /// Stores samples (the collector's writer; replays store nothing twice). Returns the new
-    /// rows.
-    pub async fn record_samples(&self, samples: &[NewSample]) -> Result<u64, AppError> {
-        Ok(self.store.insert_samples(samples).await?)
+    /// Stores samples (the collector's writer). A point has one value per instant: replays
+    /// store nothing twice, and a sample that contradicts the stored value of its instant is
+    /// counted and logged as a conflict, the first value kept. Returns what was stored.
+    pub async fn record_samples(&self, samples: &[NewSample]) -> Result<SamplesStored, AppError> {
+        let done = self.store.insert_samples(samples).await?;
+        self.metrics.record_samples(&done);
+        if done.conflicts > 0 {
+            let examples: Vec<String> = done
+                .examples
+                .iter()
+                .map(|(tool, point, at)| format!("{tool}/{point}@{}", at.to_rfc3339()))
+                .collect();
+            tracing::warn!(
+                conflicts = done.conflicts,
+                examples = %examples.join(", "),
+                "samples contradict the stored value of their instant; the first value is kept"
+            );
+        }
+        Ok(done)
     }
 
     /// Records whether a tool's communication is lost (`stale`) since `at`.
@@ -44,16 +61,19 @@ impl App {
         Ok(self.store.latest_samples(equipment).await?)
     }
 
-    /// A tool's samples, oldest first, within `[from, to)` (staff).
+    /// A tool's samples, oldest first, within `[from, to)` and after `after`, at most `limit`,
+    /// saying whether more match and where to continue (staff).
+    #[allow(clippy::too_many_arguments)]
     pub async fn samples(
         &self,
         equipment: &str,
         point: Option<&str>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
+        after: Option<&SampleCursor>,
         limit: u32,
         actor: &Actor,
-    ) -> Result<Vec<SampleRecord>, AppError> {
+    ) -> Result<SamplePage, AppError> {
         require(actor, Action::ReadMasterData, "read equipment")?;
         if self.store.comm_state(equipment).await?.is_none() {
             return Err(pilotline_domain::Code::EquipmentNotFound
@@ -72,7 +92,7 @@ impl App {
         }
         Ok(self
             .store
-            .samples(equipment, point, from, to, limit)
+            .samples(equipment, point, from, to, after, limit)
             .await?)
     }
 }

@@ -3,17 +3,13 @@
 //! is refused whole — nothing of it stays — and the refusal names the record and its offset.
 
 use pilotline_app::{App, AppError, IMPORT_BATCH, StdfUpload};
-use pilotline_domain::{Actor, Code, Role};
+use pilotline_domain::Code;
 use pilotline_store::testing::TestDb;
 use pilotline_yield::{PartResult, summarise, write_parts};
 
-fn engineer() -> Actor {
-    Actor {
-        user: "erin".into(),
-        role: Role::Engineer,
-        tenant: None,
-    }
-}
+mod common;
+
+use common::engineer;
 
 /// Three wafers of 6,000 dies, every 7th die retested (its first test failing).
 fn parts() -> Vec<PartResult> {

@@ -2,59 +2,20 @@
 //! step closed is held (`QTIME`) once, and not a minute before.
 
 use chrono::Duration;
-use pilotline_app::{App, LotCommand, NewLotRequest, WriteOp};
-use pilotline_domain::{Actor, LotType, Product, Role, RouteSpec};
+use pilotline_app::{App, LotCommand, WriteOp};
 use pilotline_store::testing::TestDb;
 
-const ROUTE: &str = include_str!("../../../ops/routes/mhp-gas-sensor.toml");
+mod common;
 
-fn engineer() -> Actor {
-    Actor {
-        user: "erin".into(),
-        role: Role::Engineer,
-        tenant: None,
-    }
-}
+use common::{engineer, seed_line, start_lot};
 
 #[tokio::test]
 async fn a_closed_qtime_window_holds_the_lot_once_on_the_monitors_clock() {
     for db in TestDb::all("qtime_monitor").await {
         let app = App::new(db.store().await.unwrap());
         let eng = engineer();
-        let spec: RouteSpec = toml::from_str(ROUTE).unwrap();
-        app.execute(&WriteOp::PutRoute(spec.clone()), &eng)
-            .await
-            .unwrap();
-        let product = Product {
-            id: "MHP-GS200".into(),
-            description: String::new(),
-            default_route: "MHP-GAS".into(),
-            tenant: None,
-        };
-        app.execute(&WriteOp::PutProduct(product), &eng)
-            .await
-            .unwrap();
-        for ty in spec.steps.iter().take(5).map(|s| &s.equipment_type) {
-            let tool = WriteOp::PutEquipment {
-                id: format!("{ty}-01"),
-                equipment_type: ty.clone(),
-                description: String::new(),
-            };
-            app.execute(&tool, &eng).await.unwrap();
-        }
-        let start = NewLotRequest {
-            id: Some("Q1".into()),
-            product: "MHP-GS200".into(),
-            route: None,
-            route_version: None,
-            lot_type: LotType::Production,
-            priority: 3,
-            tenant: None,
-            due_date: None,
-            wafer_count: 2,
-            wafer_ids: None,
-        };
-        app.execute(&WriteOp::StartLot(start), &eng).await.unwrap();
+        let spec = seed_line(&app, 5).await;
+        start_lot(&app, "Q1").await;
         let lot = |command| WriteOp::Lot {
             lot_id: "Q1".into(),
             command,

@@ -61,6 +61,17 @@ impl Filters {
         self
     }
 
+    /// Adds `clause`, its two `?` standing for the next two parameters, `a` and `b`.
+    pub(crate) fn add_pair(&mut self, clause: &str, a: Param, b: Param) -> &mut Self {
+        let (na, nb) = (self.params.len() + 1, self.params.len() + 2);
+        self.params.extend([a, b]);
+        let clause = clause
+            .replacen('?', &format!("${na}"), 1)
+            .replacen('?', &format!("${nb}"), 1);
+        self.clauses.push(clause);
+        self
+    }
+
     /// Adds a clause without a parameter.
     pub(crate) fn raw(&mut self, clause: &str) -> &mut Self {
         self.clauses.push(clause.to_string());

@@ -36,7 +36,10 @@ pub use pilotline_yield::chart::{
 };
 pub use read::{Genealogy, GenealogyLink, LotFilter, LotPage, WipRow};
 pub use spc::{Measurement, MeasurementRow, NewMeasurements, SpcOutcome, SpcSignal};
-pub use telemetry::{CommState, NewSample, ProcessRun, SampleRecord};
+pub use telemetry::{
+    CONFLICT_EXAMPLES, CommState, NewSample, ProcessDataQuery, ProcessRun, SampleCursor,
+    SamplePage, SampleRecord, SamplesStored,
+};
 pub use testdata::{
     BinPareto, GroupBy, IMPORT_BATCH, ImportedFile, LotYield, ParametricRow, ParetoBin,
     ProductBins, Rejection, Stage, StageYield, StdfUpload, TestFileInfo, WaferYield, YieldFilter,

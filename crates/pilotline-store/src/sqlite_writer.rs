@@ -333,12 +333,12 @@ pub(crate) fn transaction<T>(
 pub(crate) fn insert_samples(
     conn: &mut rusqlite::Connection,
     samples: &[crate::NewSample],
-) -> Result<u64, StoreError> {
+) -> Result<crate::SamplesStored, StoreError> {
     let db = |e: rusqlite::Error| StoreError::from(db_err(e));
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(db)?;
-    let mut stored = 0u64;
+    let mut outcome = crate::SamplesStored::default();
     {
         let mut lot_of = tx
             .prepare_cached("SELECT current_lot FROM equipment WHERE id = ?1")
@@ -363,6 +363,12 @@ pub(crate) fn insert_samples(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
             )
             .map_err(db)?;
+        let mut stored_value = tx
+            .prepare_cached(
+                "SELECT number, text FROM equipment_samples \
+                 WHERE equipment_id = ?1 AND at = ?2 AND point = ?3",
+            )
+            .map_err(db)?;
         let mut at = String::with_capacity(32);
         // Binds one sample to `stmt` and runs it; returns the rows written.
         let mut run = |stmt: &mut rusqlite::CachedStatement<'_>, s: &crate::NewSample| {
@@ -379,21 +385,35 @@ pub(crate) fn insert_samples(
             ])
             .map_err(db)
         };
+        let mut kept = Vec::with_capacity(samples.len());
         for s in samples {
-            stored += run(&mut insert, s)? as u64;
+            if run(&mut insert, s)? > 0 {
+                outcome.stored += 1;
+                kept.push(s);
+                continue;
+            }
+            // The key is stored already: the same value again, or a conflict.
+            let mut at = String::with_capacity(32);
+            crate::conn::write_sqlite_time(&mut at, s.at);
+            let (number, text): (Option<f64>, Option<String>) = stored_value
+                .query_row(rusqlite::params![s.equipment, at, s.point], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(db)?;
+            outcome.duplicate(s, (number, text.as_deref()));
         }
         let mut latest = tx
             .prepare_cached(
                 "INSERT INTO equipment_latest (equipment_id, point, at, number, text, lot_id) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (equipment_id, point) DO UPDATE SET \
                  at = excluded.at, number = excluded.number, text = excluded.text, \
-                 lot_id = excluded.lot_id WHERE excluded.at >= equipment_latest.at",
+                 lot_id = excluded.lot_id WHERE excluded.at > equipment_latest.at",
             )
             .map_err(db)?;
-        for s in crate::telemetry::latest_of(samples) {
+        for s in crate::telemetry::latest_of(kept) {
             run(&mut latest, s)?;
         }
     }
     tx.commit().map_err(db)?;
-    Ok(stored)
+    Ok(outcome)
 }

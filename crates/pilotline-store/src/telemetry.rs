@@ -38,6 +38,109 @@ pub struct SampleRecord {
     pub lot: Option<String>,
 }
 
+/// What storing a batch of samples did. A point has one value per instant: a sample of a
+/// point at a time already stored is either the same value again (a replay, ignored) or a
+/// conflict (counted; the first value is kept, in the history and as the latest value alike).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SamplesStored {
+    /// New samples stored.
+    pub stored: u64,
+    /// Samples already stored with the same value.
+    pub replays: u64,
+    /// Samples whose point already had another value at that instant.
+    pub conflicts: u64,
+    /// The first conflicts (at most [`CONFLICT_EXAMPLES`]): tool, point and time.
+    pub examples: Vec<(String, String, DateTime<Utc>)>,
+}
+
+/// Whether `s` holds the value `number`/`text`.
+fn same_value(s: &NewSample, number: Option<f64>, text: Option<&str>) -> bool {
+    let same_number = match (s.number, number) {
+        (Some(a), Some(b)) => a.to_bits() == b.to_bits() || a == b,
+        (a, b) => a.is_none() && b.is_none(),
+    };
+    same_number && s.text.as_deref() == text
+}
+
+/// How many conflicts a [`SamplesStored`] names.
+pub const CONFLICT_EXAMPLES: usize = 10;
+
+impl SamplesStored {
+    /// Counts `incoming`, a sample whose key was stored already with `stored`'s value.
+    pub(crate) fn duplicate(&mut self, incoming: &NewSample, stored: (Option<f64>, Option<&str>)) {
+        if same_value(incoming, stored.0, stored.1) {
+            self.replays += 1;
+        } else {
+            self.conflicts += 1;
+            if self.examples.len() < CONFLICT_EXAMPLES {
+                self.examples.push((
+                    incoming.equipment.clone(),
+                    incoming.point.clone(),
+                    incoming.at,
+                ));
+            }
+        }
+    }
+}
+
+/// Where a read of samples stopped: the next page starts after this sample (samples are
+/// ordered by time, then point). Shown to clients as an opaque text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampleCursor {
+    /// The last sample's time.
+    pub at: DateTime<Utc>,
+    /// The last sample's point.
+    pub point: String,
+}
+
+impl SampleCursor {
+    /// The cursor as text: microseconds since 1970, a dash, the point's name in hex.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}-{}",
+            self.at.timestamp_micros(),
+            hex::encode(&self.point)
+        )
+    }
+
+    /// Reads back what [`encode`](Self::encode) wrote; `None` for anything else.
+    pub fn decode(text: &str) -> Option<SampleCursor> {
+        let (micros, point) = text.split_once('-')?;
+        let at = DateTime::<Utc>::from_timestamp_micros(micros.parse().ok()?)?;
+        let point = String::from_utf8(hex::decode(point).ok()?).ok()?;
+        Some(SampleCursor { at, point })
+    }
+}
+
+impl std::str::FromStr for SampleCursor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        SampleCursor::decode(s).ok_or_else(|| {
+            "not a cursor this server gave (use the `next` of an earlier answer)".to_string()
+        })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SampleCursor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A page of samples, oldest first: `truncated` when more match than the limit returned, and
+/// then `next`, the cursor that continues after the last one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SamplePage {
+    /// The samples.
+    pub samples: Vec<SampleRecord>,
+    /// More samples match than this page holds.
+    pub truncated: bool,
+    /// Pass as `after` to read the next page (present when `truncated`).
+    pub next: Option<String>,
+}
+
 /// A tool's communication state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -58,22 +161,38 @@ fn record<R: RowExt>(r: &R) -> Result<SampleRecord, StoreError> {
     })
 }
 
-/// The newest sample of each (tool, point) in `samples`.
-pub(crate) fn latest_of(samples: &[NewSample]) -> Vec<&NewSample> {
+/// The newest of each (tool, point) among `samples` (the first of equal times: the one stored).
+pub(crate) fn latest_of<'a>(
+    samples: impl IntoIterator<Item = &'a NewSample>,
+) -> Vec<&'a NewSample> {
     let mut newest: HashMap<(&str, &str), &NewSample> = HashMap::new();
     for s in samples {
         let e = newest
             .entry((s.equipment.as_str(), s.point.as_str()))
             .or_insert(s);
-        if s.at >= e.at {
+        if s.at > e.at {
             *e = s;
         }
     }
     newest.into_values().collect()
 }
 
-/// PostgreSQL: the whole batch in one statement, as arrays.
-async fn insert_all_pg(pool: &sqlx::PgPool, samples: &[NewSample]) -> Result<u64, StoreError> {
+/// A sample's key: tool, point, time in microseconds.
+type SampleKey = (String, String, i64);
+/// A stored sample's value, and whether the running transaction wrote it.
+type StoredValue = (Option<f64>, Option<String>, bool);
+
+/// Microseconds since 1970: the precision both backends store times with.
+fn key_at(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// PostgreSQL: the whole batch in one statement, as arrays; then the stored values of the keys
+/// that were there already, to tell replays from conflicts.
+async fn insert_all_pg(
+    pool: &sqlx::PgPool,
+    samples: &[NewSample],
+) -> Result<SamplesStored, StoreError> {
     let mut tx = pool.begin().await?;
     // The lot on each tool of the batch now, in one query.
     let mut tools: Vec<&str> = samples.iter().map(|s| s.equipment.as_str()).collect();
@@ -100,7 +219,7 @@ async fn insert_all_pg(pool: &sqlx::PgPool, samples: &[NewSample]) -> Result<u64
         text.push(s.text.as_deref());
         lot.push(lots.get(&s.equipment).cloned().flatten());
     }
-    let done = sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO equipment_samples (equipment_id, point, at, number, text, lot_id) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], $6::text[]) \
          ON CONFLICT DO NOTHING",
@@ -112,14 +231,70 @@ async fn insert_all_pg(pool: &sqlx::PgPool, samples: &[NewSample]) -> Result<u64
     .bind(&text)
     .bind(&lot)
     .execute(&mut *tx)
-    .await?;
-    // The newest sample of each point in the batch, unless a newer one is stored already.
-    let latest = latest_of(samples);
+    .await?
+    .rows_affected();
+    let mut outcome = SamplesStored {
+        stored: inserted,
+        ..SamplesStored::default()
+    };
+    let mut kept: Vec<&NewSample> = Vec::with_capacity(samples.len());
+    if inserted == samples.len() as u64 {
+        kept.extend(samples);
+    } else {
+        // Some keys were there already (or twice in the batch): read the stored values of the
+        // batch's keys, and which of them this transaction wrote (`xmin`). A key written now
+        // took its first sample in the batch; every other sample of a key is a duplicate.
+        let stored: HashMap<SampleKey, StoredValue> = sqlx::query_as::<
+            _,
+            (
+                String,
+                String,
+                DateTime<Utc>,
+                Option<f64>,
+                Option<String>,
+                bool,
+            ),
+        >(
+            "SELECT s.equipment_id, s.point, s.at, s.number, s.text, \
+                 s.xmin = pg_current_xact_id()::xid FROM equipment_samples s \
+                 JOIN (SELECT DISTINCT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[])) \
+                 AS k(e, p, a) ON s.equipment_id = k.e AND s.point = k.p AND s.at = k.a",
+        )
+        .bind(&equipment)
+        .bind(&point)
+        .bind(&at)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(e, p, t, n, x, fresh)| ((e, p, key_at(t)), (n, x, fresh)))
+        .collect();
+        let mut taken: std::collections::HashSet<(&str, &str, i64)> = Default::default();
+        for s in samples {
+            let key = (s.equipment.as_str(), s.point.as_str(), key_at(s.at));
+            let found = stored.get(&(key.0.to_string(), key.1.to_string(), key.2));
+            match found {
+                // Written now: by the first of the key's samples that holds the stored value.
+                Some((n, x, true)) if !taken.contains(&key) && same_value(s, *n, x.as_deref()) => {
+                    taken.insert(key);
+                    kept.push(s);
+                }
+                Some((n, x, _)) => outcome.duplicate(s, (*n, x.as_deref())),
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "sample {}/{} at {} neither stored nor found",
+                        s.equipment, s.point, s.at
+                    )));
+                }
+            }
+        }
+    }
+    // The newest stored sample of each point in the batch, unless a newer one is stored.
+    let latest = latest_of(kept);
     sqlx::query(
         "INSERT INTO equipment_latest (equipment_id, point, at, number, text, lot_id) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], $6::text[]) \
          ON CONFLICT (equipment_id, point) DO UPDATE SET at = excluded.at, number = excluded.number, \
-         text = excluded.text, lot_id = excluded.lot_id WHERE excluded.at >= equipment_latest.at",
+         text = excluded.text, lot_id = excluded.lot_id WHERE excluded.at > equipment_latest.at",
     )
     .bind(latest.iter().map(|s| s.equipment.as_str()).collect::<Vec<_>>())
     .bind(latest.iter().map(|s| s.point.as_str()).collect::<Vec<_>>())
@@ -135,16 +310,18 @@ async fn insert_all_pg(pool: &sqlx::PgPool, samples: &[NewSample]) -> Result<u64
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(done.rows_affected())
+    Ok(outcome)
 }
 
 impl Store {
-    /// Stores a batch of samples in one transaction; returns how many were new (a sample of the
-    /// same tool, point and time already stored is not stored again). Each is tagged with the
-    /// lot on its tool when it is stored.
-    pub async fn insert_samples(&self, samples: &[NewSample]) -> Result<u64, StoreError> {
+    /// Stores a batch of samples in one transaction. A point has one value per instant: a
+    /// sample of a point at a time already stored (or earlier in the batch) is not stored
+    /// again, and is counted as a replay (same value) or a conflict (another value; the first
+    /// stays, in the history and as the latest value). Each is tagged with the lot on its tool
+    /// when it is stored.
+    pub async fn insert_samples(&self, samples: &[NewSample]) -> Result<SamplesStored, StoreError> {
         if samples.is_empty() {
-            return Ok(0);
+            return Ok(SamplesStored::default());
         }
         match &self.backend {
             crate::Backend::Postgres(pool) => insert_all_pg(pool, samples).await,
@@ -208,30 +385,57 @@ impl Store {
         })
     }
 
-    /// Samples of a tool, oldest first, optionally of one point and within `[from, to)`.
+    /// Samples of a tool, oldest first (by time, then point), optionally of one point, within
+    /// `[from, to)` and after `after`: at most `limit` (1 to 100,000), saying whether more match
+    /// and where to continue.
     pub async fn samples(
         &self,
         equipment: &str,
         point: Option<&str>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
+        after: Option<&SampleCursor>,
         limit: u32,
-    ) -> Result<Vec<SampleRecord>, StoreError> {
+    ) -> Result<SamplePage, StoreError> {
+        let limit = limit.clamp(1, 100_000);
         let mut f = Filters::new();
         f.add("equipment_id =", Some(Param::from(equipment)))
             .add("point =", point.map(Param::from))
             .add("at >=", from.map(Param::Time))
             .add("at <", to.map(Param::Time));
+        if let Some(c) = after {
+            // A range on the key's time, then the ties of that instant by point.
+            f.add("at >=", Some(Param::Time(c.at)));
+            f.add_pair(
+                "NOT (at = ? AND point <= ?)",
+                Param::Time(c.at),
+                Param::from(c.point.as_str()),
+            );
+        }
         let n = f.next();
         let (filters, mut params) = f.finish();
-        params.push(Param::Int(i64::from(limit.clamp(1, 100_000))));
+        params.push(Param::Int(i64::from(limit) + 1));
         let sql = shaped(format!(
             "SELECT point, at, number, text, lot_id FROM equipment_samples{filters} \
              ORDER BY at, point LIMIT ${n}"
         ));
         with_read_conn!(self, |c| {
             let rows = c.fetch_all(sql, params).await?;
-            rows.iter().map(record).collect()
+            let mut samples = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+            let truncated = samples.len() > limit as usize;
+            samples.truncate(limit as usize);
+            let next = truncated.then(|| samples.last()).flatten().map(|s| {
+                SampleCursor {
+                    at: s.at,
+                    point: s.point.clone(),
+                }
+                .encode()
+            });
+            Ok(SamplePage {
+                samples,
+                truncated,
+                next,
+            })
         })
     }
 }
@@ -240,6 +444,8 @@ impl Store {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProcessRun {
+    /// The run's number among the lot's runs (0 first), to ask for the rest of its samples.
+    pub run: usize,
     /// Route step.
     pub step: String,
     /// Tool.
@@ -254,18 +460,32 @@ pub struct ProcessRun {
     pub samples: Vec<SampleRecord>,
     /// More samples exist than the limit returned.
     pub truncated: bool,
+    /// Pass as `after` (with `run`) to read the run's next samples (present when `truncated`).
+    pub next: Option<String>,
+}
+
+/// Which samples of a lot's process data to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessDataQuery<'a> {
+    /// Only this point.
+    pub point: Option<&'a str>,
+    /// Only this run (its `run` number).
+    pub run: Option<usize>,
+    /// Continue after this sample (with `run`).
+    pub after: Option<&'a SampleCursor>,
+    /// At most this many samples per run (1 to 50,000).
+    pub limit: u32,
 }
 
 impl Store {
     /// The process data of lot `lot`: each of its runs on a tool, from its history, with the
-    /// tool's samples during the run (optionally of one point, at most `limit` per run). A
+    /// tool's samples during the run (at most `limit` per run, with a cursor to the rest). A
     /// customer sees only its own lots.
     pub async fn process_data(
         &self,
         lot: &str,
         actor: &pilotline_domain::Actor,
-        point: Option<&str>,
-        limit: u32,
+        q: ProcessDataQuery<'_>,
     ) -> Result<Vec<ProcessRun>, StoreError> {
         use pilotline_domain::event::Change;
         let history = self.history(lot, actor).await?;
@@ -278,6 +498,7 @@ impl Store {
                     recipe,
                     ..
                 } => runs.push(ProcessRun {
+                    run: runs.len(),
                     step: step.clone(),
                     equipment: equipment.clone(),
                     recipe: recipe.clone(),
@@ -285,6 +506,7 @@ impl Store {
                     tracked_out: None,
                     samples: Vec::new(),
                     truncated: false,
+                    next: None,
                 }),
                 Change::TrackedOut {
                     step, equipment, ..
@@ -298,20 +520,24 @@ impl Store {
                 _ => {}
             }
         }
-        let limit = limit.clamp(1, 50_000);
+        if let Some(n) = q.run {
+            runs.retain(|r| r.run == n);
+        }
+        let limit = q.limit.clamp(1, 50_000);
         for run in &mut runs {
-            let mut samples = self
+            let page = self
                 .samples(
                     &run.equipment,
-                    point,
+                    q.point,
                     Some(run.tracked_in),
                     run.tracked_out,
-                    limit + 1,
+                    q.after,
+                    limit,
                 )
                 .await?;
-            run.truncated = samples.len() > limit as usize;
-            samples.truncate(limit as usize);
-            run.samples = samples;
+            run.samples = page.samples;
+            run.truncated = page.truncated;
+            run.next = page.next;
         }
         Ok(runs)
     }

@@ -649,7 +649,7 @@ async fn samples_are_stored_tied_to_the_running_lot_and_queried() {
             sample("state", 1, None, Some("run")),
             sample("temp", 2, Some(22.5), None),
         ];
-        assert_eq!(store.insert_samples(&batch).await.unwrap(), 3);
+        assert_eq!(store.insert_samples(&batch).await.unwrap().stored, 3);
         let latest = store.latest_samples("DESIGN-SIGNOFF-01").await.unwrap();
         assert_eq!(latest.len(), 2, "{}", db.label);
         assert_eq!(
@@ -666,9 +666,10 @@ async fn samples_are_stored_tied_to_the_running_lot_and_queried() {
             "samples of a run carry its lot"
         );
         let all = store
-            .samples("DESIGN-SIGNOFF-01", Some("temp"), None, None, 100)
+            .samples("DESIGN-SIGNOFF-01", Some("temp"), None, None, None, 100)
             .await
-            .unwrap();
+            .unwrap()
+            .samples;
         assert_eq!(
             all.iter().map(|s| s.number.unwrap()).collect::<Vec<_>>(),
             vec![20.5, 21.5, 22.5]
@@ -680,10 +681,12 @@ async fn samples_are_stored_tied_to_the_running_lot_and_queried() {
                 Some("temp"),
                 Some(t0 + chrono::Duration::seconds(1)),
                 Some(t0 + chrono::Duration::seconds(2)),
+                None,
                 100,
             )
             .await
-            .unwrap();
+            .unwrap()
+            .samples;
         assert_eq!(window.len(), 1);
         assert_eq!(window[0].number, Some(21.5));
         assert!(
@@ -706,6 +709,128 @@ async fn samples_are_stored_tied_to_the_running_lot_and_queried() {
         assert!(state.stale);
         assert_eq!(state.since, Some(t0));
         assert!(store.comm_state("NOPE").await.unwrap().is_none());
+        store.close().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_point_has_one_value_per_instant_in_history_and_latest() {
+    use pilotline_store::NewSample;
+    for db in TestDb::all("one_value_per_instant").await {
+        let store = db.store().await.unwrap();
+        seed(&store).await;
+        let t0 = pilotline_store::now();
+        let sample = |secs: i64, number: f64| NewSample {
+            equipment: "DESIGN-SIGNOFF-01".into(),
+            point: "temp".into(),
+            at: t0 + chrono::Duration::seconds(secs),
+            number: Some(number),
+            text: None,
+        };
+        let first = store.insert_samples(&[sample(0, 20.0)]).await.unwrap();
+        assert_eq!((first.stored, first.replays, first.conflicts), (1, 0, 0));
+        // The same value again is a replay; another value at that instant is a conflict.
+        let again = store
+            .insert_samples(&[sample(0, 20.0), sample(0, 99.0)])
+            .await
+            .unwrap();
+        assert_eq!(
+            (again.stored, again.replays, again.conflicts),
+            (0, 1, 1),
+            "{}",
+            db.label
+        );
+        assert_eq!(again.examples.len(), 1);
+        // Two values of one instant in one batch: the first is stored, in both places.
+        let batch = store
+            .insert_samples(&[sample(5, 30.0), sample(5, 31.0)])
+            .await
+            .unwrap();
+        assert_eq!((batch.stored, batch.conflicts), (1, 1), "{}", db.label);
+        let history = store
+            .samples("DESIGN-SIGNOFF-01", Some("temp"), None, None, None, 100)
+            .await
+            .unwrap()
+            .samples;
+        assert_eq!(
+            history
+                .iter()
+                .map(|s| s.number.unwrap())
+                .collect::<Vec<_>>(),
+            vec![20.0, 30.0],
+            "{}",
+            db.label
+        );
+        let latest = store.latest_samples("DESIGN-SIGNOFF-01").await.unwrap();
+        assert_eq!(latest.len(), 1);
+        assert_eq!(
+            (latest[0].at, latest[0].number),
+            (history[1].at, history[1].number),
+            "{}: the latest value is the history's",
+            db.label
+        );
+        // A contradicting sample of the latest instant leaves the latest value alone.
+        store.insert_samples(&[sample(5, 77.0)]).await.unwrap();
+        let latest = store.latest_samples("DESIGN-SIGNOFF-01").await.unwrap();
+        assert_eq!(latest[0].number, Some(30.0), "{}", db.label);
+        store.close().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn sample_pages_say_when_they_are_cut_and_continue_without_gaps_or_repeats() {
+    use pilotline_store::{NewSample, SampleCursor};
+    for db in TestDb::all("sample_pages").await {
+        let store = db.store().await.unwrap();
+        seed(&store).await;
+        let t0 = pilotline_store::now();
+        // Three points sharing each instant, so pages end inside an instant.
+        let batch: Vec<NewSample> = (0..40)
+            .flat_map(|i| {
+                ["a", "b", "c"].map(|p| NewSample {
+                    equipment: "DESIGN-SIGNOFF-01".into(),
+                    point: p.into(),
+                    at: t0 + chrono::Duration::milliseconds(i * 250),
+                    number: Some(i as f64),
+                    text: None,
+                })
+            })
+            .collect();
+        store.insert_samples(&batch).await.unwrap();
+        let mut seen = Vec::new();
+        let mut after: Option<SampleCursor> = None;
+        let mut pages = 0;
+        loop {
+            let page = store
+                .samples("DESIGN-SIGNOFF-01", None, None, None, after.as_ref(), 7)
+                .await
+                .unwrap();
+            pages += 1;
+            assert_eq!(page.truncated, page.next.is_some());
+            seen.extend(page.samples.iter().map(|s| (s.at, s.point.clone())));
+            match page.next {
+                Some(next) => after = Some(SampleCursor::decode(&next).unwrap()),
+                None => break,
+            }
+        }
+        let want: Vec<_> = batch.iter().map(|s| (s.at, s.point.clone())).collect();
+        assert_eq!(seen.len(), want.len(), "{}", db.label);
+        let micros = |v: &[(chrono::DateTime<chrono::Utc>, String)]| {
+            v.iter()
+                .map(|(t, p)| (t.timestamp_micros(), p.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(micros(&seen), micros(&want), "{}", db.label);
+        assert_eq!(pages, 120usize.div_ceil(7), "{}", db.label);
+        // A page that holds everything is not cut.
+        let all = store
+            .samples("DESIGN-SIGNOFF-01", None, None, None, None, 1000)
+            .await
+            .unwrap();
+        assert!(!all.truncated && all.next.is_none());
+        assert!(SampleCursor::decode("nonsense").is_none());
         store.close().await;
         db.cleanup().await;
     }

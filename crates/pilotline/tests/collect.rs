@@ -218,6 +218,10 @@ async fn polled_values_and_staleness_appear_through_the_api() {
         (Some("S010"), Some("FURNACE-01"))
     );
     assert_eq!(run["recipe"], "WETOX-1000");
+    assert_eq!(
+        (run["run"].as_u64(), &run["truncated"]),
+        (Some(0), &serde_json::json!(false))
+    );
     let samples = run["samples"].as_array().unwrap();
     assert!(samples.iter().any(|s| s["number"] == 115.0), "{run}");
     let (from, to) = (
@@ -240,7 +244,32 @@ async fn polled_values_and_staleness_appear_through_the_api() {
         &token,
     )
     .await;
-    assert_eq!(samples[0]["number"], 114.0);
+    assert_eq!(samples["samples"][0]["number"], 114.0);
+    assert_eq!(samples["truncated"], false, "{samples}");
+    assert!(samples["next"].is_null());
+    // A limit cuts the answer, says so and gives the cursor that continues it.
+    let first = get(
+        &client,
+        &format!("{base}/api/v1/equipment/FURNACE-01/samples?point=tube_temperature&limit=1"),
+        &token,
+    )
+    .await;
+    assert_eq!(first["truncated"], true, "{first}");
+    let next = first["next"].as_str().unwrap();
+    let rest = get(
+        &client,
+        &format!(
+            "{base}/api/v1/equipment/FURNACE-01/samples?point=tube_temperature&limit=100000&after={next}"
+        ),
+        &token,
+    )
+    .await;
+    assert_eq!(
+        rest["samples"].as_array().unwrap().len() + 1,
+        samples["samples"].as_array().unwrap().len(),
+        "{rest}"
+    );
+    assert_eq!(rest["samples"][0], samples["samples"][1]);
 
     // Kill the tool: it goes stale, its last state and values stand.
     tool.abort();

@@ -180,9 +180,9 @@ async fn publish(host: &str, port: u16, rig: &Feed, range: std::ops::Range<i64>,
 /// The values of `n` stored for the rig's tool.
 async fn stored(store: &Store, rig: &Rig) -> Vec<i64> {
     store
-        .samples(&rig.tool, Some("n"), None, None, 100_000)
+        .samples(&rig.tool, Some("n"), None, None, None, 100_000)
         .await
-        .map(|s| s.iter().map(|r| r.number.unwrap() as i64).collect())
+        .map(|s| s.samples.iter().map(|r| r.number.unwrap() as i64).collect())
         .unwrap_or_default()
 }
 
@@ -333,7 +333,7 @@ async fn open_when_ready(db_url: &str, path: &Path) -> Store {
     loop {
         if path.exists()
             && let Ok(store) = Store::open(db_url).await
-            && store.samples("x", None, None, None, 1).await.is_ok()
+            && store.samples("x", None, None, None, None, 1).await.is_ok()
         {
             return store;
         }

@@ -6,7 +6,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::NaiveDate;
 use pilotline_app::{
-    Genealogy, LotCommand, LotFilter, LotPage, LotYield, NewLotRequest, ProcessRun, WipRow, WriteOp,
+    Genealogy, LotCommand, LotFilter, LotPage, LotYield, NewLotRequest, ProcessRun, SampleCursor,
+    WipRow, WriteOp,
 };
 use pilotline_domain::measure::Reading;
 use pilotline_domain::{Code, LotEvent, LotState, LotType, LotView};
@@ -172,12 +173,18 @@ pub async fn history(
 pub struct ProcessDataQuery {
     /// Only this point.
     pub point: Option<String>,
-    /// At most this many samples per run (default 10,000).
+    /// Only this run (its `run` number in an earlier answer).
+    pub run: Option<usize>,
+    /// Continue the run after this cursor (the run's `next` in an earlier answer; needs `run`).
+    #[param(value_type = Option<String>)]
+    pub after: Option<SampleCursor>,
+    /// At most this many samples per run (default 10,000, at most 50,000).
     pub limit: Option<u32>,
 }
 
 /// The lot's process data: each run on a tool (track-in to track-out, with step and recipe) and
-/// the tool's samples during it.
+/// the tool's samples during it. A run with more samples than `limit` says `truncated` and
+/// gives `next`: ask again with `run` and `after` for the rest.
 #[utoipa::path(get, path = "/api/v1/lots/{id}/process-data", tag = "lots", security(("bearer" = [])),
     params(("id" = String, Path, description = "Lot id"), ProcessDataQuery),
     responses((status = 200, body = Vec<ProcessRun>), (status = 404)))]
@@ -187,13 +194,13 @@ pub async fn process_data(
     Path(id): Path<String>,
     Params(q): Params<ProcessDataQuery>,
 ) -> Result<Json<Vec<ProcessRun>>, ApiError> {
-    let limit = q.limit.unwrap_or(10_000);
-    Ok(Json(
-        state
-            .app
-            .process_data(&id, q.point.as_deref(), limit, &caller.0)
-            .await?,
-    ))
+    let query = pilotline_app::ProcessDataQuery {
+        point: q.point.as_deref(),
+        run: q.run,
+        after: q.after.as_ref(),
+        limit: q.limit.unwrap_or(10_000),
+    };
+    Ok(Json(state.app.process_data(&id, query, &caller.0).await?))
 }
 
 /// The lot's yield from its test data (every imported STDF file): all results, first pass and

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use pilotline_app::SampleRecord;
+use pilotline_app::{SampleCursor, SamplePage, SampleRecord};
 use pilotline_domain::equipment::StateChange;
 use pilotline_domain::utilisation::Utilisation;
 use pilotline_domain::{E10State, Equipment, Product, Route, RouteSpec};
@@ -205,27 +205,38 @@ pub struct SampleQuery {
     pub from: Option<chrono::DateTime<chrono::Utc>>,
     /// Until this time (exclusive, RFC 3339).
     pub to: Option<chrono::DateTime<chrono::Utc>>,
-    /// At most this many samples (default 10,000).
+    /// Continue after this cursor (`next` of an earlier answer).
+    #[param(value_type = Option<String>)]
+    pub after: Option<SampleCursor>,
+    /// At most this many samples (default 10,000, at most 100,000).
     pub limit: Option<u32>,
 }
 
-/// A tool's samples, oldest first.
+/// A tool's samples, oldest first (by time, then point). When more match than `limit`, the
+/// answer says `truncated` and gives `next`: ask again with `after=next` for the rest.
 #[utoipa::path(get, path = "/api/v1/equipment/{id}/samples", tag = "equipment", security(("bearer" = [])),
     params(("id" = String, Path, description = "Tool id"), SampleQuery),
-    responses((status = 200, body = Vec<SampleRecord>), (status = 404)))]
+    responses((status = 200, body = SamplePage), (status = 404)))]
 pub async fn equipment_samples(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     Params(q): Params<SampleQuery>,
-) -> Result<Json<Vec<SampleRecord>>, ApiError> {
+) -> Result<Json<SamplePage>, ApiError> {
     let limit = q.limit.unwrap_or(10_000);
-    Ok(Json(
-        state
-            .app
-            .samples(&id, q.point.as_deref(), q.from, q.to, limit, &caller.0)
-            .await?,
-    ))
+    let page = state
+        .app
+        .samples(
+            &id,
+            q.point.as_deref(),
+            q.from,
+            q.to,
+            q.after.as_ref(),
+            limit,
+            &caller.0,
+        )
+        .await?;
+    Ok(Json(page))
 }
 
 /// A manual E10 state change.

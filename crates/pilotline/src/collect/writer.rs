@@ -231,7 +231,7 @@ impl Writer {
                     .record_samples(&samples)
                     .await
                     .map_err(|e| (i, e))?;
-                METRICS.samples.inc_by(stored);
+                METRICS.samples.inc_by(stored.stored);
                 i += run;
                 continue;
             }
