@@ -398,17 +398,53 @@ fn line(label: &str, what: &str, (p50, p99): (f64, f64)) {
 async fn run_backend(db: TestDb, sizes: &[usize], requests: usize, points: u32) {
     let label = db.label;
     let (b, app) = setup(&db, requests).await;
-    // The sampled tool: a day, then a month, of its history.
-    sample_days(&b, 0, 1, points).await;
-    let day = b.time(|_| hour_of_samples(&b, points)).await;
-    sample_days(&b, 1, 29, points).await;
-    let month = b.time(|_| hour_of_samples(&b, points)).await;
-    line(label, "tool's 1-hour samples, a day of history", day);
-    line(label, "tool's 1-hour samples, a month of history", month);
+    // The sampled tool: a day, a week, then a month, of its history, rolled up by the job.
+    let mut history = Vec::new();
+    for (already, days, what) in [(0, 1, "a day"), (1, 6, "a week"), (7, 23, "a month")] {
+        sample_days(&b, already, days, points).await;
+        let t = Instant::now();
+        let run = roll_up(&b, &app).await;
+        let rolled = t.elapsed().as_secs_f64();
+        let hour = b.time(|_| hour_of_samples(&b, points)).await;
+        let thirty = b.time(|_| thirty_days_auto(&b, points)).await;
+        println!(
+            "{label:>9} rollup job: {days} day(s) of {points} points in {rolled:.1} s \
+             ({} transactions, {} buckets)",
+            run.slices, run.buckets
+        );
+        line(
+            label,
+            &format!("tool's 1-hour samples, {what} of history"),
+            hour,
+        );
+        line(
+            label,
+            &format!("tool's 30 days, auto, {what} of history"),
+            thirty,
+        );
+        history.push((hour, thirty));
+    }
+    // Two days later, the default retention (raw 30 days) deletes the oldest two days.
+    let t = Instant::now();
+    let run = app
+        .enforce_retention(chrono::Utc::now() + chrono::Duration::days(2), u64::MAX)
+        .await
+        .unwrap();
     println!(
-        "{label:>9} ratio month / day: p50 {:.2}, p99 {:.2}",
-        month.0 / day.0,
-        month.1 / day.1
+        "{label:>9} retention: {} raw samples deleted in {} transactions ({:.1} s), \
+         the longest {:.1} ms",
+        run.raw,
+        run.batches,
+        t.elapsed().as_secs_f64(),
+        run.longest.as_secs_f64() * 1000.0
+    );
+    let (day, month) = (history[0], history[2]);
+    println!(
+        "{label:>9} ratio month / day: 1-hour raw p50 {:.2}, p99 {:.2}; 30-day auto p50 {:.2}, p99 {:.2}",
+        month.0.0 / day.0.0,
+        month.0.1 / day.0.1,
+        month.1.0 / day.1.0,
+        month.1.1 / day.1.1
     );
 
     let mut grown = 0;
@@ -495,12 +531,45 @@ async fn run_backend(db: TestDb, sizes: &[usize], requests: usize, points: u32) 
     db.cleanup().await;
 }
 
+/// Marks the sampled tool's bulk-loaded history as to be rolled up (as storing it through the
+/// collector does) and runs the rollup job until it has caught up.
+async fn roll_up(b: &Bench, app: &pilotline_app::App) -> pilotline_app::RollupRun {
+    let least = if b.db.pg() { "LEAST" } else { "min" };
+    b.db.exec(format!(
+        "INSERT INTO rollup_progress (equipment_id, rolled_1m, rolled_1h) \
+         SELECT equipment_id, MIN(at), MIN(at) FROM equipment_samples \
+         WHERE equipment_id = 'FURNACE-01' GROUP BY equipment_id \
+         ON CONFLICT (equipment_id) DO UPDATE SET \
+         rolled_1m = {least}(rollup_progress.rolled_1m, excluded.rolled_1m), \
+         rolled_1h = {least}(rollup_progress.rolled_1h, excluded.rolled_1h)"
+    ))
+    .await;
+    app.roll_up_samples(chrono::Utc::now(), u64::MAX)
+        .await
+        .unwrap()
+}
+
+/// The sampled tool's last 30 days at the automatic resolution: 1-hour buckets.
+async fn thirty_days_auto(b: &Bench, points: u32) {
+    let to = chrono::Utc::now();
+    let from = to - chrono::Duration::days(30);
+    let path = format!(
+        "/api/v1/equipment/FURNACE-01/samples?from={}&to={}&resolution=auto&limit=100000",
+        from.format("%Y-%m-%dT%H:%M:%SZ"),
+        to.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let v = b.get(&path).await;
+    assert_eq!(v["resolution"], "1h");
+    let n = v["buckets"].as_array().unwrap().len();
+    assert!(n > 0 && n <= 721 * points as usize, "{n} buckets");
+}
+
 /// One hour of the sampled tool, 12 hours ago.
 async fn hour_of_samples(b: &Bench, points: u32) {
     let to = chrono::Utc::now() - chrono::Duration::hours(12);
     let from = to - chrono::Duration::hours(1);
     let path = format!(
-        "/api/v1/equipment/FURNACE-01/samples?from={}&to={}&limit=100000",
+        "/api/v1/equipment/FURNACE-01/samples?from={}&to={}&resolution=raw&limit=100000",
         from.format("%Y-%m-%dT%H:%M:%SZ"),
         to.format("%Y-%m-%dT%H:%M:%SZ")
     );

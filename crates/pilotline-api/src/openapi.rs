@@ -24,7 +24,12 @@ use crate::handlers::{identity, lots, master, spc, system, tenants, testdata, wa
         identity::list, identity::revoke, identity::set_status,
         tenants::list, tenants::create, tenants::set_status,
     ),
-    components(schemas(wafers::MapFormat, pilotline_app::GroupBy, pilotline_app::Stage)),
+    components(schemas(
+        wafers::MapFormat,
+        pilotline_app::GroupBy,
+        pilotline_app::Stage,
+        pilotline_app::Resolution
+    )),
     modifiers(&Security),
     tags(
         (name = "lots", description = "Lots, history, genealogy, WIP"),

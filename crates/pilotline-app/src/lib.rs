@@ -33,14 +33,14 @@ pub use testdata::{MAX_TEST_FILE, Upload};
 
 /// The read models and commands adapters exchange with the application layer.
 pub use pilotline_store::{
-    BackendKind, BinPareto, ChartLimits, ChartPoint, ChartSpec, ChartType, ChartView,
+    BackendKind, BinPareto, Bucket, ChartLimits, ChartPoint, ChartSpec, ChartType, ChartView,
     ChartViolation, CommState, Genealogy, GenealogyLink, GroupBy, IMPORT_BATCH, IdempotencyKey,
     ImportedFile, LotCommand, LotFilter, LotPage, LotYield, Measurement, NewLotRequest,
     NewMeasurements, NewSample, OocAction, OpenOptions, Outcome, ParametricRow, ParetoBin,
-    ProcessDataQuery, ProcessRun, ProductBins, Rejection, SampleCursor, SamplePage, SampleRecord,
-    SamplesStored, SpcOutcome, SpcSignal, Stage, StageYield, StdfUpload, Store, StoredResponse,
-    TOKEN_PREFIX, TestFileInfo, TokenInfo, WaferYield, WipRow, WriteOp, YieldFilter, YieldGroup,
-    now, redact_url,
+    ProcessDataQuery, ProcessRun, ProductBins, Rejection, Resolution, RetentionPolicy,
+    RetentionRun, RollupRun, SampleCursor, SamplePage, SampleQuery, SampleRecord, SamplesStored,
+    SpcOutcome, SpcSignal, Stage, StageYield, StdfUpload, Store, StoredResponse, TOKEN_PREFIX,
+    TestFileInfo, TokenInfo, WaferYield, WipRow, WriteOp, YieldFilter, YieldGroup, now, redact_url,
 };
 
 use std::sync::Arc;
@@ -53,6 +53,7 @@ pub struct App {
     blobs: pilotline_store::BlobStore,
     uploads: Arc<tokio::sync::Semaphore>,
     max_uploads: usize,
+    retention: pilotline_store::RetentionPolicy,
 }
 
 /// Uploads that may stream in at once, by default; one more is refused (`too_many_uploads`).
@@ -69,7 +70,26 @@ impl App {
             blobs,
             uploads: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_UPLOADS)),
             max_uploads: MAX_CONCURRENT_UPLOADS,
+            retention: pilotline_store::RetentionPolicy::default(),
         }
+    }
+
+    /// The same application keeping telemetry as `policy` says (refused when the policy is
+    /// inconsistent: a rollup must outlive what it replaces).
+    pub fn with_retention(
+        mut self,
+        policy: pilotline_store::RetentionPolicy,
+    ) -> Result<Self, AppError> {
+        let problems = policy.problems();
+        if !problems.is_empty() {
+            return Err(pilotline_domain::Code::DefinitionInvalid
+                .refusal()
+                .with("what", "retention")
+                .with("problems", problems.join("; "))
+                .into());
+        }
+        self.retention = policy;
+        Ok(self)
     }
 
     /// The same application keeping its uploads in `dir` (when given), `max` of them

@@ -30,7 +30,8 @@ impl AppMetrics {
             Opts::new(
                 "samples_total",
                 "Samples offered to the store by outcome: stored, replay (the same value again) \
-                 or conflict (another value for a point's instant; the first is kept)",
+                 conflict (another value for a point's instant; the first is kept) or expired \
+                 (older than the raw retention, not stored)",
             ),
             &["outcome"],
         )
@@ -50,6 +51,7 @@ impl AppMetrics {
             ("stored", done.stored),
             ("replay", done.replays),
             ("conflict", done.conflicts),
+            ("expired", done.expired),
         ] {
             if n > 0 {
                 self.samples.with_label_values(&[outcome]).inc_by(n);

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use pilotline_domain::{Action, Actor};
 use pilotline_store::{
-    CommState, NewSample, SampleCursor, SamplePage, SampleRecord, SamplesStored,
+    CommState, NewSample, RetentionRun, RollupRun, SamplePage, SampleQuery, SampleRecord,
+    SamplesStored,
 };
 
 use crate::perform::require;
@@ -13,8 +14,25 @@ impl App {
     /// Stores samples (the collector's writer). A point has one value per instant: replays
     /// store nothing twice, and a sample that contradicts the stored value of its instant is
     /// counted and logged as a conflict, the first value kept. Returns what was stored.
+    ///
+    /// A sample older than the raw retention allows (less an hour) is not stored: it is
+    /// counted as `expired` (a spool replayed after a very long outage).
     pub async fn record_samples(&self, samples: &[NewSample]) -> Result<SamplesStored, AppError> {
-        let done = self.store.insert_samples(samples).await?;
+        let horizon = self.retention.accepts_from(crate::now());
+        let (fresh, expired): (Vec<&NewSample>, Vec<&NewSample>) =
+            samples.iter().partition(|s| s.at >= horizon);
+        let mut done = if expired.is_empty() {
+            self.store.insert_samples(samples).await?
+        } else {
+            tracing::warn!(
+                expired = expired.len(),
+                oldest = %expired.iter().map(|s| s.at).min().unwrap_or(horizon).to_rfc3339(),
+                "samples older than the raw retention are not stored"
+            );
+            let fresh: Vec<NewSample> = fresh.into_iter().cloned().collect();
+            self.store.insert_samples(&fresh).await?
+        };
+        done.expired = expired.len() as u64;
         self.metrics.record_samples(&done);
         if done.conflicts > 0 {
             let examples: Vec<String> = done
@@ -61,17 +79,13 @@ impl App {
         Ok(self.store.latest_samples(equipment).await?)
     }
 
-    /// A tool's samples, oldest first, within `[from, to)` and after `after`, at most `limit`,
-    /// saying whether more match and where to continue (staff).
-    #[allow(clippy::too_many_arguments)]
+    /// A tool's samples (or buckets, at a rolled-up resolution), oldest first, within
+    /// `[from, to)` and after `q.after`, at most `q.limit`, saying whether more match and where
+    /// to continue (staff).
     pub async fn samples(
         &self,
         equipment: &str,
-        point: Option<&str>,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-        after: Option<&SampleCursor>,
-        limit: u32,
+        q: &SampleQuery<'_>,
         actor: &Actor,
     ) -> Result<SamplePage, AppError> {
         require(actor, Action::ReadMasterData, "read equipment")?;
@@ -81,7 +95,7 @@ impl App {
                 .with("equipment", equipment)
                 .into());
         }
-        if let (Some(f), Some(t)) = (from, to)
+        if let (Some(f), Some(t)) = (q.from, q.to)
             && f > t
         {
             return Err(pilotline_domain::Code::WindowReversed
@@ -90,9 +104,29 @@ impl App {
                 .with("to", t.to_rfc3339())
                 .into());
         }
+        Ok(self.store.read_samples(equipment, q).await?)
+    }
+
+    /// Deletes telemetry older than the retention policy allows at `now` (the retention job;
+    /// `now` is the job's clock), at most `max_batches` short transactions.
+    pub async fn enforce_retention(
+        &self,
+        now: DateTime<Utc>,
+        max_batches: u64,
+    ) -> Result<RetentionRun, AppError> {
         Ok(self
             .store
-            .samples(equipment, point, from, to, after, limit)
+            .enforce_retention(now, &self.retention, max_batches)
             .await?)
+    }
+
+    /// Rolls every tool's samples up to `now` (the rollup job; `now` is the job's clock), at
+    /// most `max_slices` short transactions.
+    pub async fn roll_up_samples(
+        &self,
+        now: DateTime<Utc>,
+        max_slices: u64,
+    ) -> Result<RollupRun, AppError> {
+        Ok(self.store.roll_up(now, max_slices).await?)
     }
 }

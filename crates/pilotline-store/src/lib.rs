@@ -16,6 +16,8 @@ mod idempotency;
 mod identity;
 mod open;
 mod read;
+mod retention;
+mod rollups;
 mod rows;
 mod spc;
 mod sqlite_writer;
@@ -35,10 +37,12 @@ pub use pilotline_yield::chart::{
     ChartLimits, ChartPoint, ChartSpec, ChartType, ChartView, ChartViolation, OocAction,
 };
 pub use read::{Genealogy, GenealogyLink, LotFilter, LotPage, WipRow};
+pub use retention::{RETENTION_BATCH, RetentionPolicy, RetentionRun};
+pub use rollups::{Bucket, ROLLUP_GRACE_S, Resolution, RollupRun, bucket_start, fold};
 pub use spc::{Measurement, MeasurementRow, NewMeasurements, SpcOutcome, SpcSignal};
 pub use telemetry::{
     CONFLICT_EXAMPLES, CommState, NewSample, ProcessDataQuery, ProcessRun, SampleCursor,
-    SamplePage, SampleRecord, SamplesStored,
+    SamplePage, SampleQuery, SampleRecord, SamplesStored,
 };
 pub use testdata::{
     BinPareto, GroupBy, IMPORT_BATCH, ImportedFile, LotYield, ParametricRow, ParetoBin,

@@ -410,8 +410,22 @@ pub(crate) fn insert_samples(
                  lot_id = excluded.lot_id WHERE excluded.at > equipment_latest.at",
             )
             .map_err(db)?;
-        for s in crate::telemetry::latest_of(kept) {
+        for s in crate::telemetry::latest_of(kept.iter().copied()) {
             run(&mut latest, s)?;
+        }
+        // Rollups from the oldest stored sample of each tool on must be rolled up (again).
+        let mut marks = tx
+            .prepare_cached(
+                "INSERT INTO rollup_progress (equipment_id, rolled_1m, rolled_1h) \
+                 VALUES (?1, ?2, ?2) ON CONFLICT (equipment_id) DO UPDATE SET \
+                 rolled_1m = min(rolled_1m, excluded.rolled_1m), \
+                 rolled_1h = min(rolled_1h, excluded.rolled_1h)",
+            )
+            .map_err(db)?;
+        for (tool, oldest) in crate::telemetry::oldest_per_tool(&kept) {
+            let mut at = String::with_capacity(32);
+            crate::conn::write_sqlite_time(&mut at, oldest);
+            marks.execute(rusqlite::params![tool, at]).map_err(db)?;
         }
     }
     tx.commit().map_err(db)?;

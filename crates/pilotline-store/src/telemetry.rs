@@ -49,6 +49,8 @@ pub struct SamplesStored {
     pub replays: u64,
     /// Samples whose point already had another value at that instant.
     pub conflicts: u64,
+    /// Samples older than the raw retention, not stored (counted by the application layer).
+    pub expired: u64,
     /// The first conflicts (at most [`CONFLICT_EXAMPLES`]): tool, point and time.
     pub examples: Vec<(String, String, DateTime<Utc>)>,
 }
@@ -129,12 +131,20 @@ impl<'de> serde::Deserialize<'de> for SampleCursor {
 }
 
 /// A page of samples, oldest first: `truncated` when more match than the limit returned, and
-/// then `next`, the cursor that continues after the last one.
+/// then `next`, the cursor that continues after the last one. At a rolled-up resolution the
+/// page holds buckets instead of samples.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SamplePage {
-    /// The samples.
+    /// The resolution read (`auto` resolved).
+    pub resolution: crate::Resolution,
+    /// The samples (raw resolution).
     pub samples: Vec<SampleRecord>,
+    /// The buckets (1m or 1h resolution).
+    pub buckets: Vec<crate::Bucket>,
+    /// Buckets are complete before this time; later ones are still to be rolled up (rolled
+    /// resolutions; absent when the tool has no samples).
+    pub rolled_until: Option<DateTime<Utc>>,
     /// More samples match than this page holds.
     pub truncated: bool,
     /// Pass as `after` to read the next page (present when `truncated`).
@@ -175,6 +185,16 @@ pub(crate) fn latest_of<'a>(
         }
     }
     newest.into_values().collect()
+}
+
+/// The oldest of `samples` per tool, tools in order (so locks are always taken in one order).
+pub(crate) fn oldest_per_tool<'a>(samples: &[&'a NewSample]) -> Vec<(&'a str, DateTime<Utc>)> {
+    let mut oldest: std::collections::BTreeMap<&str, DateTime<Utc>> = Default::default();
+    for s in samples {
+        let e = oldest.entry(s.equipment.as_str()).or_insert(s.at);
+        *e = (*e).min(s.at);
+    }
+    oldest.into_iter().collect()
 }
 
 /// A sample's key: tool, point, time in microseconds.
@@ -288,6 +308,21 @@ async fn insert_all_pg(
             }
         }
     }
+    // Rollups from the oldest stored sample of each tool on must be rolled up (again). The
+    // tool's row stays locked until commit, so the rollup job never reads a slice while
+    // samples of it are being stored.
+    let marks = oldest_per_tool(&kept);
+    sqlx::query(
+        "INSERT INTO rollup_progress (equipment_id, rolled_1m, rolled_1h) \
+         SELECT t, a, a FROM UNNEST($1::text[], $2::timestamptz[]) AS m(t, a) ORDER BY t \
+         ON CONFLICT (equipment_id) DO UPDATE SET \
+         rolled_1m = LEAST(rollup_progress.rolled_1m, excluded.rolled_1m), \
+         rolled_1h = LEAST(rollup_progress.rolled_1h, excluded.rolled_1h)",
+    )
+    .bind(marks.iter().map(|(t, _)| *t).collect::<Vec<_>>())
+    .bind(marks.iter().map(|(_, a)| *a).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
     // The newest stored sample of each point in the batch, unless a newer one is stored.
     let latest = latest_of(kept);
     sqlx::query(
@@ -432,10 +467,69 @@ impl Store {
                 .encode()
             });
             Ok(SamplePage {
+                resolution: crate::Resolution::Raw,
                 samples,
+                buckets: Vec::new(),
+                rolled_until: None,
                 truncated,
                 next,
             })
+        })
+    }
+}
+
+/// What to read of a tool's samples.
+#[derive(Debug, Clone, Copy)]
+pub struct SampleQuery<'a> {
+    /// Only this point.
+    pub point: Option<&'a str>,
+    /// From this time (inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// Until this time (exclusive).
+    pub to: Option<DateTime<Utc>>,
+    /// Continue after this cursor.
+    pub after: Option<&'a SampleCursor>,
+    /// At most this many samples or buckets (1 to 100,000).
+    pub limit: u32,
+    /// Raw samples or buckets (`auto` chooses from the window).
+    pub resolution: crate::Resolution,
+}
+
+impl Store {
+    /// A tool's samples or buckets as `q` asks, oldest first, paged like
+    /// [`samples`](Self::samples).
+    pub async fn read_samples(
+        &self,
+        equipment: &str,
+        q: &SampleQuery<'_>,
+    ) -> Result<SamplePage, StoreError> {
+        let resolution = q.resolution.resolve(q.from, q.to);
+        let Some(width) = resolution.width() else {
+            return self
+                .samples(equipment, q.point, q.from, q.to, q.after, q.limit)
+                .await;
+        };
+        let limit = q.limit.clamp(1, 100_000);
+        let after = q.after.map(|c| (c.at, c.point.as_str()));
+        let mut buckets = self
+            .buckets(equipment, width, q.point, q.from, q.to, after, limit)
+            .await?;
+        let truncated = buckets.len() > limit as usize;
+        buckets.truncate(limit as usize);
+        let next = truncated.then(|| buckets.last()).flatten().map(|b| {
+            SampleCursor {
+                at: b.bucket,
+                point: b.point.clone(),
+            }
+            .encode()
+        });
+        Ok(SamplePage {
+            resolution,
+            samples: Vec::new(),
+            buckets,
+            rolled_until: self.rolled_until(equipment, width).await?,
+            truncated,
+            next,
         })
     }
 }

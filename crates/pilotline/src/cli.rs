@@ -440,14 +440,16 @@ pub async fn open(config: &Config) -> Result<App> {
         max_connections: config.max_connections,
         ..Default::default()
     };
-    App::open(&config.database_url, &opts)
+    let app = App::open(&config.database_url, &opts)
         .await
         .with_context(|| {
             format!(
                 "cannot open database {}",
                 pilotline_app::redact_url(&config.database_url)
             )
-        })
+        })?;
+    app.with_retention(config.retention())
+        .map_err(|e| anyhow::anyhow!("retention_*_days: {e}"))
 }
 
 /// Opens the configured store and applies pending migrations.

@@ -45,6 +45,28 @@ pub struct Config {
     /// Uploads that may stream in at once; one more answers 429. Env:
     /// `PILOTLINE_MAX_CONCURRENT_UPLOADS`.
     pub max_concurrent_uploads: usize,
+    /// Days raw samples are kept. Env: `PILOTLINE_RETENTION_RAW_DAYS`.
+    pub retention_raw_days: u32,
+    /// Days raw samples taken while a lot ran on the tool (its process data) are kept. Env:
+    /// `PILOTLINE_RETENTION_LOT_RAW_DAYS`.
+    pub retention_lot_raw_days: u32,
+    /// Days 1-minute rollups are kept. Env: `PILOTLINE_RETENTION_MINUTE_DAYS`.
+    pub retention_minute_days: u32,
+    /// Days 1-hour rollups are kept. Env: `PILOTLINE_RETENTION_HOUR_DAYS`.
+    pub retention_hour_days: u32,
+}
+
+impl Config {
+    /// The telemetry retention the configuration asks for.
+    pub fn retention(&self) -> pilotline_app::RetentionPolicy {
+        let days = |d: u32| chrono::Duration::days(i64::from(d));
+        pilotline_app::RetentionPolicy {
+            raw: days(self.retention_raw_days),
+            lot_raw: days(self.retention_lot_raw_days),
+            minute: days(self.retention_minute_days),
+            hour: days(self.retention_hour_days),
+        }
+    }
 }
 
 impl Default for Config {
@@ -63,6 +85,10 @@ impl Default for Config {
             stdf_drop_create_lots: false,
             blob_dir: None,
             max_concurrent_uploads: pilotline_app::MAX_CONCURRENT_UPLOADS,
+            retention_raw_days: 30,
+            retention_lot_raw_days: 730,
+            retention_minute_days: 365,
+            retention_hour_days: 3650,
         }
     }
 }
@@ -89,6 +115,10 @@ impl std::fmt::Debug for Config {
             .field("stdf_drop_create_lots", &self.stdf_drop_create_lots)
             .field("blob_dir", &self.blob_dir)
             .field("max_concurrent_uploads", &self.max_concurrent_uploads)
+            .field("retention_raw_days", &self.retention_raw_days)
+            .field("retention_lot_raw_days", &self.retention_lot_raw_days)
+            .field("retention_minute_days", &self.retention_minute_days)
+            .field("retention_hour_days", &self.retention_hour_days)
             .finish()
     }
 }
@@ -161,6 +191,27 @@ impl Config {
             self.max_concurrent_uploads = v
                 .parse()
                 .context("PILOTLINE_MAX_CONCURRENT_UPLOADS must be a whole number")?;
+        }
+        for (key, field) in [
+            ("PILOTLINE_RETENTION_RAW_DAYS", &mut self.retention_raw_days),
+            (
+                "PILOTLINE_RETENTION_LOT_RAW_DAYS",
+                &mut self.retention_lot_raw_days,
+            ),
+            (
+                "PILOTLINE_RETENTION_MINUTE_DAYS",
+                &mut self.retention_minute_days,
+            ),
+            (
+                "PILOTLINE_RETENTION_HOUR_DAYS",
+                &mut self.retention_hour_days,
+            ),
+        ] {
+            if let Some(v) = var(key) {
+                *field = v
+                    .parse()
+                    .with_context(|| format!("{key} must be a whole number of days"))?;
+            }
         }
         if let Some(v) = var("PILOTLINE_STDF_DROP_CREATE_LOTS") {
             self.stdf_drop_create_lots = v

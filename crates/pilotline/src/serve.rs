@@ -102,13 +102,33 @@ pub async fn run(
     Ok(())
 }
 
-/// Periodic jobs: the Q-time monitor (holds lots whose window closed) and idempotency-key expiry.
+/// Rollup transactions the job runs per minute at most (each one tool's 5 minutes).
+const ROLLUP_SLICES_PER_TICK: u64 = 5_000;
+/// Retention transactions run every 10 minutes at most (each 2,000 rows): 10M rows, far more
+/// than a line stores in that time.
+const RETENTION_BATCHES_PER_TICK: u64 = 5_000;
+
+/// Periodic jobs: the Q-time monitor (holds lots whose window closed), the samples' rollups
+/// (every minute), telemetry retention (every 10 minutes) and idempotency-key expiry.
 async fn monitors(store: App, qtime_interval: Duration, mut stop: watch::Receiver<bool>) {
     let mut qtime = tokio::time::interval(qtime_interval.max(Duration::from_secs(1)));
     let mut expiry = tokio::time::interval(Duration::from_secs(3600));
+    let mut rollup = tokio::time::interval(Duration::from_secs(60));
+    let mut retention = tokio::time::interval(Duration::from_secs(600));
     loop {
         tokio::select! {
             _ = stop.changed() => return,
+            _ = rollup.tick() => {
+                // Short transactions, a bounded number per minute: a backlog (after an
+                // outage, or at the first start on old data) is caught up over the next ticks.
+                match store.roll_up_samples(pilotline_app::now(), ROLLUP_SLICES_PER_TICK).await {
+                    Ok(run) if run.buckets > 0 => {
+                        tracing::debug!(slices = run.slices, buckets = run.buckets, "samples rolled up")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "rolling samples up failed"),
+                }
+            }
             _ = qtime.tick() => {
                 match store.expire_qtime(pilotline_app::now()).await {
                     Ok(held) => {
@@ -117,6 +137,17 @@ async fn monitors(store: App, qtime_interval: Duration, mut stop: watch::Receive
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "Q-time check failed"),
+                }
+            }
+            _ = retention.tick() => {
+                match store.enforce_retention(pilotline_app::now(), RETENTION_BATCHES_PER_TICK).await {
+                    Ok(run) if run.batches > 0 => tracing::debug!(
+                        raw = run.raw, minute = run.minute, hour = run.hour,
+                        longest_ms = run.longest.as_secs_f64() * 1000.0,
+                        "telemetry past its retention deleted"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "telemetry retention failed"),
                 }
             }
             _ = expiry.tick() => {

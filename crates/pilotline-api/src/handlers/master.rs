@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use pilotline_app::{SampleCursor, SamplePage, SampleRecord};
+use pilotline_app::{Resolution, SampleCursor, SamplePage, SampleRecord};
 use pilotline_domain::equipment::StateChange;
 use pilotline_domain::utilisation::Utilisation;
 use pilotline_domain::{E10State, Equipment, Product, Route, RouteSpec};
@@ -208,12 +208,16 @@ pub struct SampleQuery {
     /// Continue after this cursor (`next` of an earlier answer).
     #[param(value_type = Option<String>)]
     pub after: Option<SampleCursor>,
-    /// At most this many samples (default 10,000, at most 100,000).
+    /// At most this many samples or buckets (default 10,000, at most 100,000).
     pub limit: Option<u32>,
+    /// `raw` samples, `1m` or `1h` buckets (count, min, max, mean, first, last), or `auto`
+    /// (default): raw up to 2 hours, 1-minute buckets up to 3 days, 1-hour buckets beyond.
+    pub resolution: Option<Resolution>,
 }
 
-/// A tool's samples, oldest first (by time, then point). When more match than `limit`, the
-/// answer says `truncated` and gives `next`: ask again with `after=next` for the rest.
+/// A tool's samples, oldest first (by time, then point), raw or rolled up into buckets. When
+/// more match than `limit`, the answer says `truncated` and gives `next`: ask again with
+/// `after=next` for the rest.
 #[utoipa::path(get, path = "/api/v1/equipment/{id}/samples", tag = "equipment", security(("bearer" = [])),
     params(("id" = String, Path, description = "Tool id"), SampleQuery),
     responses((status = 200, body = SamplePage), (status = 404)))]
@@ -223,20 +227,15 @@ pub async fn equipment_samples(
     Path(id): Path<String>,
     Params(q): Params<SampleQuery>,
 ) -> Result<Json<SamplePage>, ApiError> {
-    let limit = q.limit.unwrap_or(10_000);
-    let page = state
-        .app
-        .samples(
-            &id,
-            q.point.as_deref(),
-            q.from,
-            q.to,
-            q.after.as_ref(),
-            limit,
-            &caller.0,
-        )
-        .await?;
-    Ok(Json(page))
+    let query = pilotline_app::SampleQuery {
+        point: q.point.as_deref(),
+        from: q.from,
+        to: q.to,
+        after: q.after.as_ref(),
+        limit: q.limit.unwrap_or(10_000),
+        resolution: q.resolution.unwrap_or(Resolution::Auto),
+    };
+    Ok(Json(state.app.samples(&id, &query, &caller.0).await?))
 }
 
 /// A manual E10 state change.

@@ -3,8 +3,10 @@
 
 #![allow(dead_code)]
 
-use pilotline_app::{App, NewLotRequest, WriteOp};
+use chrono::{DateTime, Utc};
+use pilotline_app::{App, NewLotRequest, SampleCursor, SampleQuery, WriteOp};
 use pilotline_domain::{Actor, LotType, Product, Role, RouteSpec};
+use std::collections::BTreeMap;
 
 const ROUTE: &str = include_str!("../../../../ops/routes/mhp-gas-sensor.toml");
 
@@ -62,4 +64,56 @@ pub async fn start_lot(app: &App, id: &str) {
     app.execute(&WriteOp::StartLot(start), &engineer())
         .await
         .unwrap();
+}
+
+/// A value at its time.
+pub type Timed = (DateTime<Utc>, f64);
+
+/// (count, min, max, sum, first, last) of a point's bucket, computed plainly.
+pub type Expected = (u64, f64, f64, f64, f64, f64);
+
+pub fn expected(
+    stored: &[(String, DateTime<Utc>, f64)],
+    width: i64,
+) -> BTreeMap<(String, i64), Expected> {
+    let mut by: BTreeMap<(String, i64), Vec<Timed>> = BTreeMap::new();
+    for (p, at, v) in stored {
+        let start = at.timestamp().div_euclid(width) * width;
+        by.entry((p.clone(), start)).or_default().push((*at, *v));
+    }
+    by.into_iter()
+        .map(|(k, mut vs)| {
+            vs.sort_by_key(|(t, _)| *t);
+            let values: Vec<f64> = vs.iter().map(|(_, v)| *v).collect();
+            let e = (
+                values.len() as u64,
+                values.iter().copied().fold(f64::INFINITY, f64::min),
+                values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                values.iter().sum(),
+                values[0],
+                values[values.len() - 1],
+            );
+            (k, e)
+        })
+        .collect()
+}
+
+/// Every page of a read, followed to its end.
+pub async fn read_all(app: &App, tool: &str, q: SampleQuery<'_>) -> pilotline_app::SamplePage {
+    let mut cursor: Option<SampleCursor> = None;
+    let mut all = app.samples(tool, &q, &engineer()).await.unwrap();
+    let mut next = all.next.clone();
+    while let Some(n) = next {
+        cursor = Some(n.parse().unwrap());
+        let q = SampleQuery {
+            after: cursor.as_ref(),
+            ..q
+        };
+        let page = app.samples(tool, &q, &engineer()).await.unwrap();
+        all.samples.extend(page.samples);
+        all.buckets.extend(page.buckets);
+        next = page.next;
+    }
+    let _ = cursor;
+    all
 }
