@@ -12,6 +12,9 @@
 //! Env: `BENCH_SECONDS` (default 15), `PILOTLINE_TEST_MQTT_URL` (default mqtt://127.0.0.1:1883),
 //! `PILOTLINE_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/postgres),
 //! `BENCH_MODBUS_TOOLS` (default 200), `BENCH_PART` (`mqtt`, `modbus`, default both).
+//!
+//! Each collector run also counts what was lost: the samples of every message the broker
+//! acknowledged to the publishers, against those stored once the collector has drained.
 
 use pilotline_collector::metrics::METRICS;
 use pilotline_store::Store;
@@ -197,7 +200,7 @@ async fn collector(
     label: &str,
     rate: Option<u64>,
     seconds: u64,
-) -> f64 {
+) -> Ingest {
     let run = format!("{label}{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
     write_mqtt_profiles(dir.path(), url, &run);
@@ -211,6 +214,7 @@ async fn collector(
         mqtt_broker: None,
         client_id: format!("bench-collector-{run}"),
     };
+    let baseline = METRICS.samples.get();
     let task =
         pilotline::collect::start(pilotline_app::App::new(store.clone()), &options, stop).unwrap();
     // Let the collector subscribe before the publishers start.
@@ -228,11 +232,36 @@ async fn collector(
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let rate = (METRICS.samples.get() - start.0) as f64 / start.1.elapsed().as_secs_f64();
     pub_stop.store(true, Ordering::Relaxed);
-    publisher.await.unwrap();
+    let acked = publisher.await.unwrap();
+    // Every acknowledged message's samples must end up stored: wait until the count stops
+    // growing (the collector drains what the broker queued), then count.
+    let offered = acked * POINTS as u64;
+    let mut last = (METRICS.samples.get(), Instant::now());
+    while METRICS.samples.get() - baseline < offered && last.1.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if METRICS.samples.get() != last.0 {
+            last = (METRICS.samples.get(), Instant::now());
+        }
+    }
+    let stored = METRICS.samples.get() - baseline;
     let _ = stop_tx.send(true);
     let _ = task.await;
     store.close().await;
-    rate
+    Ingest {
+        rate,
+        offered,
+        stored,
+    }
+}
+
+/// What one collector run stored.
+struct Ingest {
+    /// Samples/s stored while the publishers ran.
+    rate: f64,
+    /// Samples the broker acknowledged to the publishers.
+    offered: u64,
+    /// Samples stored in all, after the collector drained.
+    stored: u64,
 }
 
 fn psql(admin: &str, sql: &str) {
@@ -269,8 +298,12 @@ async fn mqtt_part(seconds: u64) {
         let sqlite = format!("sqlite://{}", dir.path().join("ingest.db").display());
         let lite = collector((&url, &host, port), &sqlite, "sqlite", rate, seconds).await;
         println!(
-            "     collector sqlite:   {lite:>9.0} samples/s stored ({:.2} x bare)",
-            lite / reference
+            "     collector sqlite:   {:>9.0} samples/s stored ({:.2} x bare); {} published, {} stored, {} lost",
+            lite.rate,
+            lite.rate / reference,
+            lite.offered,
+            lite.stored,
+            lite.offered.saturating_sub(lite.stored)
         );
         psql(
             &admin,
@@ -284,8 +317,12 @@ async fn mqtt_part(seconds: u64) {
             "DROP DATABASE IF EXISTS pilotline_bench_ingest WITH (FORCE)",
         );
         println!(
-            "     collector postgres: {pg:>9.0} samples/s stored ({:.2} x bare)",
-            pg / reference
+            "     collector postgres: {:>9.0} samples/s stored ({:.2} x bare); {} published, {} stored, {} lost",
+            pg.rate,
+            pg.rate / reference,
+            pg.offered,
+            pg.stored,
+            pg.offered.saturating_sub(pg.stored)
         );
     }
 }

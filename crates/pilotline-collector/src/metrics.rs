@@ -2,7 +2,7 @@
 //! [`register`] adds them to the registry `/metrics` serves. Labels are tool ids and point names
 //! from the profiles (a bounded set), never payload text.
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use std::sync::LazyLock;
 
 /// The collector's metrics.
@@ -17,10 +17,14 @@ pub struct CollectorMetrics {
     pub comm_losses: IntCounterVec,
     /// Sparkplug rebirth requests sent (`pilotline_collector_rebirth_requests_total`).
     pub rebirths: IntCounter,
+    /// Messages the broker dropped since it started, from its `$SYS` topic, by broker
+    /// (`host:port`) (`pilotline_collector_broker_dropped_messages`).
+    pub broker_dropped: IntGaugeVec,
 }
 
 /// The process's collector metrics.
-pub static METRICS: LazyLock<CollectorMetrics> = LazyLock::new(|| CollectorMetrics {
+pub static METRICS: LazyLock<CollectorMetrics> = LazyLock::new(|| {
+    CollectorMetrics {
     samples: IntCounter::new("collector_samples_total", "Samples stored").expect("metric"),
     rejected: IntCounterVec::new(
         Opts::new(
@@ -48,6 +52,15 @@ pub static METRICS: LazyLock<CollectorMetrics> = LazyLock::new(|| CollectorMetri
         "Sparkplug B rebirth requests sent to edge nodes",
     )
     .expect("metric"),
+    broker_dropped: IntGaugeVec::new(
+        Opts::new(
+            "collector_broker_dropped_messages",
+            "Messages the MQTT broker dropped since it started ($SYS/broker/publish/messages/dropped)",
+        ),
+        &["broker"],
+    )
+    .expect("metric"),
+}
 });
 
 /// Adds the collector's metrics to `registry`.
@@ -58,5 +71,6 @@ pub fn register(registry: &Registry) -> prometheus::Result<()> {
     registry.register(Box::new(m.spooled.clone()))?;
     registry.register(Box::new(m.comm_losses.clone()))?;
     registry.register(Box::new(m.rebirths.clone()))?;
+    registry.register(Box::new(m.broker_dropped.clone()))?;
     Ok(())
 }

@@ -400,10 +400,14 @@ pub async fn run(
         }
     };
     let routes = Routes::new(&devices);
-    let subscriptions = routes.subscriptions(&devices);
+    let mut subscriptions = routes.subscriptions(&devices);
     if subscriptions.is_empty() {
         return;
     }
+    subscriptions.push((DROPPED_TOPIC.to_string(), QoS::AtMostOnce));
+    let mut dropped = BrokerDrops::default();
+    // Labels and logs name the broker by address only (a URL may carry credentials).
+    let broker_shown = format!("{host}:{port}");
     let has_sparkplug = !routes.sparkplug_nodes.is_empty();
     let mut mqtt = MqttOptions::new(options.client_id.clone(), host, port);
     mqtt.set_clean_session(false)
@@ -481,6 +485,9 @@ pub async fn run(
                     }
                 }
             }
+            Ok(MqttEvent::Incoming(Packet::Publish(publish))) if publish.topic == DROPPED_TOPIC => {
+                dropped.report(&broker_shown, &publish.payload);
+            }
             Ok(MqttEvent::Incoming(Packet::Publish(publish))) => {
                 let duplicate = publish.dup
                     && last_payload
@@ -513,6 +520,43 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// Mosquitto's count of the messages it dropped since it started (a client's queue or in-flight
+/// limit reached), published every `sys_interval` seconds.
+pub const DROPPED_TOPIC: &str = "$SYS/broker/publish/messages/dropped";
+
+/// The broker's dropped-message count as last seen.
+#[derive(Debug, Default)]
+pub struct BrokerDrops {
+    last: Option<u64>,
+}
+
+impl BrokerDrops {
+    /// Takes a `$SYS` dropped-messages payload from broker `broker` (`host:port`): sets
+    /// `collector_broker_dropped_messages` and logs a warning when the count grew (or is not 0
+    /// when first seen). Returns the messages dropped since the last report.
+    pub fn report(&mut self, broker: &str, payload: &[u8]) -> u64 {
+        let Some(total) = std::str::from_utf8(payload)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+        else {
+            return 0;
+        };
+        crate::metrics::METRICS
+            .broker_dropped
+            .with_label_values(&[broker])
+            .set(i64::try_from(total).unwrap_or(i64::MAX));
+        let new = total.saturating_sub(self.last.unwrap_or(0));
+        if new > 0 {
+            tracing::warn!(
+                %broker, dropped = new, total,
+                "the broker dropped messages (a client's queue or in-flight limit reached)"
+            );
+        }
+        self.last = Some(total);
+        new
     }
 }
 
@@ -564,6 +608,29 @@ fn json_value(doc: &serde_json::Value, point: &Point) -> Result<Option<Decoded>,
         (Some(DataType::String), Decoded::Text(_)) => Ok(Some(value)),
         (Some(t), Decoded::Number(_)) if t.numeric() => Ok(Some(value)),
         (Some(t), v) => Err(format!("{pointer} holds {v:?}, not a {t:?}")),
+    }
+}
+
+#[cfg(test)]
+mod drop_tests {
+    use super::BrokerDrops;
+
+    #[test]
+    fn broker_drops_are_reported_as_they_grow() {
+        let mut d = BrokerDrops::default();
+        assert_eq!(d.report("b:1", b"0"), 0);
+        assert_eq!(d.report("b:1", b"0"), 0);
+        assert_eq!(d.report("b:1", b"6850"), 6850);
+        assert_eq!(d.report("b:1", b"6850"), 0);
+        assert_eq!(d.report("b:1", b"not a number"), 0);
+        let gauge = crate::metrics::METRICS
+            .broker_dropped
+            .with_label_values(&["b:1"])
+            .get();
+        assert_eq!(gauge, 6850);
+        // Drops before the collector first looked are reported once.
+        let mut late = BrokerDrops::default();
+        assert_eq!(late.report("b:2", b"12"), 12);
     }
 }
 
