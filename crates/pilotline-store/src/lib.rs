@@ -38,7 +38,7 @@ pub use pilotline_yield::chart::{
 };
 pub use read::{Genealogy, GenealogyLink, LotFilter, LotPage, WipRow};
 pub use retention::{RETENTION_BATCH, RetentionPolicy, RetentionRun};
-pub use rollups::{Bucket, ROLLUP_GRACE_S, Resolution, RollupRun, bucket_start, fold};
+pub use rollups::{Bucket, ROLLUP_GRACE_S, Resolution, RollupRun};
 pub use spc::{Measurement, MeasurementRow, NewMeasurements, SpcOutcome, SpcSignal};
 pub use telemetry::{
     CONFLICT_EXAMPLES, CommState, NewSample, ProcessDataQuery, ProcessRun, SampleCursor,

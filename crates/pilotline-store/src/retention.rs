@@ -155,26 +155,28 @@ impl Store {
         })?;
         let mut run = RetentionRun::default();
         for tool in &tools {
+            // (statement, cutoff, raw: only where rolled up and counted as raw).
             let levels = [
-                (RAW, now - policy.raw),
-                (LOT_RAW, now - policy.lot_raw),
-                (MINUTES, now - policy.minute),
-                (HOURS, now - policy.hour),
+                (RAW, now - policy.raw, true),
+                (LOT_RAW, now - policy.lot_raw, true),
+                (MINUTES, now - policy.minute, false),
+                (HOURS, now - policy.hour, false),
             ];
-            for (i, (sql, cutoff)) in levels.into_iter().enumerate() {
+            for (sql, cutoff, raw) in levels {
                 loop {
                     if run.batches >= max_batches {
                         return Ok(run);
                     }
                     let t = Instant::now();
-                    let n =
-                        in_write_tx!(self, |c| delete_batch(c, sql, tool, cutoff, i < 2).await)?;
+                    let n = in_write_tx!(self, |c| delete_batch(c, sql, tool, cutoff, raw).await)?;
                     run.longest = run.longest.max(t.elapsed());
                     run.batches += 1;
-                    match i {
-                        0 | 1 => run.raw += n,
-                        2 => run.minute += n,
-                        _ => run.hour += n,
+                    if raw {
+                        run.raw += n;
+                    } else if sql == MINUTES {
+                        run.minute += n;
+                    } else {
+                        run.hour += n;
                     }
                     if n < RETENTION_BATCH as u64 {
                         break;

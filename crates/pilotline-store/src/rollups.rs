@@ -346,36 +346,26 @@ impl Store {
         Ok(run)
     }
 
-    /// Tool `tool`'s buckets of `width` seconds, oldest first (by bucket, then point),
-    /// optionally of one point, within `[from, to)` and after (`bucket`, `point`): at most
-    /// `limit`, plus one to tell whether more match.
-    #[allow(clippy::too_many_arguments)]
+    /// Tool `tool`'s buckets of `width` seconds, oldest first (by bucket, then point), as `q`
+    /// filters them: at most `limit`, plus one to tell whether more match.
     pub(crate) async fn buckets(
         &self,
         tool: &str,
         width: i64,
-        point: Option<&str>,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-        after: Option<(DateTime<Utc>, &str)>,
+        q: &crate::SampleQuery<'_>,
         limit: u32,
     ) -> Result<Vec<Bucket>, StoreError> {
         let mut f = crate::conn::Filters::new();
         f.add("equipment_id =", Some(Param::from(tool)))
             .add("width =", Some(Param::Int(width)))
-            .add("point =", point.map(Param::from))
+            .add("point =", q.point.map(Param::from))
             .add(
                 "bucket >=",
-                from.map(|t| Param::Time(bucket_start(t, width))),
+                q.from.map(|t| Param::Time(bucket_start(t, width))),
             )
-            .add("bucket <", to.map(Param::Time));
-        if let Some((at, p)) = after {
-            f.add("bucket >=", Some(Param::Time(at)));
-            f.add_pair(
-                "NOT (bucket = ? AND point <= ?)",
-                Param::Time(at),
-                Param::from(p),
-            );
+            .add("bucket <", q.to.map(Param::Time));
+        if let Some(c) = q.after {
+            c.filter(&mut f, "bucket");
         }
         let n = f.next();
         let (filters, mut params) = f.finish();

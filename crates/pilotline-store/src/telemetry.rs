@@ -114,6 +114,39 @@ impl SampleCursor {
     }
 }
 
+impl SampleCursor {
+    /// Adds to `f` "after this cursor" on the time column `time` (a range on it, then the
+    /// ties of that instant by point).
+    pub(crate) fn filter(&self, f: &mut Filters, time: &str) {
+        f.add(&format!("{time} >="), Some(Param::Time(self.at)));
+        f.add_pair(
+            &format!("NOT ({time} = ? AND point <= ?)"),
+            Param::Time(self.at),
+            Param::from(self.point.as_str()),
+        );
+    }
+}
+
+/// Cuts `rows`, read with one more than `limit`, to `limit`: whether more matched, and then
+/// the cursor after the last row kept (`key` gives its time and point).
+pub(crate) fn cut<T>(
+    rows: &mut Vec<T>,
+    limit: u32,
+    key: impl Fn(&T) -> (DateTime<Utc>, &str),
+) -> (bool, Option<String>) {
+    let truncated = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = truncated.then(|| rows.last()).flatten().map(|r| {
+        let (at, point) = key(r);
+        SampleCursor {
+            at,
+            point: point.to_string(),
+        }
+        .encode()
+    });
+    (truncated, next)
+}
+
 impl std::str::FromStr for SampleCursor {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -439,13 +472,7 @@ impl Store {
             .add("at >=", from.map(Param::Time))
             .add("at <", to.map(Param::Time));
         if let Some(c) = after {
-            // A range on the key's time, then the ties of that instant by point.
-            f.add("at >=", Some(Param::Time(c.at)));
-            f.add_pair(
-                "NOT (at = ? AND point <= ?)",
-                Param::Time(c.at),
-                Param::from(c.point.as_str()),
-            );
+            c.filter(&mut f, "at");
         }
         let n = f.next();
         let (filters, mut params) = f.finish();
@@ -457,15 +484,7 @@ impl Store {
         with_read_conn!(self, |c| {
             let rows = c.fetch_all(sql, params).await?;
             let mut samples = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
-            let truncated = samples.len() > limit as usize;
-            samples.truncate(limit as usize);
-            let next = truncated.then(|| samples.last()).flatten().map(|s| {
-                SampleCursor {
-                    at: s.at,
-                    point: s.point.clone(),
-                }
-                .encode()
-            });
+            let (truncated, next) = cut(&mut samples, limit, |s| (s.at, s.point.as_str()));
             Ok(SamplePage {
                 resolution: crate::Resolution::Raw,
                 samples,
@@ -510,19 +529,8 @@ impl Store {
                 .await;
         };
         let limit = q.limit.clamp(1, 100_000);
-        let after = q.after.map(|c| (c.at, c.point.as_str()));
-        let mut buckets = self
-            .buckets(equipment, width, q.point, q.from, q.to, after, limit)
-            .await?;
-        let truncated = buckets.len() > limit as usize;
-        buckets.truncate(limit as usize);
-        let next = truncated.then(|| buckets.last()).flatten().map(|b| {
-            SampleCursor {
-                at: b.bucket,
-                point: b.point.clone(),
-            }
-            .encode()
-        });
+        let mut buckets = self.buckets(equipment, width, q, limit).await?;
+        let (truncated, next) = cut(&mut buckets, limit, |b| (b.bucket, b.point.as_str()));
         Ok(SamplePage {
             resolution,
             samples: Vec::new(),
