@@ -11,7 +11,10 @@
 //! Run: `cargo build --release -p pilotline && cargo bench -p pilotline-tests --bench ingest`
 //! Env: `BENCH_SECONDS` (default 15), `PILOTLINE_TEST_MQTT_URL` (default mqtt://127.0.0.1:1883),
 //! `PILOTLINE_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/postgres),
-//! `BENCH_MODBUS_TOOLS` (default 200), `BENCH_PART` (`mqtt`, `modbus`, default both).
+//! `BENCH_MODBUS_TOOLS` (default 200), `BENCH_PART` (`mqtt`, `modbus`, default both),
+//! `BENCH_RATES` (messages/s, e.g. `2000,4000,max`), `BENCH_MOSQUITTO_CONF` (start this machine's
+//! Mosquitto with those settings, e.g. `ops/mosquitto/pilotline.conf`, instead of using the
+//! broker at `PILOTLINE_TEST_MQTT_URL`).
 //!
 //! Each collector run also counts what was lost: the samples of every message the broker
 //! acknowledged to the publishers, against those stored once the collector has drained.
@@ -41,6 +44,60 @@ fn broker() -> (String, String, u16) {
         std::env::var("PILOTLINE_TEST_MQTT_URL").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".into());
     let (host, port) = pilotline_collector::mqtt::broker_address(&url).unwrap();
     (url, host, port)
+}
+
+/// A Mosquitto of this machine started with the settings in `conf` (e.g.
+/// `ops/mosquitto/pilotline.conf`) on a free local port, its persistence in a temporary
+/// directory; stopped when dropped.
+struct OwnBroker {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl OwnBroker {
+    fn start(conf: &Path) -> OwnBroker {
+        let settings = std::fs::read_to_string(conf)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", conf.display()));
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut text = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence_location {}/\n",
+            dir.path().display()
+        );
+        text.push_str(&settings);
+        let path = dir.path().join("mosquitto.conf");
+        std::fs::write(&path, text).unwrap();
+        let child = std::process::Command::new("mosquitto")
+            .arg("-c")
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("cannot start mosquitto");
+        // Ready once it accepts connections.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        OwnBroker {
+            child,
+            _dir: dir,
+            port,
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn topic(run: &str, tool: usize) -> String {
@@ -273,7 +330,31 @@ fn psql(admin: &str, sql: &str) {
 }
 
 async fn mqtt_part(seconds: u64) {
-    let (url, host, port) = broker();
+    // `BENCH_MOSQUITTO_CONF`: run against a Mosquitto started with those settings instead.
+    // A relative path is taken from the workspace's top (cargo runs benches in `tests/`).
+    let conf = std::env::var_os("BENCH_MOSQUITTO_CONF").map(|c| {
+        let c = std::path::PathBuf::from(c);
+        if c.is_relative() {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(c)
+        } else {
+            c
+        }
+    });
+    let own = conf.as_deref().map(OwnBroker::start);
+    let (url, host, port) = match &own {
+        Some(b) => (
+            format!("mqtt://127.0.0.1:{}", b.port),
+            "127.0.0.1".to_string(),
+            b.port,
+        ),
+        None => broker(),
+    };
+    if let Some(c) = std::env::var_os("BENCH_MOSQUITTO_CONF") {
+        println!(
+            "  (this machine's Mosquitto started with {})",
+            Path::new(&c).display()
+        );
+    }
     // Offered loads in messages/s (x 50 samples), then flat out.
     let rates: Vec<Option<u64>> = std::env::var("BENCH_RATES")
         .unwrap_or_else(|_| "2000,4000,8000,max".into())

@@ -346,31 +346,47 @@ async fn grow(b: &Bench, from: usize, to: usize) {
     b.db.exec("ANALYZE".into()).await;
 }
 
-/// `days` more days of 1 Hz samples of `points` points for FURNACE-01, ending now.
+/// `days` more days of 1 Hz samples of `points` points for FURNACE-01, ending now, in the
+/// stored layout (the tool and points numbered first, times in microseconds).
 async fn sample_days(b: &Bench, already: u32, days: u32, points: u32) {
     let now = chrono::Utc::now();
+    let tool = "(SELECT id FROM sample_tools WHERE equipment_id = 'FURNACE-01')";
+    if b.db.pg() {
+        b.db.exec(format!(
+            "INSERT INTO sample_tools (equipment_id) VALUES ('FURNACE-01') ON CONFLICT DO NOTHING; \
+             INSERT INTO sample_points (tool, id, name) SELECT {tool}, p, 'p' || p \
+             FROM generate_series(1, {points}) AS p ON CONFLICT DO NOTHING"
+        ))
+        .await;
+    } else {
+        b.db.exec(format!(
+            "BEGIN; INSERT OR IGNORE INTO sample_tools (equipment_id) VALUES ('FURNACE-01'); \
+             WITH RECURSIVE q(p) AS (SELECT 1 UNION ALL SELECT p + 1 FROM q WHERE p < {points}) \
+             INSERT OR IGNORE INTO sample_points (tool, id, name) SELECT {tool}, p, 'p' || p FROM q; \
+             COMMIT;"
+        ))
+        .await;
+    }
     for d in already..already + days {
-        let day_start = now - chrono::Duration::days(i64::from(d + 1));
-        let base = day_start.format("%Y-%m-%dT%H:%M:%S").to_string();
+        let day_start = (now - chrono::Duration::days(i64::from(d + 1))).timestamp() * 1_000_000;
         let sql = if b.db.pg() {
             format!(
-                "INSERT INTO equipment_samples (equipment_id, point, at, number) \
-                 SELECT 'FURNACE-01', 'p' || p, TIMESTAMPTZ '{base}Z' + make_interval(secs => s), \
-                 random() * 100 FROM generate_series(0, 86399) AS s, generate_series(1, {points}) AS p \
+                "INSERT INTO samples (tool, at, point, number) \
+                 SELECT {tool}, {day_start} + s::bigint * 1000000, p, random() * 100 \
+                 FROM generate_series(0, 86399) AS s, generate_series(1, {points}) AS p \
                  ON CONFLICT DO NOTHING"
             )
         } else {
             format!(
                 "BEGIN; WITH RECURSIVE t(s) AS (SELECT 0 UNION ALL SELECT s + 1 FROM t WHERE s < 86399), \
                  q(p) AS (SELECT 1 UNION ALL SELECT p + 1 FROM q WHERE p < {points}) \
-                 INSERT OR IGNORE INTO equipment_samples (equipment_id, point, at, number) \
-                 SELECT 'FURNACE-01', 'p' || p, strftime('%Y-%m-%dT%H:%M:%S', '{base}', '+' || s || ' seconds') || '.000000Z', \
-                 abs(random() % 10000) / 100.0 FROM t, q; COMMIT;"
+                 INSERT OR IGNORE INTO samples (tool, at, point, value) \
+                 SELECT {tool}, {day_start} + s * 1000000, p, abs(random() % 10000) / 100.0 FROM t, q; COMMIT;"
             )
         };
         b.db.exec(sql).await;
     }
-    b.db.exec("ANALYZE equipment_samples".into()).await;
+    b.db.exec("ANALYZE samples".into()).await;
 }
 
 /// Lots at FB050 ready for a measured track-in/track-out, made through the API.
@@ -406,7 +422,8 @@ async fn run_backend(db: TestDb, sizes: &[usize], requests: usize, points: u32) 
         let run = roll_up(&b, &app).await;
         let rolled = t.elapsed().as_secs_f64();
         let hour = b.time(|_| hour_of_samples(&b, points)).await;
-        let thirty = b.time(|_| thirty_days_auto(&b, points)).await;
+        let thirty = b.time(|_| auto_window(&b, points, 30)).await;
+        let day = b.time(|_| auto_window(&b, points, 1)).await;
         println!(
             "{label:>9} rollup job: {days} day(s) of {points} points in {rolled:.1} s \
              ({} transactions, {} buckets)",
@@ -422,7 +439,12 @@ async fn run_backend(db: TestDb, sizes: &[usize], requests: usize, points: u32) 
             &format!("tool's 30 days, auto, {what} of history"),
             thirty,
         );
-        history.push((hour, thirty));
+        line(
+            label,
+            &format!("tool's last day, auto, {what} of history"),
+            day,
+        );
+        history.push((hour, thirty, day));
     }
     // Two days later, the default retention (raw 30 days) deletes the oldest two days.
     let t = Instant::now();
@@ -440,11 +462,14 @@ async fn run_backend(db: TestDb, sizes: &[usize], requests: usize, points: u32) 
     );
     let (day, month) = (history[0], history[2]);
     println!(
-        "{label:>9} ratio month / day: 1-hour raw p50 {:.2}, p99 {:.2}; 30-day auto p50 {:.2}, p99 {:.2}",
+        "{label:>9} ratio month / day: 1-hour raw p50 {:.2}, p99 {:.2}; 30-day auto p50 {:.2}, p99 {:.2}; \
+         last day auto p50 {:.2}, p99 {:.2}",
         month.0.0 / day.0.0,
         month.0.1 / day.0.1,
         month.1.0 / day.1.0,
-        month.1.1 / day.1.1
+        month.1.1 / day.1.1,
+        month.2.0 / day.2.0,
+        month.2.1 / day.2.1
     );
 
     let mut grown = 0;
@@ -535,10 +560,16 @@ async fn run_backend(db: TestDb, sizes: &[usize], requests: usize, points: u32) 
 /// collector does) and runs the rollup job until it has caught up.
 async fn roll_up(b: &Bench, app: &pilotline_app::App) -> pilotline_app::RollupRun {
     let least = if b.db.pg() { "LEAST" } else { "min" };
+    // The first sample's time, as the progress marks hold times.
+    let first = if b.db.pg() {
+        "to_timestamp(MIN(at) / 1000000.0)"
+    } else {
+        "strftime('%Y-%m-%dT%H:%M:%S', MIN(at) / 1000000, 'unixepoch') || '.000000Z'"
+    };
     b.db.exec(format!(
         "INSERT INTO rollup_progress (equipment_id, rolled_1m, rolled_1h) \
-         SELECT equipment_id, MIN(at), MIN(at) FROM equipment_samples \
-         WHERE equipment_id = 'FURNACE-01' GROUP BY equipment_id \
+         SELECT 'FURNACE-01', {first}, {first} FROM samples \
+         WHERE tool = (SELECT id FROM sample_tools WHERE equipment_id = 'FURNACE-01') \
          ON CONFLICT (equipment_id) DO UPDATE SET \
          rolled_1m = {least}(rollup_progress.rolled_1m, excluded.rolled_1m), \
          rolled_1h = {least}(rollup_progress.rolled_1h, excluded.rolled_1h)"
@@ -549,19 +580,28 @@ async fn roll_up(b: &Bench, app: &pilotline_app::App) -> pilotline_app::RollupRu
         .unwrap()
 }
 
-/// The sampled tool's last 30 days at the automatic resolution: 1-hour buckets.
-async fn thirty_days_auto(b: &Bench, points: u32) {
+/// The sampled tool's last `days` days at the automatic resolution: 1-minute buckets for a day
+/// (the same answer whatever the history's length), 1-hour buckets for 30 days.
+async fn auto_window(b: &Bench, points: u32, days: i64) {
     let to = chrono::Utc::now();
-    let from = to - chrono::Duration::days(30);
+    let from = to - chrono::Duration::days(days);
     let path = format!(
         "/api/v1/equipment/FURNACE-01/samples?from={}&to={}&resolution=auto&limit=100000",
         from.format("%Y-%m-%dT%H:%M:%SZ"),
         to.format("%Y-%m-%dT%H:%M:%SZ")
     );
     let v = b.get(&path).await;
-    assert_eq!(v["resolution"], "1h");
+    let (resolution, per_point) = if days == 1 {
+        ("1m", 1441)
+    } else {
+        ("1h", 24 * days + 1)
+    };
+    assert_eq!(v["resolution"], resolution);
     let n = v["buckets"].as_array().unwrap().len();
-    assert!(n > 0 && n <= 721 * points as usize, "{n} buckets");
+    assert!(
+        n > 0 && n <= per_point as usize * points as usize,
+        "{n} buckets"
+    );
 }
 
 /// One hour of the sampled tool, 12 hours ago.

@@ -37,10 +37,11 @@ pub use pilotline_store::{
     ChartViolation, CommState, Genealogy, GenealogyLink, GroupBy, IMPORT_BATCH, IdempotencyKey,
     ImportedFile, LotCommand, LotFilter, LotPage, LotYield, Measurement, NewLotRequest,
     NewMeasurements, NewSample, OocAction, OpenOptions, Outcome, ParametricRow, ParetoBin,
-    ProcessDataQuery, ProcessRun, ProductBins, Rejection, Resolution, RetentionPolicy,
-    RetentionRun, RollupRun, SampleCursor, SamplePage, SampleQuery, SampleRecord, SamplesStored,
-    SpcOutcome, SpcSignal, Stage, StageYield, StdfUpload, Store, StoredResponse, TOKEN_PREFIX,
-    TestFileInfo, TokenInfo, WaferYield, WipRow, WriteOp, YieldFilter, YieldGroup, now, redact_url,
+    ProcessDataQuery, ProcessRun, ProductBins, Rejection, Resolution, RetentionPolicies,
+    RetentionPolicy, RetentionRun, RollupRun, SampleCursor, SamplePage, SampleQuery, SampleRecord,
+    SamplesStored, SpcOutcome, SpcSignal, Stage, StageYield, StdfUpload, Store, StoredResponse,
+    TOKEN_PREFIX, TestFileInfo, TokenInfo, WaferYield, WipRow, WriteOp, YieldFilter, YieldGroup,
+    now, redact_url,
 };
 
 use std::sync::Arc;
@@ -53,7 +54,7 @@ pub struct App {
     blobs: pilotline_store::BlobStore,
     uploads: Arc<tokio::sync::Semaphore>,
     max_uploads: usize,
-    retention: pilotline_store::RetentionPolicy,
+    retention: pilotline_store::RetentionPolicies,
 }
 
 /// Uploads that may stream in at once, by default; one more is refused (`too_many_uploads`).
@@ -70,7 +71,7 @@ impl App {
             blobs,
             uploads: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_UPLOADS)),
             max_uploads: MAX_CONCURRENT_UPLOADS,
-            retention: pilotline_store::RetentionPolicy::default(),
+            retention: pilotline_store::RetentionPolicies::default(),
         }
     }
 
@@ -88,7 +89,28 @@ impl App {
                 .with("problems", problems.join("; "))
                 .into());
         }
-        self.retention = policy;
+        self.retention.line = policy;
+        Ok(self)
+    }
+
+    /// The same application keeping the telemetry of the tools in `tools` as their own policy
+    /// says (a device type's `[retention]`), the others as the line's; refused, naming the
+    /// tool, when a policy is inconsistent.
+    pub fn with_tool_retention(
+        mut self,
+        tools: impl IntoIterator<Item = (String, pilotline_store::RetentionPolicy)>,
+    ) -> Result<Self, AppError> {
+        for (tool, policy) in tools {
+            let problems = policy.problems();
+            if !problems.is_empty() {
+                return Err(pilotline_domain::Code::DefinitionInvalid
+                    .refusal()
+                    .with("what", format!("retention of {tool}"))
+                    .with("problems", problems.join("; "))
+                    .into());
+            }
+            self.retention.tools.insert(tool, policy);
+        }
         Ok(self)
     }
 

@@ -18,15 +18,16 @@ impl App {
     /// A sample older than the raw retention allows (less an hour) is not stored: it is
     /// counted as `expired` (a spool replayed after a very long outage).
     pub async fn record_samples(&self, samples: &[NewSample]) -> Result<SamplesStored, AppError> {
-        let horizon = self.retention.accepts_from(crate::now());
+        let now = crate::now();
+        let horizon = |s: &NewSample| self.retention.of(&s.equipment).accepts_from(now);
         let (fresh, expired): (Vec<&NewSample>, Vec<&NewSample>) =
-            samples.iter().partition(|s| s.at >= horizon);
+            samples.iter().partition(|s| s.at >= horizon(s));
         let mut done = if expired.is_empty() {
             self.store.insert_samples(samples).await?
         } else {
             tracing::warn!(
                 expired = expired.len(),
-                oldest = %expired.iter().map(|s| s.at).min().unwrap_or(horizon).to_rfc3339(),
+                oldest = %expired.iter().map(|s| s.at).min().unwrap_or(now).to_rfc3339(),
                 "samples older than the raw retention are not stored"
             );
             let fresh: Vec<NewSample> = fresh.into_iter().cloned().collect();
@@ -107,7 +108,7 @@ impl App {
         Ok(self.store.read_samples(equipment, q).await?)
     }
 
-    /// Deletes telemetry older than the retention policy allows at `now` (the retention job;
+    /// Deletes telemetry older than each tool's retention allows at `now` (the retention job;
     /// `now` is the job's clock), at most `max_batches` short transactions.
     pub async fn enforce_retention(
         &self,

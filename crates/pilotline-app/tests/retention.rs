@@ -83,52 +83,62 @@ async fn raw_samples_expire_and_their_rollups_remain_equal_to_them() {
             let now = pilotline_app::now();
             let from = now - Duration::hours(20);
             let mut rng = StdRng::seed_from_u64(seed);
-            let mut series = |n: usize| -> Vec<NewSample> {
+            // `n` samples of three points at random times in `[start, start + 19 h)`.
+            let mut series = |start: DateTime<Utc>, n: usize| -> Vec<NewSample> {
                 (0..n)
                     .map(|_| NewSample {
                         equipment: tool.clone(),
                         point: format!("p{}", rng.random_range(0..3)),
-                        at: from + Duration::milliseconds(rng.random_range(0..19 * 3600 * 1000)),
+                        at: start + Duration::milliseconds(rng.random_range(0..19 * 3600 * 1000)),
                         number: Some((rng.random_range(-5000..5000) as f64) / 10.0),
                         text: None,
                     })
                     .collect()
             };
-            // Half before a lot runs on the tool, half during the run (part of its record).
-            let idle = series(1500);
-            let run = series(1500);
+            // Half before a lot runs on the tool, half taken during its run (part of its
+            // record): the lot of a sample is the one whose run holds the sample's time.
+            let idle = series(from, 1500);
             for b in idle.chunks(300) {
                 app.record_samples(b).await.unwrap();
             }
             start_lot(&app, "R1").await;
-            let track_in = WriteOp::Lot {
+            let lot_command = |command| WriteOp::Lot {
                 lot_id: "R1".into(),
-                command: LotCommand::TrackIn {
-                    equipment: tool.clone(),
-                    recipe: None,
-                },
+                command,
                 if_version: None,
             };
+            let track_in = lot_command(LotCommand::TrackIn {
+                equipment: tool.clone(),
+                recipe: None,
+            });
             app.execute(&track_in, &engineer()).await.unwrap();
+            let tracked_in = pilotline_app::now() + Duration::seconds(1);
+            let run = series(tracked_in, 1500);
             for b in run.chunks(300) {
                 app.record_samples(b).await.unwrap();
             }
-            app.roll_up_samples(now + Duration::hours(1), u64::MAX)
+            let end = tracked_in + Duration::hours(19);
+            app.roll_up_samples(end + Duration::hours(1), u64::MAX)
                 .await
                 .unwrap();
-            let raw = read_all(&app, &tool, window(from, now, Resolution::Raw)).await;
+            let raw = read_all(&app, &tool, window(from, end, Resolution::Raw)).await;
             let stored: Vec<_> = raw
                 .samples
                 .iter()
                 .map(|s| (s.point.clone(), s.at, s.number.unwrap()))
                 .collect();
             let tagged = raw.samples.iter().filter(|s| s.lot.is_some()).count();
-            assert!(tagged > 0 && tagged < stored.len(), "{}", db.label);
+            assert_eq!(
+                tagged, 1500,
+                "{}: the run's samples carry its lot",
+                db.label
+            );
+            assert_eq!(stored.len(), 3000, "{}", db.label);
             let minutes = expected(&stored, 60);
             let hours = expected(&stored, 3600);
 
-            // Past the raw retention, with ingest going on: untagged raw samples go, in short
-            // transactions, and every sample stored meanwhile stays.
+            // Past the raw retention, with ingest going on: the raw samples outside the run go,
+            // in short transactions, and every sample stored meanwhile stays.
             let ingest = {
                 let (app, tool) = (app.clone(), tool.clone());
                 tokio::spawn(async move {
@@ -138,7 +148,7 @@ async fn raw_samples_expire_and_their_rollups_remain_equal_to_them() {
                             .map(|j| NewSample {
                                 equipment: tool.clone(),
                                 point: "live".into(),
-                                at: now + Duration::milliseconds(i * 50 + j),
+                                at: end + Duration::milliseconds(i * 50 + j),
                                 number: Some(1.0),
                                 text: None,
                             })
@@ -158,7 +168,7 @@ async fn raw_samples_expire_and_their_rollups_remain_equal_to_them() {
                 done.longest < std::time::Duration::from_millis(500),
                 "{done:?}"
             );
-            let left = read_all(&app, &tool, window(from, now, Resolution::Raw)).await;
+            let left = read_all(&app, &tool, window(from, end, Resolution::Raw)).await;
             assert_eq!(
                 left.samples.len(),
                 tagged,
@@ -168,30 +178,94 @@ async fn raw_samples_expire_and_their_rollups_remain_equal_to_them() {
             let live_left = read_all(
                 &app,
                 &tool,
-                window(now, now + Duration::minutes(1), Resolution::Raw),
+                window(end, end + Duration::minutes(1), Resolution::Raw),
             )
             .await;
             assert_eq!(live_left.samples.len(), 1000, "{}", db.label);
-            let m = read_all(&app, &tool, window(from, now, Resolution::Minute)).await;
+            let m = read_all(&app, &tool, window(from, end, Resolution::Minute)).await;
             assert_same(
                 &figures(&m),
                 &minutes,
                 &format!("{} seed {seed} 1m", db.label),
             );
 
-            // Past the lot's retention, then the minutes': hours remain, equal to the raw data.
-            let much_later = now + Duration::days(4) + Duration::hours(12);
-            app.enforce_retention(much_later, u64::MAX).await.unwrap();
-            let left = read_all(&app, &tool, window(from, now, Resolution::Raw)).await;
-            assert!(left.samples.is_empty(), "{}", db.label);
-            let m = read_all(&app, &tool, window(from, now, Resolution::Minute)).await;
-            assert!(m.buckets.is_empty(), "{}: minutes expired", db.label);
-            let h = read_all(&app, &tool, window(from, now, Resolution::Hour)).await;
-            assert_same(
-                &figures(&h),
-                &hours,
-                &format!("{} seed {seed} 1h", db.label),
+            // The run ends; past the lot's retention, then the minutes': hours remain, equal to
+            // the raw data.
+            let track_out = lot_command(LotCommand::TrackOut {
+                scrap_wafers: Vec::new(),
+                scrap_reason: None,
+                readings: Vec::new(),
+            });
+            app.execute(&track_out, &engineer()).await.unwrap();
+            // Samples of the run itself (the run's window as the lot's history has it, arriving
+            // late): kept past the raw retention, deleted past the lot's.
+            let runs = app
+                .process_data(
+                    "R1",
+                    pilotline_app::ProcessDataQuery {
+                        limit: 10,
+                        ..Default::default()
+                    },
+                    &engineer(),
+                )
+                .await
+                .unwrap();
+            let (run_in, run_out) = (runs[0].tracked_in, runs[0].tracked_out.unwrap());
+            let inside: Vec<NewSample> = (0..(run_out - run_in).num_milliseconds().min(100))
+                .map(|i| NewSample {
+                    equipment: tool.clone(),
+                    point: "in-run".into(),
+                    at: run_in + Duration::milliseconds(i),
+                    number: Some(i as f64),
+                    text: None,
+                })
+                .collect();
+            assert!(!inside.is_empty());
+            app.record_samples(&inside).await.unwrap();
+            app.roll_up_samples(end + Duration::hours(2), u64::MAX)
+                .await
+                .unwrap();
+            let in_run = |app: App| {
+                let tool = tool.clone();
+                async move {
+                    let q = SampleQuery {
+                        point: Some("in-run"),
+                        ..window(run_in, run_out, Resolution::Raw)
+                    };
+                    read_all(&app, &tool, q).await.samples
+                }
+            };
+            // Past the raw retention of everything (2 days after `end`, 19 h from now), not past
+            // the lot's (3 days after the run).
+            let raw_past = now + Duration::days(2) + Duration::hours(21);
+            app.enforce_retention(raw_past, u64::MAX).await.unwrap();
+            let kept = in_run(app.clone()).await;
+            assert_eq!(kept.len(), inside.len(), "{}", db.label);
+            assert!(kept.iter().all(|s| s.lot.as_deref() == Some("R1")));
+            let left = read_all(&app, &tool, window(from, end, Resolution::Raw)).await;
+            // The run's own, and those of the random series that fell within it.
+            let within = stored
+                .iter()
+                .filter(|(_, at, _)| *at >= run_in && *at < run_out)
+                .count();
+            assert_eq!(
+                left.samples.len(),
+                inside.len() + within,
+                "{}: only the run's samples",
+                db.label
             );
+            assert!(left.samples.iter().all(|s| s.lot.as_deref() == Some("R1")));
+            let much_later = end + Duration::days(4) + Duration::hours(12);
+            app.enforce_retention(much_later, u64::MAX).await.unwrap();
+            let left = read_all(&app, &tool, window(from, end, Resolution::Raw)).await;
+            assert!(left.samples.is_empty(), "{}", db.label);
+            assert!(in_run(app.clone()).await.is_empty(), "{}", db.label);
+            let m = read_all(&app, &tool, window(from, end, Resolution::Minute)).await;
+            assert!(m.buckets.is_empty(), "{}: minutes expired", db.label);
+            let h = read_all(&app, &tool, window(from, end, Resolution::Hour)).await;
+            let mut got = figures(&h);
+            got.retain(|(point, _), _| point != "in-run" && point != "live");
+            assert_same(&got, &hours, &format!("{} seed {seed} 1h", db.label));
             // A sample older than the raw retention (a spool replayed too late) is not stored.
             let stale = NewSample {
                 equipment: tool.clone(),
@@ -215,4 +289,89 @@ fn an_inconsistent_policy_is_refused() {
     p.minute = Duration::days(1);
     assert!(!p.problems().is_empty());
     assert!(policy().problems().is_empty());
+}
+
+#[tokio::test]
+async fn a_device_types_retention_replaces_the_lines_for_its_tools() {
+    for db in TestDb::all("tool_retention").await {
+        let app = App::new(db.store().await.unwrap());
+        let spec = seed_line(&app, 2).await;
+        let line_tool = format!("{}-01", spec.steps[0].equipment_type);
+        let own_tool = format!("{}-01", spec.steps[1].equipment_type);
+        // The line keeps raw samples 2 days; the second tool's type keeps them 6.
+        let app = app
+            .with_retention(policy())
+            .unwrap()
+            .with_tool_retention([(
+                own_tool.clone(),
+                policy().with_days(Some(6), Some(6), Some(7), Some(3650)),
+            )])
+            .unwrap();
+        let now = pilotline_app::now();
+        let from = now - Duration::hours(3);
+        let series = |tool: &str, start: DateTime<Utc>| -> Vec<NewSample> {
+            (0..600)
+                .map(|i| NewSample {
+                    equipment: tool.to_string(),
+                    point: "p".into(),
+                    at: start + Duration::seconds(i * 10),
+                    number: Some(i as f64),
+                    text: None,
+                })
+                .collect()
+        };
+        for tool in [&line_tool, &own_tool] {
+            let done = app.record_samples(&series(tool, from)).await.unwrap();
+            assert_eq!(done.stored, 600, "{}", db.label);
+        }
+        // A late sample nearly 2 days old: past what the line's raw retention still takes (an
+        // hour inside it), within the tool's own.
+        let old = now - Duration::days(2) + Duration::minutes(30);
+        let late = |tool: &str| NewSample {
+            equipment: tool.to_string(),
+            point: "late".into(),
+            at: old,
+            number: Some(1.0),
+            text: None,
+        };
+        let done = app.record_samples(&[late(&line_tool)]).await.unwrap();
+        assert_eq!((done.stored, done.expired), (0, 1), "{}", db.label);
+        let done = app.record_samples(&[late(&own_tool)]).await.unwrap();
+        assert_eq!((done.stored, done.expired), (1, 0), "{}", db.label);
+
+        app.roll_up_samples(now + Duration::hours(1), u64::MAX)
+            .await
+            .unwrap();
+        // Four days on: the line's raw samples are gone, the other tool's all stay.
+        let later = now + Duration::days(4);
+        let done = app.enforce_retention(later, u64::MAX).await.unwrap();
+        assert_eq!(done.raw, 600, "{}", db.label);
+        let raw = |tool: String| {
+            let app = app.clone();
+            async move {
+                read_all(&app, &tool, window(old, now, Resolution::Raw))
+                    .await
+                    .samples
+                    .len()
+            }
+        };
+        assert_eq!(raw(line_tool.clone()).await, 0, "{}", db.label);
+        assert_eq!(raw(own_tool.clone()).await, 601, "{}", db.label);
+        // Eight days on, the tool's own retention has passed too; its rollups stay.
+        let done = app
+            .enforce_retention(now + Duration::days(8), u64::MAX)
+            .await
+            .unwrap();
+        assert_eq!(done.raw, 601, "{}", db.label);
+        assert_eq!(raw(own_tool.clone()).await, 0, "{}", db.label);
+        let hours = read_all(&app, &own_tool, window(old, now, Resolution::Hour)).await;
+        assert_eq!(
+            hours.buckets.iter().map(|b| b.count).sum::<u64>(),
+            601,
+            "{}",
+            db.label
+        );
+        app.close().await;
+        db.cleanup().await;
+    }
 }

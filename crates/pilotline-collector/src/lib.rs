@@ -35,15 +35,18 @@ pub struct Sample {
 /// An MQTT message whose content has been reported; acknowledging it tells the broker it may
 /// forget the message, so the writer does that only after the content is durable.
 pub struct Delivery {
-    client: rumqttc::AsyncClient,
+    acks: tokio::sync::mpsc::UnboundedSender<rumqttc::Publish>,
     publish: rumqttc::Publish,
 }
 
 impl Delivery {
-    /// Sends the PUBACK.
-    pub async fn ack(self) {
-        if let Err(e) = self.client.ack(&self.publish).await {
-            tracing::warn!(topic = %self.publish.topic, error = %e, "cannot acknowledge delivery");
+    /// Queues the PUBACK, in the order the messages arrived (as MQTT requires). It never
+    /// waits: the connection's acknowledger task hands it to the client, so a writer that
+    /// acknowledges can never wait on an event loop that is itself waiting for the writer.
+    pub fn ack(self) {
+        if self.acks.send(self.publish).is_err() {
+            // The connection is gone: the broker redelivers the message to the next session.
+            tracing::debug!("delivery not acknowledged: connection closed");
         }
     }
 }

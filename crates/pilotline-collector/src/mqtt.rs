@@ -427,6 +427,23 @@ pub async fn run(
         ));
     }
     let (client, mut eventloop) = AsyncClient::new(mqtt, 1000);
+    // PUBACKs go through a task of their own, in arrival order. The client's request queue is
+    // bounded and only this loop's `poll` drains it, while this loop may be waiting for the
+    // writer (the event channel is full): a writer that sent acknowledgements itself could end
+    // up waiting for this loop, and both would stall (seen with a deep broker queue). The queue
+    // below is bounded in practice by the messages already received and not yet acknowledged.
+    let (acks, mut ack_queue) = mpsc::unbounded_channel::<Publish>();
+    let acker = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            while let Some(publish) = ack_queue.recv().await {
+                if let Err(e) = client.ack(&publish).await {
+                    tracing::debug!(topic = %publish.topic, error = %e, "delivery not acknowledged");
+                }
+            }
+        })
+    };
+    let _acker = AbortOnDrop(acker);
     let mut session = Session {
         devices: &devices,
         routes,
@@ -502,7 +519,7 @@ pub async fn run(
                 if publish.qos != QoS::AtMostOnce {
                     // Even a duplicate waits for the writer: its original may not be stored yet.
                     let delivery = Delivery {
-                        client: client.clone(),
+                        acks: acks.clone(),
                         publish,
                     };
                     if events.send(Event::Delivered(delivery)).await.is_err() {
@@ -520,6 +537,15 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// Aborts a task when dropped (the acknowledger, once its connection's loop is done).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

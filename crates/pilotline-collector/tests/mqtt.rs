@@ -47,7 +47,7 @@ async fn next(rx: &mut mpsc::Receiver<Event>) -> Event {
             .expect("event within 10 s")
             .expect("open");
         match event {
-            Event::Delivered(d) => d.ack().await,
+            Event::Delivered(d) => d.ack(),
             other => return other,
         }
     }

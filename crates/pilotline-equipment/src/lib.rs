@@ -17,5 +17,5 @@ pub mod profile;
 pub mod validate;
 
 pub use decode::{DataType, Decoded, WordOrder};
-pub use profile::{Device, DeviceType, Point, Protocol};
+pub use profile::{Device, DeviceType, Point, Protocol, Retention};
 pub use validate::{Catalogue, ProfileError, load_dir};

@@ -119,6 +119,7 @@ mod tests {
             poll_group: vec![],
             point: points,
             e10_rule: vec![],
+            retention: None,
         }
     }
 

@@ -179,6 +179,43 @@ pub struct DeviceType {
     /// Signal → E10 state rules.
     #[serde(default)]
     pub e10_rule: Vec<E10Rule>,
+    /// How long this type's telemetry is kept, where it differs from the line's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+}
+
+/// A device type's telemetry retention (`[retention]`), in days, each one replacing the line's
+/// default (`retention_*_days` in the configuration) for the tools of the type: e.g. a
+/// metrology tool's raw data kept a year, a chiller's a week.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Raw samples.
+    pub raw_days: Option<u32>,
+    /// Raw samples taken during a lot's run (the lot's process data).
+    pub lot_raw_days: Option<u32>,
+    /// 1-minute rollups.
+    pub minute_days: Option<u32>,
+    /// 1-hour rollups.
+    pub hour_days: Option<u32>,
+}
+
+impl Retention {
+    /// What is wrong with the section on its own: a period of 0 days. (Whether each level
+    /// outlives the finer one is checked against the line's defaults when the tools' policies
+    /// are made.)
+    pub fn problems(&self) -> Vec<String> {
+        [
+            ("raw_days", self.raw_days),
+            ("lot_raw_days", self.lot_raw_days),
+            ("minute_days", self.minute_days),
+            ("hour_days", self.hour_days),
+        ]
+        .into_iter()
+        .filter(|(_, d)| *d == Some(0))
+        .map(|(name, _)| format!("{name} must be at least 1"))
+        .collect()
+    }
 }
 
 /// Serial parity.

@@ -10,7 +10,7 @@ use toml::de::{DeTable, DeValue};
 use crate::decode::DataType;
 use crate::profile::{
     Area, Codec, Device, DeviceType, DeviceTypeHeader, E10Rule, Point, PollGroup, Protocol,
-    Transport,
+    Retention, Transport,
 };
 
 /// One problem in one profile file.
@@ -334,10 +334,15 @@ fn check_type(check: &mut FileCheck<'_>, table: &DeTable<'_>) -> Option<DeviceTy
     let mut groups: Vec<PollGroup> = Vec::new();
     let mut points: Vec<(usize, Point)> = Vec::new();
     let mut rules: Vec<(usize, E10Rule)> = Vec::new();
+    let mut retention: Option<(usize, Retention)> = None;
     let mut failed = false;
     for (key, value) in table.iter() {
         match key.get_ref().as_ref() {
             "device_type" => header = check.section("device_type", value),
+            "retention" => match check.section::<Retention>("retention", value) {
+                Some(r) => retention = Some((value.span().start, r)),
+                None => failed = true,
+            },
             "poll_group" => {
                 for (i, item) in check.elements("poll_group", value).into_iter().enumerate() {
                     match check.section::<PollGroup>(&format!("poll_group[{i}]"), item) {
@@ -366,7 +371,7 @@ fn check_type(check: &mut FileCheck<'_>, table: &DeTable<'_>) -> Option<DeviceTy
                 check.error(
                     key.span().start,
                     other.to_string(),
-                    "unknown key (expected device_type, poll_group, point or e10_rule)",
+                    "unknown key (expected device_type, poll_group, point, e10_rule or retention)",
                 );
                 failed = true;
             }
@@ -441,6 +446,11 @@ fn check_type(check: &mut FileCheck<'_>, table: &DeTable<'_>) -> Option<DeviceTy
             );
         }
     }
+    if let Some((at, r)) = &retention {
+        for problem in r.problems() {
+            check.error(*at, "retention", problem);
+        }
+    }
     if points.is_empty() && !failed {
         check.error(0, "point", "a device type needs at least one [[point]]");
     }
@@ -452,6 +462,7 @@ fn check_type(check: &mut FileCheck<'_>, table: &DeTable<'_>) -> Option<DeviceTy
         poll_group: groups,
         point: points.into_iter().map(|(_, p)| p).collect(),
         e10_rule: rules.into_iter().map(|(_, r)| r).collect(),
+        retention: retention.map(|(_, r)| r),
     })
 }
 

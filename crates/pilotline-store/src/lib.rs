@@ -19,6 +19,7 @@ mod read;
 mod retention;
 mod rollups;
 mod rows;
+mod sample_ids;
 mod spc;
 mod sqlite_writer;
 mod telemetry;
@@ -37,12 +38,12 @@ pub use pilotline_yield::chart::{
     ChartLimits, ChartPoint, ChartSpec, ChartType, ChartView, ChartViolation, OocAction,
 };
 pub use read::{Genealogy, GenealogyLink, LotFilter, LotPage, WipRow};
-pub use retention::{RETENTION_BATCH, RetentionPolicy, RetentionRun};
+pub use retention::{RETENTION_BATCH, RetentionPolicies, RetentionPolicy, RetentionRun};
 pub use rollups::{Bucket, ROLLUP_GRACE_S, Resolution, RollupRun};
 pub use spc::{Measurement, MeasurementRow, NewMeasurements, SpcOutcome, SpcSignal};
 pub use telemetry::{
     CONFLICT_EXAMPLES, CommState, NewSample, ProcessDataQuery, ProcessRun, SampleCursor,
-    SamplePage, SampleQuery, SampleRecord, SamplesStored,
+    SamplePage, SampleQuery, SampleRecord, SamplesStored, stored_time,
 };
 pub use testdata::{
     BinPareto, GroupBy, IMPORT_BATCH, ImportedFile, LotYield, ParametricRow, ParetoBin,
@@ -82,6 +83,8 @@ pub struct Store {
     backend: Backend,
     /// Route versions are immutable, so once read they are cached for good.
     routes: Arc<RwLock<RouteCache>>,
+    /// The numbers of the tools and points that sent samples.
+    sample_ids: sample_ids::SampleIds,
     /// Where uploads go unless the application says otherwise.
     blob_dir: std::path::PathBuf,
 }

@@ -87,6 +87,7 @@ impl Store {
         Ok(Store {
             backend,
             routes: Arc::new(RwLock::new(HashMap::new())),
+            sample_ids: Arc::default(),
             blob_dir,
         })
     }

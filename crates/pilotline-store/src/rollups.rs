@@ -255,17 +255,39 @@ async fn roll_slice<C: Conn>(
     let mut written = 0;
     let mut rolled_1m = from_1m;
     if to_1m > from_1m {
-        let rows = c
-            .fetch_all(
-                "SELECT point, at, number FROM equipment_samples WHERE equipment_id = $1 \
-                 AND at >= $2 AND at < $3 AND number IS NOT NULL",
-                params![tool, from_1m, to_1m],
-            )
-            .await?;
-        let mut raw = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let n = r.opt_float("number")?.unwrap_or_default();
-            raw.push((r.text("point")?, r.time("at")?, n));
+        let mut raw = Vec::new();
+        if let Some(points) = crate::sample_ids::load(c, tool).await? {
+            let numeric = if C::POSTGRES {
+                "number IS NOT NULL"
+            } else {
+                "typeof(value) IN ('real', 'integer')"
+            };
+            let kind = if C::POSTGRES {
+                crate::BackendKind::Postgres
+            } else {
+                crate::BackendKind::Sqlite
+            };
+            let sql = crate::conn::shaped(format!(
+                "SELECT at, CAST(point AS BIGINT) AS point, {} FROM samples WHERE tool = $1 AND at >= $2 AND at < $3 \
+                 AND {numeric}",
+                crate::telemetry::value_columns(kind)
+            ));
+            let rows = c
+                .fetch_all(
+                    sql,
+                    params![
+                        points.id,
+                        crate::telemetry::sample_us(from_1m),
+                        crate::telemetry::sample_us(to_1m)
+                    ],
+                )
+                .await?;
+            raw.reserve(rows.len());
+            for r in &rows {
+                let n = r.opt_float("number")?.unwrap_or_default();
+                let point = points.name(r.int("point")?)?.to_string();
+                raw.push((point, crate::telemetry::from_us(r.int("at")?), n));
+            }
         }
         let buckets = fold(raw.iter().map(|(p, t, n)| (p.as_str(), *t, *n)), 60);
         written += replace(c, tool, 60, from_1m, to_1m, buckets.values()).await?;

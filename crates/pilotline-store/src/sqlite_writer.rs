@@ -327,12 +327,40 @@ pub(crate) fn transaction<T>(
     out
 }
 
-/// Stores samples in one transaction on the writer connection, binding by reference (the
-/// collector's hot path: no per-row allocation beyond the time text). Returns the rows that
-/// were new. Each sample is tagged with the lot on its tool now.
+/// A sample's value as SQLite stores it in the untyped `value` column: an integral number as an
+/// INTEGER (1 to 8 bytes instead of 8; read back as the same `f64`), any other number as a
+/// REAL, a text as TEXT.
+fn sqlite_value(s: &crate::NewSample) -> rusqlite::types::Value {
+    use rusqlite::types::Value;
+    match (s.number, &s.text) {
+        (Some(n), _)
+            if n.fract() == 0.0 && n.abs() < 9.0e15 && !(n == 0.0 && n.is_sign_negative()) =>
+        {
+            Value::Integer(n as i64)
+        }
+        (Some(n), _) => Value::Real(n),
+        (None, Some(t)) => Value::Text(t.clone()),
+        (None, None) => Value::Null,
+    }
+}
+
+/// What [`sqlite_value`] stored, as (number, text).
+fn from_sqlite_value(v: rusqlite::types::Value) -> (Option<f64>, Option<String>) {
+    use rusqlite::types::Value;
+    match v {
+        Value::Integer(i) => (Some(i as f64), None),
+        Value::Real(f) => (Some(f), None),
+        Value::Text(t) => (None, Some(t)),
+        Value::Null | Value::Blob(_) => (None, None),
+    }
+}
+
+/// Stores a batch of samples (their tools and points numbered in `ids`) in one transaction; see
+/// [`Store::insert_samples`](crate::Store::insert_samples).
 pub(crate) fn insert_samples(
     conn: &mut rusqlite::Connection,
     samples: &[crate::NewSample],
+    ids: &crate::telemetry::Numbered,
 ) -> Result<crate::SamplesStored, StoreError> {
     let db = |e: rusqlite::Error| StoreError::from(db_err(e));
     let tx = conn
@@ -340,78 +368,55 @@ pub(crate) fn insert_samples(
         .map_err(db)?;
     let mut outcome = crate::SamplesStored::default();
     {
-        let mut lot_of = tx
-            .prepare_cached("SELECT current_lot FROM equipment WHERE id = ?1")
-            .map_err(db)?;
-        let mut lots: std::collections::HashMap<&str, Option<String>> =
-            std::collections::HashMap::new();
-        for s in samples {
-            if !lots.contains_key(s.equipment.as_str()) {
-                let lot: Option<String> = lot_of
-                    .query_row([&s.equipment], |r| r.get(0))
-                    .or_else(|e| match e {
-                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                        e => Err(e),
-                    })
-                    .map_err(db)?;
-                lots.insert(s.equipment.as_str(), lot);
-            }
-        }
         let mut insert = tx
             .prepare_cached(
-                "INSERT INTO equipment_samples (equipment_id, point, at, number, text, lot_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                "INSERT INTO samples (tool, at, point, value) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT DO NOTHING",
             )
             .map_err(db)?;
         let mut stored_value = tx
-            .prepare_cached(
-                "SELECT number, text FROM equipment_samples \
-                 WHERE equipment_id = ?1 AND at = ?2 AND point = ?3",
-            )
+            .prepare_cached("SELECT value FROM samples WHERE tool = ?1 AND at = ?2 AND point = ?3")
             .map_err(db)?;
-        let mut at = String::with_capacity(32);
-        // Binds one sample to `stmt` and runs it; returns the rows written.
-        let mut run = |stmt: &mut rusqlite::CachedStatement<'_>, s: &crate::NewSample| {
-            at.clear();
-            crate::conn::write_sqlite_time(&mut at, s.at);
-            let lot = lots.get(s.equipment.as_str()).and_then(|l| l.as_deref());
-            stmt.execute(rusqlite::params![
-                s.equipment,
-                s.point,
-                at,
-                s.number,
-                s.text,
-                lot
-            ])
-            .map_err(db)
-        };
         let mut kept = Vec::with_capacity(samples.len());
         for s in samples {
-            if run(&mut insert, s)? > 0 {
+            let (tool, at, point) = crate::telemetry::key_of(ids, s)?;
+            if insert
+                .execute(rusqlite::params![tool, at, point, sqlite_value(s)])
+                .map_err(db)?
+                > 0
+            {
                 outcome.stored += 1;
                 kept.push(s);
                 continue;
             }
             // The key is stored already: the same value again, or a conflict.
-            let mut at = String::with_capacity(32);
-            crate::conn::write_sqlite_time(&mut at, s.at);
-            let (number, text): (Option<f64>, Option<String>) = stored_value
-                .query_row(rusqlite::params![s.equipment, at, s.point], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+            let value: rusqlite::types::Value = stored_value
+                .query_row(rusqlite::params![tool, at, point], |r| r.get(0))
                 .map_err(db)?;
+            let (number, text) = from_sqlite_value(value);
             outcome.duplicate(s, (number, text.as_deref()));
         }
         let mut latest = tx
             .prepare_cached(
-                "INSERT INTO equipment_latest (equipment_id, point, at, number, text, lot_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (equipment_id, point) DO UPDATE SET \
-                 at = excluded.at, number = excluded.number, text = excluded.text, \
-                 lot_id = excluded.lot_id WHERE excluded.at > equipment_latest.at",
+                "INSERT INTO equipment_latest (equipment_id, point, at, number, text) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (equipment_id, point) DO UPDATE SET \
+                 at = excluded.at, number = excluded.number, text = excluded.text \
+                 WHERE excluded.at > equipment_latest.at",
             )
             .map_err(db)?;
+        let mut at = String::with_capacity(32);
         for s in crate::telemetry::latest_of(kept.iter().copied()) {
-            run(&mut latest, s)?;
+            at.clear();
+            crate::conn::write_sqlite_time(&mut at, crate::telemetry::stored_time(s.at));
+            latest
+                .execute(rusqlite::params![
+                    s.equipment,
+                    s.point,
+                    at,
+                    s.number,
+                    s.text
+                ])
+                .map_err(db)?;
         }
         // Rollups from the oldest stored sample of each tool on must be rolled up (again).
         let mut marks = tx
@@ -423,7 +428,7 @@ pub(crate) fn insert_samples(
             )
             .map_err(db)?;
         for (tool, oldest) in crate::telemetry::oldest_per_tool(&kept) {
-            let mut at = String::with_capacity(32);
+            at.clear();
             crate::conn::write_sqlite_time(&mut at, oldest);
             marks.execute(rusqlite::params![tool, at]).map_err(db)?;
         }

@@ -86,7 +86,8 @@ impl SamplesStored {
 }
 
 /// Where a read of samples stopped: the next page starts after this sample (samples are
-/// ordered by time, then point). Shown to clients as an opaque text.
+/// ordered by time, then point: raw samples by point number, buckets by point name). Shown to
+/// clients as an opaque text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SampleCursor {
     /// The last sample's time.
@@ -194,14 +195,124 @@ pub struct CommState {
     pub since: Option<DateTime<Utc>>,
 }
 
-fn record<R: RowExt>(r: &R) -> Result<SampleRecord, StoreError> {
+/// A row of `equipment_latest` (names and text times; the lot is filled in from the runs).
+fn latest_record<R: RowExt>(r: &R) -> Result<SampleRecord, StoreError> {
     Ok(SampleRecord {
         point: r.text("point")?,
         at: r.time("at")?,
         number: r.opt_float("number")?,
         text: r.opt_text("text")?,
-        lot: r.opt_text("lot_id")?,
+        lot: None,
     })
+}
+
+/// The columns that read a stored sample's value as `number` and `text`: SQLite keeps either in
+/// one column without type affinity, PostgreSQL in two.
+pub(crate) fn value_columns(kind: crate::BackendKind) -> &'static str {
+    match kind {
+        crate::BackendKind::Sqlite => {
+            "CASE WHEN typeof(value) IN ('real', 'integer') THEN CAST(value AS REAL) END AS number, \
+             CASE WHEN typeof(value) = 'text' THEN value END AS text"
+        }
+        crate::BackendKind::Postgres => "number, text",
+    }
+}
+
+/// The time a sample taken at `t` is stored with: to the microsecond (as every time Pilotline
+/// stores).
+pub fn stored_time(t: DateTime<Utc>) -> DateTime<Utc> {
+    from_us(sample_us(t))
+}
+
+/// The time of `us` microseconds since 1970.
+pub(crate) fn from_us(us: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_micros(us).unwrap_or_default()
+}
+
+/// A raw row (`at`, `point`, `number`, `text`) of tool `points` as a record (lot not yet known).
+fn raw_record<R: RowExt>(
+    r: &R,
+    points: &crate::sample_ids::ToolPoints,
+) -> Result<SampleRecord, StoreError> {
+    Ok(SampleRecord {
+        point: points.name(r.int("point")?)?.to_string(),
+        at: from_us(r.int("at")?),
+        number: r.opt_float("number")?,
+        text: r.opt_text("text")?,
+        lot: None,
+    })
+}
+
+/// One run of a lot on a tool, in microseconds: `[start, end)`, open while `end` is `None`.
+#[derive(Debug, Clone)]
+struct Run {
+    lot: String,
+    start: i64,
+    end: Option<i64>,
+}
+
+impl Run {
+    fn holds(&self, at: i64) -> bool {
+        self.start <= at && self.end.is_none_or(|e| at < e)
+    }
+}
+
+/// Tool `tool`'s runs that may hold a time in `[from, to]` (µs): the last one started at or
+/// before `from`, and those started after it up to `to` (two index seeks however long the
+/// tool's history).
+async fn runs_within<C: Conn>(
+    c: &mut C,
+    tool: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Run>, StoreError> {
+    let rows = c
+        .fetch_all(
+            "SELECT lot_id, started_at, ended_at FROM (SELECT lot_id, started_at, ended_at \
+             FROM equipment_runs WHERE equipment_id = $1 AND started_at <= $2 \
+             ORDER BY started_at DESC LIMIT 1) AS before_from \
+             UNION ALL SELECT lot_id, started_at, ended_at FROM equipment_runs \
+             WHERE equipment_id = $3 AND started_at > $4 AND started_at <= $5",
+            params![tool, from, tool, from, to],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Run {
+                lot: r.text("lot_id")?,
+                start: r.int("started_at")?,
+                end: r.opt_int("ended_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Fills in the lot of each of tool `tool`'s `records`: the lot whose run on the tool held the
+/// sample's time.
+async fn tag_lots<C: Conn>(
+    c: &mut C,
+    tool: &str,
+    records: &mut [SampleRecord],
+) -> Result<(), StoreError> {
+    let (Some(from), Some(to)) = (
+        records.iter().map(|r| sample_us(r.at)).min(),
+        records.iter().map(|r| sample_us(r.at)).max(),
+    ) else {
+        return Ok(());
+    };
+    let runs = runs_within(c, tool, from, to).await?;
+    if runs.is_empty() {
+        return Ok(());
+    }
+    for r in records {
+        let at = sample_us(r.at);
+        r.lot = runs
+            .iter()
+            .rev()
+            .find(|run| run.holds(at))
+            .map(|run| run.lot.clone());
+    }
+    Ok(())
 }
 
 /// The newest of each (tool, point) among `samples` (the first of equal times: the one stored).
@@ -224,20 +335,35 @@ pub(crate) fn latest_of<'a>(
 pub(crate) fn oldest_per_tool<'a>(samples: &[&'a NewSample]) -> Vec<(&'a str, DateTime<Utc>)> {
     let mut oldest: std::collections::BTreeMap<&str, DateTime<Utc>> = Default::default();
     for s in samples {
-        let e = oldest.entry(s.equipment.as_str()).or_insert(s.at);
-        *e = (*e).min(s.at);
+        let at = stored_time(s.at);
+        let e = oldest.entry(s.equipment.as_str()).or_insert(at);
+        *e = (*e).min(at);
     }
     oldest.into_iter().collect()
 }
 
-/// A sample's key: tool, point, time in microseconds.
-type SampleKey = (String, String, i64);
+/// Microseconds since 1970: how a sample's time is stored.
+pub(crate) fn sample_us(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// A sample's key as stored: tool number, time in microseconds, point number.
+type SampleKey = (i64, i64, i64);
 /// A stored sample's value, and whether the running transaction wrote it.
 type StoredValue = (Option<f64>, Option<String>, bool);
 
-/// Microseconds since 1970: the precision both backends store times with.
-fn key_at(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
+/// The numbers of the tools and points of a batch, by tool id.
+pub(crate) type Numbered = HashMap<String, std::sync::Arc<crate::sample_ids::ToolPoints>>;
+
+/// The stored key of `s`.
+pub(crate) fn key_of(ids: &Numbered, s: &NewSample) -> Result<SampleKey, StoreError> {
+    let tool = ids
+        .get(&s.equipment)
+        .ok_or_else(|| StoreError::Corrupt(format!("tool {} not numbered", s.equipment)))?;
+    let point = tool.point(&s.point).ok_or_else(|| {
+        StoreError::Corrupt(format!("point {}/{} not numbered", s.equipment, s.point))
+    })?;
+    Ok((tool.id, sample_us(s.at), point))
 }
 
 /// PostgreSQL: the whole batch in one statement, as arrays; then the stored values of the keys
@@ -245,44 +371,34 @@ fn key_at(t: DateTime<Utc>) -> i64 {
 async fn insert_all_pg(
     pool: &sqlx::PgPool,
     samples: &[NewSample],
+    ids: &Numbered,
 ) -> Result<SamplesStored, StoreError> {
-    let mut tx = pool.begin().await?;
-    // The lot on each tool of the batch now, in one query.
-    let mut tools: Vec<&str> = samples.iter().map(|s| s.equipment.as_str()).collect();
-    tools.sort_unstable();
-    tools.dedup();
-    let lots: HashMap<String, Option<String>> =
-        sqlx::query_as("SELECT id, current_lot FROM equipment WHERE id = ANY($1)")
-            .bind(&tools)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-    let mut equipment = Vec::with_capacity(samples.len());
-    let mut point = Vec::with_capacity(samples.len());
+    let mut tool = Vec::with_capacity(samples.len());
     let mut at = Vec::with_capacity(samples.len());
+    let mut point = Vec::with_capacity(samples.len());
     let mut number = Vec::with_capacity(samples.len());
     let mut text = Vec::with_capacity(samples.len());
-    let mut lot = Vec::with_capacity(samples.len());
+    let mut keys = Vec::with_capacity(samples.len());
     for s in samples {
-        equipment.push(s.equipment.as_str());
-        point.push(s.point.as_str());
-        at.push(s.at);
+        let key = key_of(ids, s)?;
+        tool.push(key.0 as i32);
+        at.push(key.1);
+        point.push(key.2 as i16);
         number.push(s.number);
         text.push(s.text.as_deref());
-        lot.push(lots.get(&s.equipment).cloned().flatten());
+        keys.push(key);
     }
+    let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
-        "INSERT INTO equipment_samples (equipment_id, point, at, number, text, lot_id) \
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], $6::text[]) \
+        "INSERT INTO samples (tool, at, point, number, text) \
+         SELECT * FROM UNNEST($1::int4[], $2::int8[], $3::int2[], $4::float8[], $5::text[]) \
          ON CONFLICT DO NOTHING",
     )
-    .bind(&equipment)
-    .bind(&point)
+    .bind(&tool)
     .bind(&at)
+    .bind(&point)
     .bind(&number)
     .bind(&text)
-    .bind(&lot)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -297,38 +413,27 @@ async fn insert_all_pg(
         // Some keys were there already (or twice in the batch): read the stored values of the
         // batch's keys, and which of them this transaction wrote (`xmin`). A key written now
         // took its first sample in the batch; every other sample of a key is a duplicate.
-        let stored: HashMap<SampleKey, StoredValue> = sqlx::query_as::<
-            _,
-            (
-                String,
-                String,
-                DateTime<Utc>,
-                Option<f64>,
-                Option<String>,
-                bool,
-            ),
-        >(
-            "SELECT s.equipment_id, s.point, s.at, s.number, s.text, \
-                 s.xmin = pg_current_xact_id()::xid FROM equipment_samples s \
-                 JOIN (SELECT DISTINCT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[])) \
-                 AS k(e, p, a) ON s.equipment_id = k.e AND s.point = k.p AND s.at = k.a",
-        )
-        .bind(&equipment)
-        .bind(&point)
-        .bind(&at)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|(e, p, t, n, x, fresh)| ((e, p, key_at(t)), (n, x, fresh)))
-        .collect();
-        let mut taken: std::collections::HashSet<(&str, &str, i64)> = Default::default();
-        for s in samples {
-            let key = (s.equipment.as_str(), s.point.as_str(), key_at(s.at));
-            let found = stored.get(&(key.0.to_string(), key.1.to_string(), key.2));
-            match found {
+        let stored: HashMap<SampleKey, StoredValue> =
+            sqlx::query_as::<_, (i32, i64, i16, Option<f64>, Option<String>, bool)>(
+                "SELECT s.tool, s.at, s.point, s.number, s.text, \
+                 s.xmin = pg_current_xact_id()::xid FROM samples s \
+                 JOIN (SELECT DISTINCT * FROM UNNEST($1::int4[], $2::int8[], $3::int2[])) \
+                 AS k(t, a, p) ON s.tool = k.t AND s.at = k.a AND s.point = k.p",
+            )
+            .bind(&tool)
+            .bind(&at)
+            .bind(&point)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(t, a, p, n, x, fresh)| ((i64::from(t), a, i64::from(p)), (n, x, fresh)))
+            .collect();
+        let mut taken: std::collections::HashSet<SampleKey> = Default::default();
+        for (s, key) in samples.iter().zip(&keys) {
+            match stored.get(key) {
                 // Written now: by the first of the key's samples that holds the stored value.
-                Some((n, x, true)) if !taken.contains(&key) && same_value(s, *n, x.as_deref()) => {
-                    taken.insert(key);
+                Some((n, x, true)) if !taken.contains(key) && same_value(s, *n, x.as_deref()) => {
+                    taken.insert(*key);
                     kept.push(s);
                 }
                 Some((n, x, _)) => outcome.duplicate(s, (*n, x.as_deref())),
@@ -359,22 +464,16 @@ async fn insert_all_pg(
     // The newest stored sample of each point in the batch, unless a newer one is stored.
     let latest = latest_of(kept);
     sqlx::query(
-        "INSERT INTO equipment_latest (equipment_id, point, at, number, text, lot_id) \
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], $6::text[]) \
+        "INSERT INTO equipment_latest (equipment_id, point, at, number, text) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[]) \
          ON CONFLICT (equipment_id, point) DO UPDATE SET at = excluded.at, number = excluded.number, \
-         text = excluded.text, lot_id = excluded.lot_id WHERE excluded.at > equipment_latest.at",
+         text = excluded.text WHERE excluded.at > equipment_latest.at",
     )
     .bind(latest.iter().map(|s| s.equipment.as_str()).collect::<Vec<_>>())
     .bind(latest.iter().map(|s| s.point.as_str()).collect::<Vec<_>>())
-    .bind(latest.iter().map(|s| s.at).collect::<Vec<_>>())
+    .bind(latest.iter().map(|s| stored_time(s.at)).collect::<Vec<_>>())
     .bind(latest.iter().map(|s| s.number).collect::<Vec<_>>())
     .bind(latest.iter().map(|s| s.text.as_deref()).collect::<Vec<_>>())
-    .bind(
-        latest
-            .iter()
-            .map(|s| lots.get(&s.equipment).cloned().flatten())
-            .collect::<Vec<_>>(),
-    )
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -385,18 +484,22 @@ impl Store {
     /// Stores a batch of samples in one transaction. A point has one value per instant: a
     /// sample of a point at a time already stored (or earlier in the batch) is not stored
     /// again, and is counted as a replay (same value) or a conflict (another value; the first
-    /// stays, in the history and as the latest value). Each is tagged with the lot on its tool
-    /// when it is stored.
+    /// stays, in the history and as the latest value).
     pub async fn insert_samples(&self, samples: &[NewSample]) -> Result<SamplesStored, StoreError> {
         if samples.is_empty() {
             return Ok(SamplesStored::default());
         }
+        let wanted: Vec<(&str, &str)> = samples
+            .iter()
+            .map(|s| (s.equipment.as_str(), s.point.as_str()))
+            .collect();
+        let ids = self.number_points(&wanted).await?;
         match &self.backend {
-            crate::Backend::Postgres(pool) => insert_all_pg(pool, samples).await,
+            crate::Backend::Postgres(pool) => insert_all_pg(pool, samples, &ids).await,
             crate::Backend::Sqlite { writer, .. } => {
                 let mut conn = writer.lock().await;
                 crate::sqlite_writer::blocking(|| {
-                    crate::sqlite_writer::insert_samples(&mut conn, samples)
+                    crate::sqlite_writer::insert_samples(&mut conn, samples, &ids)
                 })
             }
         }
@@ -444,16 +547,21 @@ impl Store {
         with_read_conn!(self, |c| {
             let rows = c
                 .fetch_all(
-                    "SELECT point, at, number, text, lot_id FROM equipment_latest \
+                    "SELECT point, at, number, text FROM equipment_latest \
                      WHERE equipment_id = $1 ORDER BY point",
                     params![equipment],
                 )
                 .await?;
-            rows.iter().map(record).collect()
+            let mut records = rows
+                .iter()
+                .map(latest_record)
+                .collect::<Result<Vec<_>, _>>()?;
+            tag_lots(c, equipment, &mut records).await?;
+            Ok(records)
         })
     }
 
-    /// Samples of a tool, oldest first (by time, then point), optionally of one point, within
+    /// Samples of a tool, oldest first (by time, then point number), optionally of one point, within
     /// `[from, to)` and after `after`: at most `limit` (1 to 100,000), saying whether more match
     /// and where to continue.
     pub async fn samples(
@@ -466,25 +574,67 @@ impl Store {
         limit: u32,
     ) -> Result<SamplePage, StoreError> {
         let limit = limit.clamp(1, 100_000);
+        let empty = SamplePage {
+            resolution: crate::Resolution::Raw,
+            samples: Vec::new(),
+            buckets: Vec::new(),
+            rolled_until: None,
+            truncated: false,
+            next: None,
+        };
+        let Some(points) = self.tool_points(equipment, point).await? else {
+            return Ok(empty);
+        };
+        let point_id = match point {
+            Some(name) => match points.point(name) {
+                Some(id) => Some(id),
+                None => return Ok(empty),
+            },
+            None => None,
+        };
         let mut f = Filters::new();
-        f.add("equipment_id =", Some(Param::from(equipment)))
-            .add("point =", point.map(Param::from))
-            .add("at >=", from.map(Param::Time))
-            .add("at <", to.map(Param::Time));
+        f.add("tool =", Some(Param::Int(points.id)))
+            .add("point =", point_id.map(Param::Int))
+            .add("at >=", from.map(|t| Param::Int(sample_us(t))))
+            .add("at <", to.map(|t| Param::Int(sample_us(t))));
         if let Some(c) = after {
-            c.filter(&mut f, "at");
+            // After the cursor's instant and point (points in the order of their numbers; a
+            // point this tool does not have continues at the next instant).
+            let at = sample_us(c.at);
+            f.add("at >=", Some(Param::Int(at)));
+            f.add_pair(
+                "NOT (at = ? AND point <= ?)",
+                Param::Int(at),
+                Param::Int(points.point(&c.point).unwrap_or(i64::from(i32::MAX))),
+            );
         }
         let n = f.next();
         let (filters, mut params) = f.finish();
         params.push(Param::Int(i64::from(limit) + 1));
         let sql = shaped(format!(
-            "SELECT point, at, number, text, lot_id FROM equipment_samples{filters} \
-             ORDER BY at, point LIMIT ${n}"
+            "SELECT at, CAST(point AS BIGINT) AS point, {} FROM samples{filters} \
+             ORDER BY at, point LIMIT ${n}",
+            value_columns(self.kind())
         ));
         with_read_conn!(self, |c| {
             let rows = c.fetch_all(sql, params).await?;
-            let mut samples = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+            // Points numbered since this process last read the tool's numbers: read them again.
+            let unknown =
+                |r: &_| RowExt::int(r, "point").is_ok_and(|p: i64| !points.by_id.contains_key(&p));
+            let points = if rows.iter().any(unknown) {
+                let fresh = crate::sample_ids::load(c, equipment)
+                    .await?
+                    .unwrap_or_default();
+                self.remember_points(equipment, fresh)
+            } else {
+                points
+            };
+            let mut samples = rows
+                .iter()
+                .map(|r| raw_record(r, &points))
+                .collect::<Result<Vec<_>, _>>()?;
             let (truncated, next) = cut(&mut samples, limit, |s| (s.at, s.point.as_str()));
+            tag_lots(c, equipment, &mut samples).await?;
             Ok(SamplePage {
                 resolution: crate::Resolution::Raw,
                 samples,

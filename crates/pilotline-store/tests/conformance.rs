@@ -815,7 +815,10 @@ async fn sample_pages_say_when_they_are_cut_and_continue_without_gaps_or_repeats
                 None => break,
             }
         }
-        let want: Vec<_> = batch.iter().map(|s| (s.at, s.point.clone())).collect();
+        let want: Vec<_> = batch
+            .iter()
+            .map(|s| (pilotline_store::stored_time(s.at), s.point.clone()))
+            .collect();
         assert_eq!(seen.len(), want.len(), "{}", db.label);
         let micros = |v: &[(chrono::DateTime<chrono::Utc>, String)]| {
             v.iter()

@@ -64,6 +64,23 @@ pub fn load_profiles(profiles: &std::path::Path) -> Result<Catalogue> {
     Ok(catalogue)
 }
 
+/// The retention of every tool of `catalogue` whose device type has a `[retention]` of its
+/// own: the line's policy `line` with the type's periods replacing its own.
+pub fn tool_retention(
+    catalogue: &Catalogue,
+    line: pilotline_app::RetentionPolicy,
+) -> Vec<(String, pilotline_app::RetentionPolicy)> {
+    catalogue
+        .devices
+        .values()
+        .filter_map(|d| {
+            let r = catalogue.types.get(&d.device_type)?.retention?;
+            let policy = line.with_days(r.raw_days, r.lot_raw_days, r.minute_days, r.hour_days);
+            Some((d.id.clone(), policy))
+        })
+        .collect()
+}
+
 /// Starts one task per Modbus tool, one per MQTT broker, and the writer that stores their
 /// events, until `stop` turns true. The returned task ends once everything is stored.
 pub fn start(store: App, options: &Options, stop: watch::Receiver<bool>) -> Result<JoinHandle<()>> {

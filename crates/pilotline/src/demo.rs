@@ -46,7 +46,7 @@ pub async fn run(listen: &str, data_dir: Option<PathBuf>, tools: Option<Tools>) 
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    let store = App::open(
+    let mut store = App::open(
         &format!("sqlite://{}", db.display()),
         &pilotline_app::OpenOptions::default(),
     )
@@ -63,6 +63,11 @@ pub async fn run(listen: &str, data_dir: Option<PathBuf>, tools: Option<Tools>) 
     {
         let catalogue = crate::collect::load_profiles(profiles)?;
         register_tools(&store, &catalogue).await?;
+        // Device types that keep their telemetry otherwise than the line.
+        let line = pilotline_app::RetentionPolicy::default();
+        store = store
+            .clone()
+            .with_tool_retention(crate::collect::tool_retention(&catalogue, line))?;
         let listen_mqtt: std::net::SocketAddr = ([127, 0, 0, 1], free_port(*mqtt_port)?).into();
         crate::broker::start_embedded(listen_mqtt)?;
         let url = format!("mqtt://{listen_mqtt}");

@@ -16,6 +16,19 @@ pub async fn serve(config: &Config) -> Result<()> {
         config.blob_dir.clone().map(Into::into),
         config.max_concurrent_uploads,
     );
+    // Tools whose device type keeps its telemetry otherwise than the line.
+    let store = match &config.equipment_profiles {
+        Some(dir) => {
+            let catalogue = crate::collect::load_profiles(std::path::Path::new(dir))?;
+            store
+                .with_tool_retention(crate::collect::tool_retention(
+                    &catalogue,
+                    config.retention(),
+                ))
+                .map_err(|e| anyhow::anyhow!("equipment profiles {dir}: [retention]: {e}"))?
+        }
+        None => store,
+    };
     let listener = TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -236,3 +236,47 @@ fn syntax_errors_and_unknown_files_are_reported() {
         "{shown:#?}"
     );
 }
+
+#[test]
+fn a_device_types_retention_loads_and_bad_periods_are_reported() {
+    let d = tempdir("retention");
+    let with = format!("{GOOD_TYPE}\n[retention]\nraw_days = 7\nhour_days = 7300\n");
+    write(&d, "oven.toml", &with);
+    write(&d, "oven-01.toml", GOOD_DEVICE);
+    let (cat, errors) = load_dir(&d);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        cat.types["oven"].retention,
+        Some(Retention {
+            raw_days: Some(7),
+            lot_raw_days: None,
+            minute_days: None,
+            hour_days: Some(7300),
+        })
+    );
+
+    let bad = format!("{GOOD_TYPE}\n[retention]\nraw_days = 0\nweeks = 3\n");
+    write(&d, "oven.toml", &bad);
+    let (_, errors) = load_dir(&d);
+    // The type does not load (so its device names an unknown type too).
+    let e = errors.iter().find(|e| e.field == "retention").unwrap();
+    assert!(e.message.contains("weeks"), "{e}");
+    let zero = format!("{GOOD_TYPE}\n[retention]\nraw_days = 0\n");
+    write(&d, "oven.toml", &zero);
+    let (_, errors) = load_dir(&d);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        (errors[0].field.as_str(), errors[0].line),
+        ("retention", GOOD_TYPE.lines().count() + 2)
+    );
+    assert!(errors[0].message.contains("raw_days"), "{}", errors[0]);
+}
+
+#[test]
+fn the_shipped_cleanroom_monitor_keeps_a_week_of_raw_data() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../equipment-profiles");
+    let (catalogue, _) = load_dir(&dir);
+    let r = catalogue.types["cleanroom-environment"].retention.unwrap();
+    assert_eq!((r.raw_days, r.lot_raw_days), (Some(7), Some(7)));
+    assert_eq!(catalogue.types["diffusion-furnace"].retention, None);
+}

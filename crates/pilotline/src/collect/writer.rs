@@ -135,7 +135,7 @@ impl Writer {
         };
         if durable {
             for d in deliveries {
-                d.ack().await;
+                d.ack();
             }
         } else {
             // Not acknowledged: the broker redelivers these after a reconnect or restart.
