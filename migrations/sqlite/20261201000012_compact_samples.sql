@@ -51,7 +51,7 @@ INSERT INTO sample_points (tool, id, name)
     JOIN sample_tools t ON t.equipment_id = p.equipment_id;
 INSERT INTO samples (tool, at, point, value)
     SELECT t.id,
-           CAST(strftime('%s', s.at) AS INTEGER) * 1000000 + CAST(substr(s.at, 21, 6) AS INTEGER),
+           CAST(strftime('%s', substr(s.at, 1, 19)) AS INTEGER) * 1000000 + CAST(substr(s.at, 21, 6) AS INTEGER),
            p.id, COALESCE(s.number, s.text)
     FROM equipment_samples s
     JOIN sample_tools t ON t.equipment_id = s.equipment_id
@@ -61,9 +61,9 @@ DROP TABLE equipment_samples;
 
 INSERT OR IGNORE INTO equipment_runs (equipment_id, started_at, lot_id, ended_at)
     SELECT json_extract(i.change, '$.equipment'),
-           CAST(strftime('%s', i.at) AS INTEGER) * 1000000 + CAST(substr(i.at, 21, 6) AS INTEGER),
+           CAST(strftime('%s', substr(i.at, 1, 19)) AS INTEGER) * 1000000 + CAST(substr(i.at, 21, 6) AS INTEGER),
            i.lot_id,
-           (SELECT CAST(strftime('%s', o.at) AS INTEGER) * 1000000 + CAST(substr(o.at, 21, 6) AS INTEGER)
+           (SELECT CAST(strftime('%s', substr(o.at, 1, 19)) AS INTEGER) * 1000000 + CAST(substr(o.at, 21, 6) AS INTEGER)
             FROM lot_events o WHERE o.lot_id = i.lot_id AND o.kind = 'tracked_out'
               AND json_extract(o.change, '$.equipment') = json_extract(i.change, '$.equipment')
               AND o.seq > i.seq

@@ -54,6 +54,10 @@ impl App {
     }
 }
 
+/// The longest window a tool's state history answers (a year and a month: a yearly
+/// utilisation report), so an answer's size is bounded.
+pub const MAX_STATE_WINDOW_DAYS: i64 = 400;
+
 /// A tool with its communication state and the latest value of every point.
 #[derive(Debug, Clone)]
 pub struct ToolStatus {
@@ -90,8 +94,9 @@ impl App {
         })
     }
 
-    /// A tool's E10 changes within `[from, to)` (default: the 24 hours before now) with time
-    /// per state, utilisation, availability, MTBF and MTTR (staff).
+    /// A tool's E10 changes within `[from, to)` (default: the 24 hours before now; at most
+    /// [`MAX_STATE_WINDOW_DAYS`], else `out_of_range`) with time per state, utilisation,
+    /// availability, MTBF and MTTR (staff). Reads only the window, however long the history.
     pub async fn state_history(
         &self,
         id: &str,
@@ -109,17 +114,22 @@ impl App {
                 .with("to", to.to_rfc3339())
                 .into());
         }
-        let all = self.store.equipment_states(id).await?;
+        if to - from > chrono::Duration::days(MAX_STATE_WINDOW_DAYS) {
+            return Err(Code::OutOfRange
+                .refusal()
+                .with("field", "to - from")
+                .with("value", format!("{} days", (to - from).num_days()))
+                .with("range", format!("at most {MAX_STATE_WINDOW_DAYS} days"))
+                .into());
+        }
+        let (changes, after) = self.store.equipment_states_between(id, from, to).await?;
         // The state at `from` is the one the first later change left; with none, the current.
-        let initial = all
+        let initial = changes
             .iter()
+            .chain(after.iter())
             .find(|c| c.at > from)
             .map_or(tool.state, |c| c.from);
-        let utilisation = pilotline_domain::utilisation::utilisation(initial, &all, from, to);
-        let changes = all
-            .into_iter()
-            .filter(|c| c.at >= from && c.at < to)
-            .collect();
+        let utilisation = pilotline_domain::utilisation::utilisation(initial, &changes, from, to);
         Ok(StateHistory {
             changes,
             utilisation,

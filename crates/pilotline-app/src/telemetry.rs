@@ -33,7 +33,8 @@ impl App {
             let fresh: Vec<NewSample> = fresh.into_iter().cloned().collect();
             self.store.insert_samples(&fresh).await?
         };
-        done.expired = expired.len() as u64;
+        // Those older than the raw horizon here, and those behind retention's mark in the store.
+        done.expired += expired.len() as u64;
         self.metrics.record_samples(&done);
         if done.conflicts > 0 {
             let examples: Vec<String> = done

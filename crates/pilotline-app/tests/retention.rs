@@ -364,6 +364,17 @@ async fn a_device_types_retention_replaces_the_lines_for_its_tools() {
             .unwrap();
         assert_eq!(done.raw, 601, "{}", db.label);
         assert_eq!(raw(own_tool.clone()).await, 0, "{}", db.label);
+        // A late sample behind retention's mark (raw data deleted there, the rollups final) is
+        // not stored, though within the tool's raw horizon: it is counted expired.
+        let behind = NewSample {
+            equipment: own_tool.clone(),
+            point: "p".into(),
+            at: now - Duration::hours(1),
+            number: Some(5.0),
+            text: None,
+        };
+        let done = app.record_samples(&[behind]).await.unwrap();
+        assert_eq!((done.stored, done.expired), (0, 1), "{}", db.label);
         let hours = read_all(&app, &own_tool, window(old, now, Resolution::Hour)).await;
         assert_eq!(
             hours.buckets.iter().map(|b| b.count).sum::<u64>(),

@@ -465,7 +465,10 @@ pub async fn run(
                     let _ = client.publish(state_topic.clone(), QoS::AtLeastOnce, true, offline).await;
                 }
                 let _ = client.disconnect().await;
-                // Let the event loop send what is queued (the PUBACKs, the STATE, DISCONNECT).
+                // Let the event loop send what is queued (the PUBACKs handed over so far, the
+                // STATE, DISCONNECT). Acknowledgements the writer gives after this are not sent:
+                // the broker redelivers those messages to the next session, and storing them
+                // again is a replay.
                 let drain = async { while eventloop.poll().await.is_ok() {} };
                 let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
                 return;

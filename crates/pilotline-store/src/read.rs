@@ -358,6 +358,42 @@ impl Store {
         })
     }
 
+    /// A tool's E10 state changes within `[from, to)`, oldest first, and the first change at
+    /// or after `to` (it says which state the window ended in). Index range reads: the cost
+    /// follows the window, not the tool's history.
+    pub async fn equipment_states_between(
+        &self,
+        id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(Vec<StateChange>, Option<StateChange>), StoreError> {
+        with_read_conn!(self, |c| {
+            let rows = c
+                .fetch_all(
+                    "SELECT equipment_id, from_state, to_state, at, lot_id, user_name, reason \
+                     FROM equipment_state_events WHERE equipment_id = $1 AND at >= $2 AND at < $3 \
+                     ORDER BY at, id",
+                    params![id, from, to],
+                )
+                .await?;
+            let changes = rows
+                .iter()
+                .map(state_change_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            let after = c
+                .fetch_optional(
+                    "SELECT equipment_id, from_state, to_state, at, lot_id, user_name, reason \
+                     FROM equipment_state_events WHERE equipment_id = $1 AND at >= $2 \
+                     ORDER BY at, id LIMIT 1",
+                    params![id, to],
+                )
+                .await?
+                .map(|r| state_change_from_row(&r))
+                .transpose()?;
+            Ok((changes, after))
+        })
+    }
+
     /// Waiting lots whose Q-time window closed before `now` (for the Q-time monitor).
     pub async fn lots_past_qtime(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
         with_read_conn!(self, |c| {

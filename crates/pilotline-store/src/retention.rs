@@ -109,6 +109,9 @@ impl RetentionPolicies {
     }
 }
 
+/// Gaps between runs one raw-retention transaction walks at most.
+const MAX_RUNS_PER_STEP: u32 = 50;
+
 /// Rows one retention transaction deletes at most.
 pub const RETENTION_BATCH: i64 = 2000;
 
@@ -220,7 +223,15 @@ async fn purge_raw<C: Conn>(
     };
     let mut deleted = 0;
     let mut more = false;
+    // Runs skipped per transaction at most, so a step stays short however many runs lie between
+    // the mark and the cutoff (the first step after an upgrade starts at 0).
+    let mut steps = 0;
     while mark < limit {
+        steps += 1;
+        if steps > MAX_RUNS_PER_STEP {
+            more = true;
+            break;
+        }
         // The run holding the mark, if any: skip to its end. A run still open keeps everything
         // from its start, and the mark waits there until it is tracked out.
         let holding = c

@@ -377,9 +377,31 @@ pub(crate) fn insert_samples(
         let mut stored_value = tx
             .prepare_cached("SELECT value FROM samples WHERE tool = ?1 AND at = ?2 AND point = ?3")
             .map_err(db)?;
+        // Where retention has deleted each tool's raw samples up to: nothing is stored behind
+        // it (its rollups are final there).
+        let mut purged = tx
+            .prepare_cached("SELECT raw_purged_until FROM rollup_progress WHERE equipment_id = ?1")
+            .map_err(db)?;
+        let mut purged_until: std::collections::HashMap<&str, i64> = Default::default();
+        for s in samples {
+            if !purged_until.contains_key(s.equipment.as_str()) {
+                let mark: Option<i64> = purged
+                    .query_row([&s.equipment], |r| r.get(0))
+                    .or_else(|e| match e {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                        e => Err(e),
+                    })
+                    .map_err(db)?;
+                purged_until.insert(s.equipment.as_str(), mark.unwrap_or(0));
+            }
+        }
         let mut kept = Vec::with_capacity(samples.len());
         for s in samples {
             let (tool, at, point) = crate::telemetry::key_of(ids, s)?;
+            if at < purged_until[s.equipment.as_str()] {
+                outcome.expired += 1;
+                continue;
+            }
             if insert
                 .execute(rusqlite::params![tool, at, point, sqlite_value(s)])
                 .map_err(db)?

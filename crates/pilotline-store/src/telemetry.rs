@@ -49,7 +49,9 @@ pub struct SamplesStored {
     pub replays: u64,
     /// Samples whose point already had another value at that instant.
     pub conflicts: u64,
-    /// Samples older than the raw retention, not stored (counted by the application layer).
+    /// Samples not stored because retention has passed their time: older than the tool's raw
+    /// horizon (the application layer's count) or behind the store's retention mark for the
+    /// tool, where raw samples have been deleted and the rollups are final.
     pub expired: u64,
     /// The first conflicts (at most [`CONFLICT_EXAMPLES`]): tool, point and time.
     pub examples: Vec<(String, String, DateTime<Utc>)>,
@@ -272,7 +274,8 @@ async fn runs_within<C: Conn>(
              FROM equipment_runs WHERE equipment_id = $1 AND started_at <= $2 \
              ORDER BY started_at DESC LIMIT 1) AS before_from \
              UNION ALL SELECT lot_id, started_at, ended_at FROM equipment_runs \
-             WHERE equipment_id = $3 AND started_at > $4 AND started_at <= $5",
+             WHERE equipment_id = $3 AND started_at > $4 AND started_at <= $5 \
+             ORDER BY started_at",
             params![tool, from, tool, from, to],
         )
         .await?;
@@ -370,16 +373,39 @@ pub(crate) fn key_of(ids: &Numbered, s: &NewSample) -> Result<SampleKey, StoreEr
 /// that were there already, to tell replays from conflicts.
 async fn insert_all_pg(
     pool: &sqlx::PgPool,
-    samples: &[NewSample],
+    all: &[NewSample],
     ids: &Numbered,
 ) -> Result<SamplesStored, StoreError> {
+    let mut tx = pool.begin().await?;
+    // Where retention has deleted each tool's raw samples up to: nothing is stored behind it
+    // (its rollups are final there). The rows stay locked, in tool order, until commit, so the
+    // retention job cannot move a mark past samples being stored.
+    let mut tools: Vec<&str> = all.iter().map(|s| s.equipment.as_str()).collect();
+    tools.sort_unstable();
+    tools.dedup();
+    let purged_until: HashMap<String, i64> = sqlx::query_as(
+        "SELECT equipment_id, raw_purged_until FROM rollup_progress \
+         WHERE equipment_id = ANY($1) ORDER BY equipment_id FOR UPDATE",
+    )
+    .bind(&tools)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    let behind = |s: &NewSample| {
+        purged_until
+            .get(&s.equipment)
+            .is_some_and(|m| sample_us(s.at) < *m)
+    };
+    let samples: Vec<&NewSample> = all.iter().filter(|s| !behind(s)).collect();
+    let expired = (all.len() - samples.len()) as u64;
     let mut tool = Vec::with_capacity(samples.len());
     let mut at = Vec::with_capacity(samples.len());
     let mut point = Vec::with_capacity(samples.len());
     let mut number = Vec::with_capacity(samples.len());
     let mut text = Vec::with_capacity(samples.len());
     let mut keys = Vec::with_capacity(samples.len());
-    for s in samples {
+    for s in &samples {
         let key = key_of(ids, s)?;
         tool.push(key.0 as i32);
         at.push(key.1);
@@ -388,7 +414,6 @@ async fn insert_all_pg(
         text.push(s.text.as_deref());
         keys.push(key);
     }
-    let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO samples (tool, at, point, number, text) \
          SELECT * FROM UNNEST($1::int4[], $2::int8[], $3::int2[], $4::float8[], $5::text[]) \
@@ -404,11 +429,12 @@ async fn insert_all_pg(
     .rows_affected();
     let mut outcome = SamplesStored {
         stored: inserted,
+        expired,
         ..SamplesStored::default()
     };
     let mut kept: Vec<&NewSample> = Vec::with_capacity(samples.len());
     if inserted == samples.len() as u64 {
-        kept.extend(samples);
+        kept.extend(samples.iter().copied());
     } else {
         // Some keys were there already (or twice in the batch): read the stored values of the
         // batch's keys, and which of them this transaction wrote (`xmin`). A key written now
@@ -429,7 +455,7 @@ async fn insert_all_pg(
             .map(|(t, a, p, n, x, fresh)| ((i64::from(t), a, i64::from(p)), (n, x, fresh)))
             .collect();
         let mut taken: std::collections::HashSet<SampleKey> = Default::default();
-        for (s, key) in samples.iter().zip(&keys) {
+        for (s, key) in samples.iter().copied().zip(&keys) {
             match stored.get(key) {
                 // Written now: by the first of the key's samples that holds the stored value.
                 Some((n, x, true)) if !taken.contains(key) && same_value(s, *n, x.as_deref()) => {
@@ -582,9 +608,16 @@ impl Store {
             truncated: false,
             next: None,
         };
-        let Some(points) = self.tool_points(equipment, point).await? else {
+        let Some(mut points) = self.tool_points(equipment, point).await? else {
             return Ok(empty);
         };
+        // A cursor's point numbered by another replica since this one read the tool's numbers.
+        if let Some(c) = after
+            && points.point(&c.point).is_none()
+            && let Some(fresh) = self.tool_points(equipment, Some(&c.point)).await?
+        {
+            points = fresh;
+        }
         let point_id = match point {
             Some(name) => match points.point(name) {
                 Some(id) => Some(id),

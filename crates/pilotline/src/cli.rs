@@ -239,10 +239,15 @@ fn run(cli: Cli) -> Result<()> {
         match cli.command {
             Command::Serve => crate::serve::serve(&config).await,
             Command::Collect { profiles } => {
-                let store = open_migrated(&config).await?;
                 let dir = profiles
                     .or(config.equipment_profiles.clone().map(PathBuf::from))
                     .unwrap_or_else(|| PathBuf::from("equipment-profiles"));
+                // The tools' own retention decides which late samples are still taken.
+                let store = crate::collect::with_profile_retention(
+                    open_migrated(&config).await?,
+                    &dir,
+                    config.retention(),
+                )?;
                 let (stop_tx, stop) = tokio::sync::watch::channel(false);
                 let options = crate::collect::Options::from_config(&config, dir);
                 let collector = crate::collect::start(store.clone(), &options, stop)?;

@@ -81,6 +81,24 @@ pub fn tool_retention(
         .collect()
 }
 
+/// `app` keeping the telemetry of the tools in the profiles at `profiles` as their device
+/// types' `[retention]` says (the others as `line`); refuses a profile error or an
+/// inconsistent policy, naming it.
+pub fn with_profile_retention(
+    app: App,
+    profiles: &std::path::Path,
+    line: pilotline_app::RetentionPolicy,
+) -> Result<App> {
+    let catalogue = load_profiles(profiles)?;
+    app.with_tool_retention(tool_retention(&catalogue, line))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "equipment profiles {}: [retention]: {e}",
+                profiles.display()
+            )
+        })
+}
+
 /// Starts one task per Modbus tool, one per MQTT broker, and the writer that stores their
 /// events, until `stop` turns true. The returned task ends once everything is stored.
 pub fn start(store: App, options: &Options, stop: watch::Receiver<bool>) -> Result<JoinHandle<()>> {

@@ -18,15 +18,11 @@ pub async fn serve(config: &Config) -> Result<()> {
     );
     // Tools whose device type keeps its telemetry otherwise than the line.
     let store = match &config.equipment_profiles {
-        Some(dir) => {
-            let catalogue = crate::collect::load_profiles(std::path::Path::new(dir))?;
-            store
-                .with_tool_retention(crate::collect::tool_retention(
-                    &catalogue,
-                    config.retention(),
-                ))
-                .map_err(|e| anyhow::anyhow!("equipment profiles {dir}: [retention]: {e}"))?
-        }
+        Some(dir) => crate::collect::with_profile_retention(
+            store,
+            std::path::Path::new(dir),
+            config.retention(),
+        )?,
         None => store,
     };
     let listener = TcpListener::bind(&config.listen)

@@ -192,6 +192,13 @@ async fn bad_requests_get_clear_problems_and_change_nothing() {
                 .await
                 .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::WindowReversed);
         }
+        // A state history reads its window only, and a window is at most 400 days.
+        s.get(
+            "manager",
+            "/api/v1/equipment/DESIGN-SIGNOFF-01/states?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, Code::OutOfRange);
         // Too large, too long, not UTF-8: problem+json like every other refusal.
         let big = format!("{{\"equipment\": \"{}\"}}", "x".repeat(3 << 20));
         s.raw(

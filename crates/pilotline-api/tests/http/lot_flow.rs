@@ -290,6 +290,22 @@ async fn lists_wip_equipment_and_openapi() {
             .body;
         assert_eq!(states["changes"][0]["to"], "scheduled_down");
         assert_eq!(states["utilisation"]["failures"], 0);
+        // A window before every change: no changes in it, and the whole window in the state
+        // the first later change left.
+        let before = s
+            .get(
+                "engineer",
+                "/api/v1/equipment/DRIE-02/states?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z",
+            )
+            .await
+            .body;
+        assert_eq!(before["changes"].as_array().unwrap().len(), 0, "{before}");
+        let initial = states["changes"][0]["from"].as_str().unwrap();
+        assert_eq!(
+            before["utilisation"]["seconds"][initial].as_f64(),
+            Some(86_400.0),
+            "{before}"
+        );
         // The running tool: productive since its track-in, so its productive time is above zero.
         let busy = s
             .get("engineer", &format!("/api/v1/equipment/{tool}/states"))
