@@ -42,6 +42,25 @@ CREATE TABLE equipment_runs (
 -- The runs whose raw samples retention has still to delete, oldest first.
 CREATE INDEX equipment_runs_unpurged ON equipment_runs (equipment_id, started_at) WHERE NOT purged;
 
+-- A lot transaction's track-in and track-out events open and close its run, in the statement
+-- that appends the event.
+CREATE FUNCTION equipment_run_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.kind = 'tracked_in' THEN
+        INSERT INTO equipment_runs (equipment_id, started_at, lot_id)
+        VALUES (NEW.change->>'equipment', floor(extract(epoch FROM NEW.at) * 1000000)::bigint,
+                NEW.lot_id)
+        ON CONFLICT DO NOTHING;
+    ELSE
+        UPDATE equipment_runs SET ended_at = floor(extract(epoch FROM NEW.at) * 1000000)::bigint
+        WHERE equipment_id = NEW.change->>'equipment' AND lot_id = NEW.lot_id
+          AND ended_at IS NULL;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER equipment_run_event AFTER INSERT ON lot_events FOR EACH ROW
+    WHEN (NEW.kind IN ('tracked_in', 'tracked_out')) EXECUTE FUNCTION equipment_run_event();
+
 INSERT INTO sample_tools (equipment_id)
     SELECT DISTINCT equipment_id FROM equipment_samples ORDER BY equipment_id;
 INSERT INTO sample_points (tool, id, name)

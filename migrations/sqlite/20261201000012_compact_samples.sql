@@ -43,6 +43,22 @@ CREATE TABLE equipment_runs (
 -- The runs whose raw samples retention has still to delete, oldest first.
 CREATE INDEX equipment_runs_unpurged ON equipment_runs (equipment_id, started_at) WHERE purged = 0;
 
+-- A lot transaction's track-in and track-out events open and close its run, in the statement
+-- that appends the event.
+CREATE TRIGGER equipment_run_opened AFTER INSERT ON lot_events
+WHEN NEW.kind = 'tracked_in'
+BEGIN
+    INSERT OR IGNORE INTO equipment_runs (equipment_id, started_at, lot_id)
+    VALUES (json_extract(NEW.change, '$.equipment'), CAST(strftime('%s', substr(NEW.at, 1, 19)) AS INTEGER) * 1000000 + CAST(substr(NEW.at, 21, 6) AS INTEGER), NEW.lot_id);
+END;
+CREATE TRIGGER equipment_run_closed AFTER INSERT ON lot_events
+WHEN NEW.kind = 'tracked_out'
+BEGIN
+    UPDATE equipment_runs SET ended_at = CAST(strftime('%s', substr(NEW.at, 1, 19)) AS INTEGER) * 1000000 + CAST(substr(NEW.at, 21, 6) AS INTEGER)
+    WHERE equipment_id = json_extract(NEW.change, '$.equipment') AND lot_id = NEW.lot_id
+      AND ended_at IS NULL;
+END;
+
 INSERT INTO sample_tools (equipment_id)
     SELECT DISTINCT equipment_id FROM equipment_samples ORDER BY equipment_id;
 INSERT INTO sample_points (tool, id, name)

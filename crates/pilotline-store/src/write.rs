@@ -817,35 +817,6 @@ async fn put_equipment<C: Conn>(
     Ok(Outcome::Equipment(tool))
 }
 
-/// Opens the lot's run on a tool at a track-in and closes it at the track-out: the runs say
-/// which of the tool's samples are the lot's process data.
-async fn write_run<C: Conn>(
-    c: &mut C,
-    e: &pilotline_domain::event::LotEvent,
-) -> Result<(), StoreError> {
-    let at = crate::telemetry::sample_us(e.at);
-    match &e.change {
-        Change::TrackedIn { equipment, .. } => {
-            c.execute(
-                "INSERT INTO equipment_runs (equipment_id, started_at, lot_id) VALUES ($1, $2, $3) \
-                 ON CONFLICT DO NOTHING",
-                params![equipment.as_str(), at, e.lot_id.as_str()],
-            )
-            .await?;
-        }
-        Change::TrackedOut { equipment, .. } => {
-            c.execute(
-                "UPDATE equipment_runs SET ended_at = $1 \
-                 WHERE equipment_id = $2 AND lot_id = $3 AND ended_at IS NULL",
-                params![at, equipment.as_str(), e.lot_id.as_str()],
-            )
-            .await?;
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
 /// Writes a tool's new state; the database records the E10 state change event from the
 /// `changed_by`/`change_reason`/`change_lot` columns in the same statement (trigger
 /// `equipment_state_event`).
@@ -1037,7 +1008,6 @@ async fn persist<C: Conn>(
             )
             .await?;
         }
-        write_run(c, e).await?;
     }
     if let Some((tool, change)) = &applied.equipment {
         write_equipment(c, tool, change).await?;
