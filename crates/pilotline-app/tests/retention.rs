@@ -386,3 +386,71 @@ async fn a_device_types_retention_replaces_the_lines_for_its_tools() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_retention_step_walks_a_bounded_number_of_runs() {
+    for db in TestDb::all("retention_steps").await {
+        let app = App::new(db.store().await.unwrap())
+            .with_retention(policy())
+            .unwrap();
+        let spec = seed_line(&app, 1).await;
+        let tool = format!("{}-01", spec.steps[0].equipment_type);
+        // 60 lots run on the tool one after the other; one sample in the gap after each run.
+        let lots = 60;
+        for i in 0..lots {
+            let lot = format!("G{i:02}");
+            start_lot(&app, &lot).await;
+            for command in [
+                LotCommand::TrackIn {
+                    equipment: tool.clone(),
+                    recipe: None,
+                },
+                LotCommand::TrackOut {
+                    scrap_wafers: Vec::new(),
+                    scrap_reason: None,
+                    readings: Vec::new(),
+                },
+            ] {
+                let op = WriteOp::Lot {
+                    lot_id: lot.clone(),
+                    command,
+                    if_version: None,
+                };
+                app.execute(&op, &engineer()).await.unwrap();
+            }
+            let gap = NewSample {
+                equipment: tool.clone(),
+                point: "p".into(),
+                at: pilotline_app::now(),
+                number: Some(i as f64),
+                text: None,
+            };
+            assert_eq!(app.record_samples(&[gap]).await.unwrap().stored, 1);
+        }
+        let now = pilotline_app::now();
+        app.roll_up_samples(now + Duration::hours(1), u64::MAX)
+            .await
+            .unwrap();
+        // Past the raw retention (not the lots'): one step deletes the samples of at most 50
+        // gaps, the next ones the rest.
+        let later = now + Duration::days(2) + Duration::hours(2);
+        let first = app.enforce_retention(later, 1).await.unwrap();
+        assert_eq!(first.batches, 1);
+        assert!((1..=50).contains(&first.raw), "{}: {first:?}", db.label);
+        let rest = app.enforce_retention(later, u64::MAX).await.unwrap();
+        assert_eq!(first.raw + rest.raw, lots, "{}", db.label);
+        let left = read_all(
+            &app,
+            &tool,
+            window(
+                now - Duration::hours(1),
+                now + Duration::hours(1),
+                Resolution::Raw,
+            ),
+        )
+        .await;
+        assert!(left.samples.is_empty(), "{}", db.label);
+        app.close().await;
+        db.cleanup().await;
+    }
+}
