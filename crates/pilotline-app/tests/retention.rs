@@ -71,6 +71,31 @@ fn assert_same(
     }
 }
 
+fn track_in(tool: &str) -> LotCommand {
+    LotCommand::TrackIn {
+        equipment: tool.to_string(),
+        recipe: None,
+    }
+}
+
+fn track_out() -> LotCommand {
+    LotCommand::TrackOut {
+        scrap_wafers: Vec::new(),
+        scrap_reason: None,
+        readings: Vec::new(),
+    }
+}
+
+/// Runs `command` on lot `lot` as the engineer.
+async fn move_lot(app: &App, lot: &str, command: LotCommand) {
+    let op = WriteOp::Lot {
+        lot_id: lot.into(),
+        command,
+        if_version: None,
+    };
+    app.execute(&op, &engineer()).await.unwrap();
+}
+
 #[tokio::test]
 async fn raw_samples_expire_and_their_rollups_remain_equal_to_them() {
     for seed in [3u64, 11] {
@@ -102,16 +127,7 @@ async fn raw_samples_expire_and_their_rollups_remain_equal_to_them() {
                 app.record_samples(b).await.unwrap();
             }
             start_lot(&app, "R1").await;
-            let lot_command = |command| WriteOp::Lot {
-                lot_id: "R1".into(),
-                command,
-                if_version: None,
-            };
-            let track_in = lot_command(LotCommand::TrackIn {
-                equipment: tool.clone(),
-                recipe: None,
-            });
-            app.execute(&track_in, &engineer()).await.unwrap();
+            move_lot(&app, "R1", track_in(&tool)).await;
             let tracked_in = pilotline_app::now() + Duration::seconds(1);
             let run = series(tracked_in, 1500);
             for b in run.chunks(300) {
@@ -191,12 +207,7 @@ async fn raw_samples_expire_and_their_rollups_remain_equal_to_them() {
 
             // The run ends; past the lot's retention, then the minutes': hours remain, equal to
             // the raw data.
-            let track_out = lot_command(LotCommand::TrackOut {
-                scrap_wafers: Vec::new(),
-                scrap_reason: None,
-                readings: Vec::new(),
-            });
-            app.execute(&track_out, &engineer()).await.unwrap();
+            move_lot(&app, "R1", track_out()).await;
             // Samples of the run itself (the run's window as the lot's history has it, arriving
             // late): kept past the raw retention, deleted past the lot's.
             let runs = app
@@ -400,24 +411,8 @@ async fn a_retention_step_walks_a_bounded_number_of_runs() {
         for i in 0..lots {
             let lot = format!("G{i:02}");
             start_lot(&app, &lot).await;
-            for command in [
-                LotCommand::TrackIn {
-                    equipment: tool.clone(),
-                    recipe: None,
-                },
-                LotCommand::TrackOut {
-                    scrap_wafers: Vec::new(),
-                    scrap_reason: None,
-                    readings: Vec::new(),
-                },
-            ] {
-                let op = WriteOp::Lot {
-                    lot_id: lot.clone(),
-                    command,
-                    if_version: None,
-                };
-                app.execute(&op, &engineer()).await.unwrap();
-            }
+            move_lot(&app, &lot, track_in(&tool)).await;
+            move_lot(&app, &lot, track_out()).await;
             let gap = NewSample {
                 equipment: tool.clone(),
                 point: "p".into(),

@@ -218,7 +218,7 @@ async fn purge_raw<C: Conn>(
     let Some((limit, mut mark)) = deletable_until(c, tool, cutoff).await? else {
         return Ok((0, false));
     };
-    let Some(points) = crate::sample_ids::load(c, tool).await? else {
+    let Some(tool_id) = crate::sample_ids::tool_number(c, tool).await? else {
         return Ok((0, false));
     };
     let mut deleted = 0;
@@ -261,7 +261,7 @@ async fn purge_raw<C: Conn>(
             .map(|r| r.int("started_at"))
             .transpose()?;
         let gap_end = next_run.map_or(limit, |s| s.min(limit));
-        let (n, until) = delete_range(c, points.id, mark, gap_end).await?;
+        let (n, until) = delete_range(c, tool_id, mark, gap_end).await?;
         deleted += n;
         mark = until;
         if n >= RETENTION_BATCH as u64 {
@@ -305,10 +305,10 @@ async fn purge_runs<C: Conn>(
         // The oldest run still open, or not past its retention: later ones are younger.
         return Ok((0, false));
     };
-    let Some(points) = crate::sample_ids::load(c, tool).await? else {
+    let Some(tool_id) = crate::sample_ids::tool_number(c, tool).await? else {
         return Ok((0, false));
     };
-    let (n, until) = delete_range(c, points.id, start, end).await?;
+    let (n, until) = delete_range(c, tool_id, start, end).await?;
     if until >= end {
         let purged = if C::POSTGRES {
             "purged = TRUE"

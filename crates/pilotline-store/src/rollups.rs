@@ -257,20 +257,11 @@ async fn roll_slice<C: Conn>(
     if to_1m > from_1m {
         let mut raw = Vec::new();
         if let Some(points) = crate::sample_ids::load(c, tool).await? {
-            let numeric = if C::POSTGRES {
-                "number IS NOT NULL"
-            } else {
-                "typeof(value) IN ('real', 'integer')"
-            };
-            let kind = if C::POSTGRES {
-                crate::BackendKind::Postgres
-            } else {
-                crate::BackendKind::Sqlite
-            };
             let sql = crate::conn::shaped(format!(
-                "SELECT at, CAST(point AS BIGINT) AS point, {} FROM samples WHERE tool = $1 AND at >= $2 AND at < $3 \
-                 AND {numeric}",
-                crate::telemetry::value_columns(kind)
+                "SELECT at, CAST(point AS BIGINT) AS point, {} FROM samples WHERE tool = $1 \
+                 AND at >= $2 AND at < $3 AND {}",
+                crate::telemetry::value_columns(C::POSTGRES),
+                crate::telemetry::numeric_only(C::POSTGRES)
             ));
             let rows = c
                 .fetch_all(

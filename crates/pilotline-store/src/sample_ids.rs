@@ -37,18 +37,23 @@ impl ToolPoints {
 /// Numbers known to this process, by tool id.
 pub(crate) type SampleIds = Arc<RwLock<HashMap<String, Arc<ToolPoints>>>>;
 
+/// Tool `tool`'s number; `None` when it never sent a sample.
+pub(crate) async fn tool_number<C: Conn>(c: &mut C, tool: &str) -> Result<Option<i64>, StoreError> {
+    c.fetch_optional(
+        "SELECT CAST(id AS BIGINT) AS id FROM sample_tools WHERE equipment_id = $1",
+        params![tool],
+    )
+    .await?
+    .map(|r| r.int("id"))
+    .transpose()
+    .map_err(StoreError::from)
+}
+
 /// Reads tool `tool`'s numbers from the database; `None` when it never sent a sample.
 pub(crate) async fn load<C: Conn>(c: &mut C, tool: &str) -> Result<Option<ToolPoints>, StoreError> {
-    let Some(row) = c
-        .fetch_optional(
-            "SELECT CAST(id AS BIGINT) AS id FROM sample_tools WHERE equipment_id = $1",
-            params![tool],
-        )
-        .await?
-    else {
+    let Some(id) = tool_number(c, tool).await? else {
         return Ok(None);
     };
-    let id = row.int("id")?;
     let mut points = ToolPoints {
         id,
         ..ToolPoints::default()

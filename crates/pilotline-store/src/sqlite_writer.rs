@@ -9,6 +9,7 @@
 //! always ready. Reads still use sqlx's pool. Both drivers link the one bundled SQLite.
 
 use chrono::{DateTime, Utc};
+use rusqlite::OptionalExtension;
 use rusqlite::types::Value;
 use serde::de::DeserializeOwned;
 use std::borrow::Cow;
@@ -387,10 +388,7 @@ pub(crate) fn insert_samples(
             if !purged_until.contains_key(s.equipment.as_str()) {
                 let mark: Option<i64> = purged
                     .query_row([&s.equipment], |r| r.get(0))
-                    .or_else(|e| match e {
-                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                        e => Err(e),
-                    })
+                    .optional()
                     .map_err(db)?;
                 purged_until.insert(s.equipment.as_str(), mark.unwrap_or(0));
             }

@@ -210,13 +210,21 @@ fn latest_record<R: RowExt>(r: &R) -> Result<SampleRecord, StoreError> {
 
 /// The columns that read a stored sample's value as `number` and `text`: SQLite keeps either in
 /// one column without type affinity, PostgreSQL in two.
-pub(crate) fn value_columns(kind: crate::BackendKind) -> &'static str {
-    match kind {
-        crate::BackendKind::Sqlite => {
-            "CASE WHEN typeof(value) IN ('real', 'integer') THEN CAST(value AS REAL) END AS number, \
-             CASE WHEN typeof(value) = 'text' THEN value END AS text"
-        }
-        crate::BackendKind::Postgres => "number, text",
+pub(crate) fn value_columns(postgres: bool) -> &'static str {
+    if postgres {
+        "number, text"
+    } else {
+        "CASE WHEN typeof(value) IN ('real', 'integer') THEN CAST(value AS REAL) END AS number, \
+         CASE WHEN typeof(value) = 'text' THEN value END AS text"
+    }
+}
+
+/// The condition that keeps numeric samples only.
+pub(crate) fn numeric_only(postgres: bool) -> &'static str {
+    if postgres {
+        "number IS NOT NULL"
+    } else {
+        "typeof(value) IN ('real', 'integer')"
     }
 }
 
@@ -647,7 +655,7 @@ impl Store {
         let sql = shaped(format!(
             "SELECT at, CAST(point AS BIGINT) AS point, {} FROM samples{filters} \
              ORDER BY at, point LIMIT ${n}",
-            value_columns(self.kind())
+            value_columns(self.kind() == crate::BackendKind::Postgres)
         ));
         with_read_conn!(self, |c| {
             let rows = c.fetch_all(sql, params).await?;

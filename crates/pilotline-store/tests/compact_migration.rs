@@ -81,35 +81,24 @@ const OLD: [OldRow; 5] = [
 ];
 
 async fn insert_old(db: &TestDb) {
-    for (tool, point, at, number, text) in OLD {
-        let sql = "INSERT INTO equipment_samples (equipment_id, point, at, number, text) \
-                   VALUES ($1, $2, $3, $4, $5)";
-        if db.label == "sqlite" {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            sqlx::query(sql)
-                .bind(tool)
-                .bind(point)
-                .bind(at)
-                .bind(number)
-                .bind(text)
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-        } else {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            let at: DateTime<Utc> = at.parse().unwrap();
-            sqlx::query(sql)
-                .bind(tool)
-                .bind(point)
-                .bind(at)
-                .bind(number)
-                .bind(text)
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
+    let sql = "INSERT INTO equipment_samples (equipment_id, point, at, number, text) \
+               VALUES ($1, $2, $3, $4, $5)";
+    if db.label == "sqlite" {
+        // SQLite kept times as text.
+        let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+        for (tool, point, at, number, text) in OLD {
+            let q = sqlx::query(sql).bind(tool).bind(point).bind(at);
+            q.bind(number).bind(text).execute(&pool).await.unwrap();
         }
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        for (tool, point, at, number, text) in OLD {
+            let at: DateTime<Utc> = at.parse().unwrap();
+            let q = sqlx::query(sql).bind(tool).bind(point).bind(at);
+            q.bind(number).bind(text).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
     }
 }
 
