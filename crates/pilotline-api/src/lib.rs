@@ -131,7 +131,7 @@ async fn query_guard(
 
 /// The whole API as an axum router.
 pub fn router(state: AppState) -> Router {
-    use handlers::{identity, lots, master, spc, system, tenants, testdata, wafers};
+    use handlers::{identity, lots, master, shuttles, spc, system, tenants, testdata, wafers};
     let api = Router::new()
         .route(
             "/routes",
@@ -188,6 +188,36 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{name}/status", post(identity::set_status))
         .route("/tenants", get(tenants::list).post(tenants::create))
         .route("/tenants/{id}/status", post(tenants::set_status))
+        .route("/line", get(shuttles::get_line).put(shuttles::put_line))
+        .route(
+            "/routes/{id}/layers",
+            get(shuttles::get_layers).put(shuttles::put_layers),
+        )
+        .route("/shuttles", get(shuttles::list).post(shuttles::create))
+        .route("/shuttles/calendar.ics", get(shuttles::calendar))
+        .route("/shuttles/{id}", get(shuttles::get))
+        .route("/shuttles/{id}/status", post(shuttles::set_status))
+        .route("/shuttles/{id}/quote", post(shuttles::quote))
+        .route(
+            "/shuttles/{id}/bookings",
+            get(shuttles::shuttle_bookings).post(shuttles::book),
+        )
+        .route("/shuttles/{id}/close", post(shuttles::close))
+        .route("/shuttles/{id}/layout", get(shuttles::layout))
+        .route("/shuttles/{id}/layout/approve", post(shuttles::approve))
+        .route("/shuttles/{id}/start", post(shuttles::start))
+        .route("/bookings", get(shuttles::bookings))
+        .route("/bookings/{id}", get(shuttles::booking))
+        .route("/bookings/{id}/quote", get(shuttles::booking_quote))
+        .route("/bookings/{id}/cancel", post(shuttles::cancel))
+        .route(
+            "/bookings/{id}/designs",
+            get(shuttles::revisions).post(shuttles::upload),
+        )
+        .route("/bookings/{id}/submit", post(shuttles::submit))
+        .route("/bookings/{id}/accept", post(shuttles::accept))
+        .route("/designs/{id}", get(shuttles::design))
+        .route("/designs/{id}/precheck", get(shuttles::precheck))
         .layer(axum::middleware::from_fn(query_guard));
     Router::new()
         .route("/healthz", get(system::healthz))

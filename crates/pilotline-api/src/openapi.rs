@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{identity, lots, master, spc, system, tenants, testdata, wafers};
+use crate::handlers::{identity, lots, master, shuttles, spc, system, tenants, testdata, wafers};
 
 /// Pilotline's API description.
 #[derive(OpenApi)]
@@ -23,12 +23,20 @@ use crate::handlers::{identity, lots, master, spc, system, tenants, testdata, wa
         lots::split, lots::merge, lots::rework, lots::scrap, lots::ship,
         identity::list, identity::revoke, identity::set_status,
         tenants::list, tenants::create, tenants::set_status,
+        shuttles::get_line, shuttles::put_line, shuttles::get_layers, shuttles::put_layers,
+        shuttles::list, shuttles::create, shuttles::calendar, shuttles::get, shuttles::set_status,
+        shuttles::quote, shuttles::shuttle_bookings, shuttles::book, shuttles::close,
+        shuttles::approve, shuttles::start, shuttles::layout, shuttles::bookings,
+        shuttles::booking, shuttles::booking_quote, shuttles::cancel, shuttles::revisions,
+        shuttles::upload, shuttles::submit, shuttles::accept, shuttles::design, shuttles::precheck,
     ),
     components(schemas(
         wafers::MapFormat,
         pilotline_app::GroupBy,
         pilotline_app::Stage,
-        pilotline_app::Resolution
+        pilotline_app::Resolution,
+        shuttles::LayoutFormat,
+        shuttles::LayoutPicture
     )),
     modifiers(&Security),
     tags(
@@ -41,6 +49,7 @@ use crate::handlers::{identity, lots, master, spc, system, tenants, testdata, wa
         (name = "spc", description = "Metrology readings and SPC charts"),
         (name = "system", description = "Health and metrics"),
         (name = "identity", description = "Tenants, tokens and users"),
+        (name = "mpw", description = "MPW shuttles: calendar, bookings, designs, layouts"),
     )
 )]
 pub struct ApiDoc;

@@ -19,6 +19,7 @@ mod metrics;
 mod perform;
 mod qtime;
 mod reads;
+mod shuttles;
 mod spc;
 mod telemetry;
 mod tenants;
@@ -29,19 +30,22 @@ pub use master::{StateHistory, ToolStatus};
 pub use metrics::AppMetrics;
 pub use perform::{Performed, Renderer};
 pub use qtime::qtime_actor;
+pub use shuttles::{
+    BookingRequest, BookingView, LayoutView, MAX_DESIGN_FILE, PoolView, ShuttleView,
+};
 pub use testdata::{MAX_TEST_FILE, Upload};
 
 /// The read models and commands adapters exchange with the application layer.
 pub use pilotline_store::{
-    BackendKind, BinPareto, Bucket, ChartLimits, ChartPoint, ChartSpec, ChartType, ChartView,
-    ChartViolation, CommState, Genealogy, GenealogyLink, GroupBy, IMPORT_BATCH, IdempotencyKey,
-    ImportedFile, LotCommand, LotFilter, LotPage, LotYield, Measurement, NewLotRequest,
-    NewMeasurements, NewSample, OocAction, OpenOptions, Outcome, ParametricRow, ParetoBin,
-    ProcessDataQuery, ProcessRun, ProductBins, Rejection, Resolution, RetentionPolicies,
-    RetentionPolicy, RetentionRun, RollupRun, SampleCursor, SamplePage, SampleQuery, SampleRecord,
-    SamplesStored, SpcOutcome, SpcSignal, Stage, StageYield, StdfUpload, Store, StoredResponse,
-    TOKEN_PREFIX, TestFileInfo, TokenInfo, WaferYield, WipRow, WriteOp, YieldFilter, YieldGroup,
-    now, redact_url,
+    BackendKind, BinPareto, Booking, BookingEvent, Bucket, ChartLimits, ChartPoint, ChartSpec,
+    ChartType, ChartView, ChartViolation, CommState, DesignRevision, Genealogy, GenealogyLink,
+    GroupBy, IMPORT_BATCH, IdempotencyKey, ImportedFile, LotCommand, LotFilter, LotPage, LotYield,
+    Measurement, NewLotRequest, NewMeasurements, NewSample, OocAction, OpenOptions, Outcome,
+    ParametricRow, ParetoBin, ProcessDataQuery, ProcessRun, ProductBins, Rejection, Resolution,
+    RetentionPolicies, RetentionPolicy, RetentionRun, RollupRun, SampleCursor, SamplePage,
+    SampleQuery, SampleRecord, SamplesStored, SpcOutcome, SpcSignal, Stage, StageYield, StdfUpload,
+    Store, StoredResponse, TOKEN_PREFIX, TestFileInfo, TokenInfo, WaferYield, WipRow, WriteOp,
+    YieldFilter, YieldGroup, now, redact_url,
 };
 
 use std::sync::Arc;

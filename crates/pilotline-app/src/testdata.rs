@@ -37,6 +37,16 @@ impl Upload {
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), AppError> {
         Ok(self.writer.write(chunk).await?)
     }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.writer.is_empty()
+    }
+
+    /// Syncs the file and keeps it under its SHA-256; the upload place is given back.
+    pub(crate) async fn finish(self) -> Result<pilotline_store::Blob, AppError> {
+        Ok(self.writer.finish().await?)
+    }
 }
 
 impl App {
@@ -50,10 +60,20 @@ impl App {
         actor: &Actor,
     ) -> Result<Upload, AppError> {
         require(actor, Action::WriteMasterData, "import test data")?;
-        if declared.is_some_and(|n| n > MAX_TEST_FILE) {
+        self.start_upload(declared, MAX_TEST_FILE).await
+    }
+
+    /// An upload of at most `max` bytes into the blob store, once the declared size and a
+    /// free upload place are checked (the caller has checked the role).
+    pub(crate) async fn start_upload(
+        &self,
+        declared: Option<u64>,
+        max: u64,
+    ) -> Result<Upload, AppError> {
+        if declared.is_some_and(|n| n > max) {
             return Err(Code::BodyTooLarge
                 .refusal()
-                .with("limit", format!("{MAX_TEST_FILE} bytes"))
+                .with("limit", format!("{max} bytes"))
                 .into());
         }
         let place = self.uploads.clone().try_acquire_owned().map_err(|_| {
@@ -61,7 +81,7 @@ impl App {
                 .refusal()
                 .with("limit", self.max_uploads)
         })?;
-        let writer = self.blobs.writer(MAX_TEST_FILE).await?;
+        let writer = self.blobs.writer(max).await?;
         Ok(Upload {
             writer,
             _place: place,

@@ -17,8 +17,12 @@ pub enum Role {
     Operator,
     /// Manager: reads everything, changes nothing.
     Manager,
-    /// Start-up customer: reads only the lots of its own tenant.
+    /// Start-up customer (a tenant's member): reads its own tenant's lots, bookings and
+    /// designs, and uploads design revisions.
     Customer,
+    /// A tenant's admin: what a member may, plus booking shuttle slots, submitting designs,
+    /// and managing its own tenant's users and tokens — nothing outside its tenant.
+    TenantAdmin,
 }
 
 /// Everything a request may want to do, checked against the caller's [`Role`].
@@ -38,16 +42,29 @@ pub enum Action {
     ReleaseHold,
     /// Create users and tokens.
     Administer,
+    /// Read shuttles, their calendars and offers (everyone signed in).
+    ReadShuttles,
+    /// Create, open, close, start and deliver shuttles; set the line's configuration.
+    ManageShuttles,
+    /// Book, change or cancel a booking (a tenant admin for its own tenant; staff for any).
+    Book,
+    /// Upload a design revision (a tenant's people for their own bookings; engineers).
+    UploadDesign,
+    /// Accept designs, override deadlines, approve layouts (engineers).
+    ReviewDesigns,
+    /// Manage a tenant's users and tokens (platform admins; a tenant admin its own).
+    ManageTenantUsers,
 }
 
 impl Role {
     /// Every role, in a stable order.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Admin,
         Role::Engineer,
         Role::Operator,
         Role::Manager,
         Role::Customer,
+        Role::TenantAdmin,
     ];
 
     /// Whether this role may perform `action`.
@@ -55,10 +72,17 @@ impl Role {
         use Action::*;
         match self {
             Role::Admin => true,
-            Role::Engineer => !matches!(action, Administer),
-            Role::Operator => matches!(action, ReadLots | ReadMasterData | MoveLots | PlaceHold),
-            Role::Manager => matches!(action, ReadLots | ReadMasterData),
-            Role::Customer => matches!(action, ReadLots),
+            Role::Engineer => !matches!(action, Administer | ManageTenantUsers),
+            Role::Operator => matches!(
+                action,
+                ReadLots | ReadMasterData | MoveLots | PlaceHold | ReadShuttles
+            ),
+            Role::Manager => matches!(action, ReadLots | ReadMasterData | ReadShuttles),
+            Role::Customer => matches!(action, ReadLots | ReadShuttles | UploadDesign),
+            Role::TenantAdmin => matches!(
+                action,
+                ReadLots | ReadShuttles | UploadDesign | Book | ManageTenantUsers
+            ),
         }
     }
 
@@ -70,7 +94,13 @@ impl Role {
             Role::Operator => "operator",
             Role::Manager => "manager",
             Role::Customer => "customer",
+            Role::TenantAdmin => "tenant_admin",
         }
+    }
+
+    /// Whether this role belongs to a tenant (and so sees only that tenant's data).
+    pub fn is_tenant(self) -> bool {
+        matches!(self, Role::Customer | Role::TenantAdmin)
     }
 }
 
@@ -89,7 +119,7 @@ impl FromStr for Role {
             .find(|r| r.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown role {s:?} (expected admin, engineer, operator, manager or customer)"
+                    "unknown role {s:?} (expected admin, engineer, operator, manager, customer or tenant_admin)"
                 )
             })
     }
@@ -111,12 +141,12 @@ impl Actor {
     ///
     /// Platform staff see every lot; a customer sees only its own tenant's lots.
     pub fn may_see_tenant(&self, lot_tenant: Option<&str>) -> bool {
-        match self.role {
-            Role::Customer => match (&self.tenant, lot_tenant) {
-                (Some(mine), Some(theirs)) => mine == theirs,
-                _ => false,
-            },
-            _ => true,
+        if !self.role.is_tenant() {
+            return true;
+        }
+        match (&self.tenant, lot_tenant) {
+            (Some(mine), Some(theirs)) => mine == theirs,
+            _ => false,
         }
     }
 
@@ -138,8 +168,10 @@ impl Actor {
     pub fn check_user(name: &str, role: Role, tenant: Option<&str>) -> Result<(), crate::Refusal> {
         crate::refusal::check_text("user", name, 128)?;
         let requirement = match (role, tenant) {
-            (Role::Customer, None) => "must belong to a tenant (--tenant)",
-            (r, Some(_)) if r != Role::Customer => "does not belong to a tenant; only customers do",
+            (r, None) if r.is_tenant() => "must belong to a tenant (--tenant)",
+            (r, Some(_)) if !r.is_tenant() => {
+                "does not belong to a tenant; only customers and tenant admins do"
+            }
             _ => return Ok(()),
         };
         Err(crate::Code::TenantRequired
@@ -150,9 +182,10 @@ impl Actor {
 
     /// The tenant every read must be restricted to, if any.
     pub fn tenant_scope(&self) -> Option<&str> {
-        match self.role {
-            Role::Customer => Some(self.tenant.as_deref().unwrap_or("")),
-            _ => None,
+        if self.role.is_tenant() {
+            Some(self.tenant.as_deref().unwrap_or(""))
+        } else {
+            None
         }
     }
 }
@@ -184,7 +217,15 @@ mod tests {
     #[test]
     fn permissions_table() {
         use Action::*;
-        let table: [(Role, Action, bool); 14] = [
+        let table: [(Role, Action, bool); 22] = [
+            (Role::TenantAdmin, Book, true),
+            (Role::TenantAdmin, ManageTenantUsers, true),
+            (Role::TenantAdmin, ReadMasterData, false),
+            (Role::TenantAdmin, ReviewDesigns, false),
+            (Role::Customer, Book, false),
+            (Role::Customer, UploadDesign, true),
+            (Role::Engineer, ManageTenantUsers, false),
+            (Role::Manager, ReadShuttles, true),
             (Role::Operator, MoveLots, true),
             (Role::Operator, PlaceHold, true),
             (Role::Operator, ReleaseHold, false),

@@ -295,6 +295,38 @@ codes! {
     BinProductUnknown = ("bin_product_unknown", NotFound, "product {product} is not known (no product, nor test data of that part type)"),
     /// The lot has no test data the caller can see.
     NoTestData = ("no_test_data", NotFound, "lot {lot} has no test data you can see"),
+
+    // --- MPW shuttles ---------------------------------------------------------------------
+    /// The line's configuration (stepper field, wafer) has not been set.
+    LineConfigMissing = ("line_config_missing", Illegal, "the line's configuration (stepper field, wafer) is not set; an admin sets it with PUT /api/v1/line"),
+    /// A shuttle does not exist.
+    ShuttleNotFound = ("shuttle_not_found", NotFound, "shuttle {shuttle} does not exist"),
+    /// A shuttle's status does not allow this.
+    ShuttleStateForbids = ("shuttle_state_forbids", Illegal, "shuttle {shuttle} is {status}; {allowed}"),
+    /// A calendar date of the shuttle has passed (an engineer may override, with a reason).
+    DeadlinePassed = ("deadline_passed", Illegal, "{deadline} of shuttle {shuttle} was {at}; a late {action} needs an engineer's override with a reason"),
+    /// A slot shape is not on the shuttle's menu.
+    SlotShapeUnknown = ("slot_shape_unknown", Invalid, "slot: shuttle {shuttle} offers no slot {slot} (it offers {offered})"),
+    /// The shuttle does not sell this kind of booking.
+    BookingKindNotOffered = ("booking_kind_not_offered", Invalid, "shuttle {shuttle} does not sell {kind} bookings"),
+    /// An option is not offered.
+    OptionUnknown = ("option_unknown", Invalid, "options: shuttle {shuttle} offers no option {option} (it offers {offered})"),
+    /// A booking does not exist (or the caller may not see it).
+    BookingNotFound = ("booking_not_found", NotFound, "booking {booking} does not exist"),
+    /// A booking's status does not allow this.
+    BookingStateForbids = ("booking_state_forbids", Illegal, "booking {booking} is {status}; {allowed}"),
+    /// A design revision does not exist (or the caller may not see it).
+    DesignNotFound = ("design_not_found", NotFound, "design revision {design} does not exist"),
+    /// A design that failed its precheck cannot be accepted or submitted.
+    PrecheckFailed = ("precheck_failed", Illegal, "design revision {design} failed its precheck ({failed}); upload a corrected revision"),
+    /// The shuttle has no layout yet.
+    LayoutMissing = ("layout_missing", NotFound, "shuttle {shuttle} has no layout yet; it is computed when booking closes"),
+    /// The designs do not fit the stepper field.
+    LayoutDoesNotFit = ("layout_does_not_fit", Illegal, "the designs of shuttle {shuttle} do not fit its stepper field: {reason}"),
+    /// An override must say why.
+    OverrideReasonRequired = ("override_reason_required", Invalid, "override_reason: a late change needs a reason"),
+    /// Only a tenant's admin (or a platform admin) manages its users.
+    TenantAdminOnly = ("tenant_admin_only", Forbidden, "only an admin of tenant {tenant} may {action}"),
 }
 
 impl Code {
@@ -407,7 +439,7 @@ impl From<Code> for Refusal {
 
 /// Refuses a text field that is empty, too long or holds control characters (a reason code
 /// with a NUL in it would be stored and shown to the next person).
-pub fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), Refusal> {
+pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), Refusal> {
     if value.trim().is_empty() {
         return Err(Code::FieldEmpty.refusal().with("field", field));
     }
@@ -415,7 +447,7 @@ pub fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), Re
 }
 
 /// Like [`check_text`], but an empty value is allowed.
-pub fn check_optional_text(field: &'static str, value: &str, max: usize) -> Result<(), Refusal> {
+pub fn check_optional_text(field: &str, value: &str, max: usize) -> Result<(), Refusal> {
     if value
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')

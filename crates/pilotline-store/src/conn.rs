@@ -149,6 +149,11 @@ impl From<i64> for Param {
         Param::Int(v)
     }
 }
+impl From<Option<i64>> for Param {
+    fn from(v: Option<i64>) -> Self {
+        Param::OptInt(v)
+    }
+}
 impl From<DateTime<Utc>> for Param {
     fn from(v: DateTime<Utc>) -> Self {
         Param::Time(v)

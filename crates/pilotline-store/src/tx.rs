@@ -29,7 +29,7 @@ pub trait Work: Send {
 /// An open write transaction. Its body may await only its own methods (on SQLite the whole
 /// transaction runs in one synchronous hop on the writer connection).
 pub struct Tx<'t> {
-    conn: TxConn<'t>,
+    pub(crate) conn: TxConn<'t>,
     store: &'t Store,
     at: DateTime<Utc>,
 }
@@ -71,6 +71,8 @@ macro_rules! on_conn {
         }
     };
 }
+
+pub(crate) use on_conn;
 
 impl Tx<'_> {
     /// The transaction's clock reading: every change it makes is stamped with it.

@@ -3,6 +3,7 @@
 pub mod identity;
 pub mod lots;
 pub mod master;
+pub mod shuttles;
 pub mod spc;
 pub mod system;
 pub mod tenants;

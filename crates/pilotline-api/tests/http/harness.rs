@@ -16,6 +16,7 @@ pub struct Server {
     pub label: &'static str,
     pub route: RouteSpec,
     db: Option<TestDb>,
+    blobs: tempfile::TempDir,
     store: pilotline_store::Store,
     task: tokio::task::JoinHandle<()>,
 }
@@ -32,7 +33,15 @@ impl Server {
         let store = db.store().await.expect("store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = router(AppState::new(pilotline_app::App::new(store.clone())));
+        // Uploads go to a directory of the test's own, whichever backend (PostgreSQL's default
+        // is relative to the working directory).
+        let blobs = tempfile::tempdir().expect("blob directory");
+        let app = router(AppState::new(
+            pilotline_app::App::new(store.clone()).with_uploads(
+                Some(blobs.path().to_path_buf()),
+                pilotline_app::MAX_CONCURRENT_UPLOADS,
+            ),
+        ));
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -52,6 +61,8 @@ impl Server {
             ("manager", Role::Manager, None),
             ("acme", Role::Customer, Some("acme")),
             ("beta", Role::Customer, Some("beta")),
+            ("acme-admin", Role::TenantAdmin, Some("acme")),
+            ("beta-admin", Role::TenantAdmin, Some("beta")),
         ] {
             tokens.insert(name, store.create_token(name, role, tenant).await.unwrap());
         }
@@ -63,6 +74,7 @@ impl Server {
             label: db.label,
             route,
             db: Some(db),
+            blobs,
             store,
             task,
         }
@@ -82,9 +94,9 @@ impl Server {
             .unwrap()
     }
 
-    /// The blob directory of the server's store (SQLite: beside its file).
+    /// The server's blob directory.
     pub fn blob_dir(&self) -> std::path::PathBuf {
-        self.store.default_blob_dir()
+        self.blobs.path().to_path_buf()
     }
 
     /// Runs `statement` on the server's database over a connection of its own: for tests that

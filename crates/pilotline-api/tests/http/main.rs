@@ -6,6 +6,7 @@ mod errors;
 mod harness;
 mod identity;
 mod lot_flow;
+mod mpw;
 mod openapi;
 mod spc;
 mod spc_atomic;
