@@ -195,26 +195,26 @@ impl BookingEventKind {
         }
     }
 
+    /// Every kind.
+    pub const ALL: [BookingEventKind; 13] = [
+        BookingEventKind::Requested,
+        BookingEventKind::Confirmed,
+        BookingEventKind::Waitlisted,
+        BookingEventKind::Promoted,
+        BookingEventKind::RevisionUploaded,
+        BookingEventKind::DesignSubmitted,
+        BookingEventKind::PrecheckPassed,
+        BookingEventKind::PrecheckFailed,
+        BookingEventKind::Accepted,
+        BookingEventKind::InFab,
+        BookingEventKind::Delivered,
+        BookingEventKind::Cancelled,
+        BookingEventKind::DeadlineOverridden,
+    ];
+
     /// The kind with this stored name.
     pub fn parse(s: &str) -> Option<Self> {
-        use BookingEventKind::*;
-        [
-            Requested,
-            Confirmed,
-            Waitlisted,
-            Promoted,
-            RevisionUploaded,
-            DesignSubmitted,
-            PrecheckPassed,
-            PrecheckFailed,
-            Accepted,
-            InFab,
-            Delivered,
-            Cancelled,
-            DeadlineOverridden,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 

@@ -330,21 +330,6 @@ async fn two_hundred_concurrent_bookings_for_fifty_slots() {
         assert_eq!(second.body["status"], "waitlisted");
         let cap = s.get("engineer", "/api/v1/shuttles/MPW-C").await;
         assert_eq!(cap.body["capacity"][1]["taken"], 50);
-        // A tenant cannot cancel another tenant's booking: it does not exist for it.
-        let b = s
-            .post(
-                "acme-admin",
-                &format!(
-                    "/api/v1/bookings/{}/cancel",
-                    waitlisted
-                        .iter()
-                        .find(|w| w.0 % 2 == 0)
-                        .map_or(&waitlisted[2].1, |w| &w.1)
-                ),
-                json!({}),
-            )
-            .await;
-        assert!(b.status == StatusCode::OK || b.status == StatusCode::NOT_FOUND);
         match Arc::try_unwrap(s) {
             Ok(s) => s.stop().await,
             Err(_) => panic!("server still shared"),
