@@ -62,7 +62,10 @@ async fn pilotline(db_urls: &[String], label: &str, file: &Path, bytes: u64, waf
         let t = Instant::now();
         let y = store.lot_yield("BENCH-LOT", &actor).await.unwrap();
         for wy in &y.wafers {
-            let map = store.wafer_map(&wy.wafer, None, &actor).await.unwrap();
+            let map = store
+                .wafer_map(&wy.wafer, None, None, &actor)
+                .await
+                .unwrap();
             assert!(!map.dies.is_empty());
         }
         assert_eq!(y.wafers.len(), wafers);

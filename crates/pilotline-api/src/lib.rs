@@ -188,6 +188,14 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{name}/status", post(identity::set_status))
         .route("/tenants", get(tenants::list).post(tenants::create))
         .route("/tenants/{id}/status", post(tenants::set_status))
+        .route(
+            "/tenants/{id}/users",
+            get(tenants::users).post(tenants::add_user),
+        )
+        .route(
+            "/tenants/{id}/users/{name}/status",
+            post(tenants::set_user_status),
+        )
         .route("/line", get(shuttles::get_line).put(shuttles::put_line))
         .route(
             "/routes/{id}/layers",
@@ -209,6 +217,7 @@ pub fn router(state: AppState) -> Router {
         .route("/bookings", get(shuttles::bookings))
         .route("/bookings/{id}", get(shuttles::booking))
         .route("/bookings/{id}/quote", get(shuttles::booking_quote))
+        .route("/bookings/{id}/forecast", get(shuttles::forecast))
         .route("/bookings/{id}/cancel", post(shuttles::cancel))
         .route(
             "/bookings/{id}/designs",

@@ -23,11 +23,12 @@ use crate::handlers::{identity, lots, master, shuttles, spc, system, tenants, te
         lots::split, lots::merge, lots::rework, lots::scrap, lots::ship,
         identity::list, identity::revoke, identity::set_status,
         tenants::list, tenants::create, tenants::set_status,
+        tenants::users, tenants::add_user, tenants::set_user_status,
         shuttles::get_line, shuttles::put_line, shuttles::get_layers, shuttles::put_layers,
         shuttles::list, shuttles::create, shuttles::calendar, shuttles::get, shuttles::set_status,
         shuttles::quote, shuttles::shuttle_bookings, shuttles::book, shuttles::close,
         shuttles::approve, shuttles::start, shuttles::layout, shuttles::bookings,
-        shuttles::booking, shuttles::booking_quote, shuttles::cancel, shuttles::revisions,
+        shuttles::booking, shuttles::booking_quote, shuttles::forecast, shuttles::cancel, shuttles::revisions,
         shuttles::upload, shuttles::submit, shuttles::accept, shuttles::design, shuttles::precheck,
     ),
     components(schemas(

@@ -6,6 +6,19 @@ use pilotline_store::TokenInfo;
 
 use crate::{App, AppError};
 
+/// Refuses a token expiry that is not in the future.
+pub(crate) fn check_expiry(expires_at: Option<DateTime<Utc>>) -> Result<(), AppError> {
+    match expires_at {
+        Some(at) if at <= pilotline_store::now() => Err(Code::OutOfRange
+            .refusal()
+            .with("field", "expires_at")
+            .with("value", at.to_rfc3339())
+            .with("range", "the future")
+            .into()),
+        _ => Ok(()),
+    }
+}
+
 impl App {
     /// The actor a clear token belongs to. Asked on every request: a revoked token or a
     /// changed role applies on the very next one.
@@ -35,16 +48,7 @@ impl App {
         tenant: Option<&str>,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<String, AppError> {
-        if let Some(at) = expires_at
-            && at <= pilotline_store::now()
-        {
-            return Err(Code::OutOfRange
-                .refusal()
-                .with("field", "expires_at")
-                .with("value", at.to_rfc3339())
-                .with("range", "the future")
-                .into());
-        }
+        check_expiry(expires_at)?;
         Ok(self
             .store
             .issue_token(name, role, tenant, expires_at)

@@ -11,6 +11,7 @@
 //! Idempotency and the write metrics live here, so every front end has them. Reads go through
 //! here too, with the caller's role checked and its tenant scope applied by the store.
 
+mod delivery;
 mod error;
 mod identity;
 mod lots;
@@ -25,6 +26,7 @@ mod telemetry;
 mod tenants;
 mod testdata;
 
+pub use delivery::{Delivery, LotProgress};
 pub use error::AppError;
 pub use master::{StateHistory, ToolStatus};
 pub use metrics::AppMetrics;
@@ -44,8 +46,8 @@ pub use pilotline_store::{
     ParametricRow, ParetoBin, ProcessDataQuery, ProcessRun, ProductBins, Rejection, Resolution,
     RetentionPolicies, RetentionPolicy, RetentionRun, RollupRun, SampleCursor, SamplePage,
     SampleQuery, SampleRecord, SamplesStored, SpcOutcome, SpcSignal, Stage, StageYield, StdfUpload,
-    Store, StoredResponse, TOKEN_PREFIX, TestFileInfo, TokenInfo, WaferYield, WipRow, WriteOp,
-    YieldFilter, YieldGroup, now, redact_url,
+    Store, StoredResponse, TOKEN_PREFIX, TenantUser, TestFileInfo, TokenInfo, WaferYield, WipRow,
+    WriteOp, YieldFilter, YieldGroup, now, redact_url,
 };
 
 use std::sync::Arc;

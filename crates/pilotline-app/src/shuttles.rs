@@ -83,6 +83,8 @@ pub struct BookingView {
     pub timeline: Vec<BookingEvent>,
     /// Every uploaded revision, oldest first.
     pub revisions: Vec<DesignRevision>,
+    /// Its MPW lot's progress and the forecast delivery, beside the promised date.
+    pub delivery: crate::Delivery,
 }
 
 /// A layout as its viewer may see it.
@@ -562,6 +564,7 @@ impl MpwWork<'_> {
                 Code::Internal.refusal(),
             ));
         };
+        tx.insert_mpw_lot(&lot, id).await?;
         for b in tx.shuttle_bookings(id, &[]).await? {
             match b.status {
                 BookingStatus::Accepted => {
@@ -902,12 +905,14 @@ impl App {
         } else {
             None
         };
+        let delivery = self.delivery(id, actor).await?;
         Ok(BookingView {
             booking: b,
             waitlist_position,
             lot,
             timeline,
             revisions,
+            delivery,
         })
     }
 

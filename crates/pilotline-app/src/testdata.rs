@@ -132,30 +132,38 @@ impl App {
     pub async fn lot_yield(&self, lot: &str, actor: &Actor) -> Result<LotYield, AppError> {
         require(actor, Action::ReadLots, "read test data")?;
         self.store
-            .lot_yield(lot, actor)
+            .lot_yield(lot, None, actor)
             .await?
             .ok_or_else(|| Code::NoTestData.refusal().with("lot", lot).into())
     }
 
-    /// A wafer's map (`lot` chooses among lots that share the wafer id).
+    /// A wafer's map (`lot` chooses among lots that share the wafer id; `design`, an MPW
+    /// booking, keeps that design's dies only; a tenant sees its own dies only).
     pub async fn wafer_map(
         &self,
         wafer: &str,
         lot: Option<&str>,
+        design: Option<&str>,
         actor: &Actor,
     ) -> Result<WaferMap, AppError> {
         require(actor, Action::ReadLots, "read wafer maps")?;
         self.store
-            .wafer_map(wafer, lot, actor)
+            .wafer_map(wafer, lot, design, actor)
             .await?
             .ok_or_else(|| Code::WaferNotFound.refusal().with("wafer", wafer).into())
     }
 
-    /// A lot's wafers stacked into one map.
-    pub async fn stacked_map(&self, lot: &str, actor: &Actor) -> Result<StackedMap, AppError> {
+    /// A lot's wafers stacked into one map (`design`: one MPW design's dies; a tenant sees its
+    /// own dies only).
+    pub async fn stacked_map(
+        &self,
+        lot: &str,
+        design: Option<&str>,
+        actor: &Actor,
+    ) -> Result<StackedMap, AppError> {
         require(actor, Action::ReadLots, "read wafer maps")?;
         self.store
-            .stacked_map(lot, actor)
+            .stacked_map(lot, design, actor)
             .await?
             .ok_or_else(|| Code::NoTestData.refusal().with("lot", lot).into())
     }

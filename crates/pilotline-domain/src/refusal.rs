@@ -143,6 +143,8 @@ codes! {
     TokenNotFound = ("token_not_found", NotFound, "token {token} does not exist"),
     /// A user named does not exist.
     UserNotFound = ("user_not_found", NotFound, "user {user} does not exist"),
+    /// A tenant admin chose a user name that belongs to someone outside its tenant.
+    UserTaken = ("user_name_taken", Conflict, "user name {user} is taken; choose another"),
     /// A tenant named does not exist.
     TenantNotFound = ("tenant_not_found", NotFound, "tenant {tenant} does not exist"),
     /// A field names a tenant that does not exist.

@@ -34,21 +34,17 @@ pub struct Forecast {
 }
 
 /// The forecast at `now` for a lot with `ahead` steps left (the current first), `in_step_s`
-/// seconds already spent in the current one, on hold or not.
+/// seconds already spent in the current one, on hold or not. A step never measured counts at
+/// `line_mean_s`, the mean of the route's measured steps (one day when none is measured).
 pub fn forecast(
     ahead: &[StepAhead],
+    line_mean_s: Option<f64>,
     in_step_s: f64,
     held: bool,
     promised: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Forecast {
-    let measured: Vec<f64> = ahead.iter().filter_map(|s| s.measured_s).collect();
-    // A step never measured counts at the mean of those that were (one day if none were).
-    let fallback = if measured.is_empty() {
-        86_400.0
-    } else {
-        measured.iter().sum::<f64>() / measured.len() as f64
-    };
+    let fallback = line_mean_s.unwrap_or(86_400.0);
     let mut total = 0.0;
     for (i, s) in ahead.iter().enumerate() {
         let t = s.measured_s.unwrap_or(fallback);
@@ -87,13 +83,31 @@ mod tests {
                 measured_s: None,
             },
         ];
-        // Half a day spent in A: 1.5 + 1 + 1.5 (the mean of the measured) = 4 days.
-        let f = forecast(&ahead, 0.5 * day, false, now + Duration::days(3), now);
+        // Half a day spent in A: 1.5 + 1 + 1.5 (the route's mean) = 4 days.
+        let f = forecast(
+            &ahead,
+            Some(1.5 * day),
+            0.5 * day,
+            false,
+            now + Duration::days(3),
+            now,
+        );
         assert_eq!(f.expected, now + Duration::days(4));
         assert!((f.late_days - 1.0).abs() < 1e-9);
         assert_eq!((f.steps_left, f.unmeasured_steps), (3, 1));
         // Moving on: one step fewer, the forecast comes earlier.
-        let g = forecast(&ahead[1..], 0.0, false, now + Duration::days(3), now);
+        let g = forecast(
+            &ahead[1..],
+            Some(1.5 * day),
+            0.0,
+            false,
+            now + Duration::days(3),
+            now,
+        );
         assert!(g.expected < f.expected);
+        // Nothing measured on the route: a day a step.
+        let h = forecast(&ahead[2..], None, 0.0, true, now, now);
+        assert_eq!(h.expected, now + Duration::days(1));
+        assert!(h.held);
     }
 }

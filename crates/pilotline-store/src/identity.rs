@@ -73,24 +73,12 @@ impl Store {
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<String, StoreError> {
         Actor::check_user(name, role, tenant)?;
-        let token = new_token();
-        let hash = hash_token(&token);
-        let prefix: String = token.chars().take(PREFIX_CHARS).collect();
-        let at = now();
         in_write_tx!(self, |c| {
             if let Some(t) = tenant {
                 crate::tenants::require_tenant(c, "tenant", t).await?;
             }
-            upsert_user(c, name, role, tenant, at).await?;
-            c.execute(
-                "INSERT INTO api_tokens (token_hash, user_name, created_at, prefix, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
-                params![hash.as_str(), name, at, prefix.as_str(), expires_at],
-            )
-            .await?;
-            Ok::<_, StoreError>(())
-        })?;
-        Ok(token)
+            user_token(c, name, role, tenant, expires_at).await
+        })
     }
 
     /// The actor a clear token belongs to, or `None` for an unknown or revoked token.
@@ -210,6 +198,133 @@ impl Store {
             .map_err(StoreError::from)
         })
     }
+}
+
+/// A tenant's user as its tenant admin sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenantUser {
+    /// User name.
+    pub name: String,
+    /// `tenant_admin` or `customer` (a member).
+    pub role: Role,
+    /// When created.
+    pub created_at: DateTime<Utc>,
+    /// Whether disabled (every token refused).
+    pub disabled: bool,
+    /// Tokens neither revoked nor expired.
+    pub live_tokens: i64,
+}
+
+impl Store {
+    /// Issues a token for user `name` of tenant `tenant`, creating the user with `role` (a
+    /// tenant role) or changing the role of the tenant's existing user; a name that belongs to
+    /// anyone outside the tenant is refused, so a tenant can never take over another's user.
+    pub async fn issue_tenant_token(
+        &self,
+        tenant: &str,
+        name: &str,
+        role: Role,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<String, StoreError> {
+        Actor::check_user(name, role, Some(tenant))?;
+        in_write_tx!(self, |c| {
+            crate::tenants::require_tenant(c, "tenant", tenant).await?;
+            let existing = c
+                .fetch_optional("SELECT tenant FROM users WHERE name = $1", params![name])
+                .await?;
+            if let Some(r) = existing
+                && r.opt_text("tenant")?.as_deref() != Some(tenant)
+            {
+                return Err(pilotline_domain::Code::UserTaken
+                    .refusal()
+                    .with("user", name)
+                    .into());
+            }
+            user_token(c, name, role, Some(tenant), expires_at).await
+        })
+    }
+
+    /// Tenant `tenant`'s users, by name.
+    pub async fn tenant_users(&self, tenant: &str) -> Result<Vec<TenantUser>, StoreError> {
+        let at = now();
+        with_read_conn!(self, |c| {
+            let rows = c
+                .fetch_all(
+                    "SELECT u.name, u.role, u.created_at, u.disabled_at, \
+                     (SELECT COUNT(*) FROM api_tokens t WHERE t.user_name = u.name \
+                      AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)) AS live \
+                     FROM users u WHERE u.tenant = $1 ORDER BY u.name LIMIT 1000",
+                    params![tenant, at],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(TenantUser {
+                        name: r.text("name")?,
+                        role: r.text("role")?.parse().map_err(corrupt)?,
+                        created_at: r.time("created_at")?,
+                        disabled: r.opt_time("disabled_at")?.is_some(),
+                        live_tokens: r.int("live")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Disables (or enables) user `name` of tenant `tenant`, and with `revoke` revokes its
+    /// live tokens; `false` when the tenant has no such user.
+    pub async fn set_tenant_user(
+        &self,
+        tenant: &str,
+        name: &str,
+        disabled: bool,
+        revoke: bool,
+    ) -> Result<bool, StoreError> {
+        let at = now();
+        in_write_tx!(self, |c| {
+            let n = c
+                .execute(
+                    "UPDATE users SET disabled_at = $1 WHERE name = $2 AND tenant = $3",
+                    vec![
+                        Param::OptTime(disabled.then_some(at)),
+                        Param::from(name),
+                        Param::from(tenant),
+                    ],
+                )
+                .await?;
+            if n > 0 && revoke {
+                c.execute(
+                    "UPDATE api_tokens SET revoked_at = $1 WHERE user_name = $2 AND revoked_at IS NULL",
+                    params![at, name],
+                )
+                .await?;
+            }
+            Ok::<_, StoreError>(n > 0)
+        })
+    }
+}
+
+/// Creates (or updates) user `name` and issues it a new token; returns the clear token.
+async fn user_token<C: Conn>(
+    c: &mut C,
+    name: &str,
+    role: Role,
+    tenant: Option<&str>,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<String, StoreError> {
+    let token = new_token();
+    let hash = hash_token(&token);
+    let prefix: String = token.chars().take(PREFIX_CHARS).collect();
+    let at = now();
+    upsert_user(c, name, role, tenant, at).await?;
+    c.execute(
+        "INSERT INTO api_tokens (token_hash, user_name, created_at, prefix, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+        params![hash.as_str(), name, at, prefix.as_str(), expires_at],
+    )
+    .await?;
+    Ok(token)
 }
 
 async fn upsert_user<C: Conn>(

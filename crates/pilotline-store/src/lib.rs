@@ -33,7 +33,7 @@ mod write;
 pub use blobs::{Blob, BlobStore, BlobWriter};
 pub use error::{DatabaseError, StoreError};
 pub use idempotency::{IdempotencyKey, StoredResponse};
-pub use identity::{TOKEN_PREFIX, TokenInfo, hash_token};
+pub use identity::{TOKEN_PREFIX, TenantUser, TokenInfo, hash_token};
 pub use open::{OpenOptions, redact_url};
 pub use pilotline_yield::chart::{
     ChartLimits, ChartPoint, ChartSpec, ChartType, ChartView, ChartViolation, OocAction,
@@ -186,3 +186,26 @@ macro_rules! with_read_conn {
     }};
 }
 pub(crate) use with_read_conn;
+
+/// Runs `$body` on a read connection with `$actor`'s tenant scope set (on PostgreSQL inside
+/// a read transaction, so the scope holds for every statement of the body).
+macro_rules! scoped_read {
+    ($store:expr, $actor:expr, |$c:ident| $body:expr) => {{
+        match &$store.backend {
+            $crate::Backend::Sqlite { read, .. } => {
+                let mut conn = read.acquire().await?;
+                let $c: &mut sqlx::SqliteConnection = &mut conn;
+                $body
+            }
+            $crate::Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let $c: &mut sqlx::PgConnection = &mut tx;
+                $crate::shuttles::set_scope($c, $actor).await?;
+                let out = $body;
+                tx.commit().await?;
+                out
+            }
+        }
+    }};
+}
+pub(crate) use scoped_read;

@@ -207,7 +207,7 @@ fn scope_of(actor: &Actor) -> String {
 
 /// Names the transaction's tenant and, where the role exists, runs the rest of it as
 /// `pilotline_tenant`, so PostgreSQL's row-level security applies (even to a superuser).
-async fn set_scope<C: Conn>(c: &mut C, actor: &Actor) -> Result<(), StoreError> {
+pub(crate) async fn set_scope<C: Conn>(c: &mut C, actor: &Actor) -> Result<(), StoreError> {
     if C::POSTGRES {
         c.fetch_all(
             "SELECT set_config('pilotline.tenant', $1, true), \
@@ -744,6 +744,19 @@ impl Tx<'_> {
         on_conn!(self, |c| layout_in(c, shuttle).await)
     }
 
+    /// Marks lot `lot` as shuttle `shuttle`'s MPW lot: its dies are attributed to designs by
+    /// the shuttle's layout (and so are those of lots later split from it).
+    pub async fn insert_mpw_lot(&mut self, lot: &str, shuttle: &str) -> Result<(), StoreError> {
+        on_conn!(self, |c| {
+            c.execute(
+                "INSERT INTO mpw_lots (lot_id, shuttle_id) VALUES ($1, $2)",
+                params![lot, shuttle],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
     /// Records an engineer's approval of a shuttle's layout.
     pub async fn approve_layout(&mut self, shuttle: &str, actor: &Actor) -> Result<(), StoreError> {
         let at = self.at();
@@ -779,28 +792,6 @@ async fn shuttle_bookings_in<C: Conn>(
             })
         })
         .collect()
-}
-
-/// Runs `$body` on a read connection with `$actor`'s tenant scope set (on PostgreSQL inside
-/// a read transaction, so the scope holds for every statement of the body).
-macro_rules! scoped_read {
-    ($store:expr, $actor:expr, |$c:ident| $body:expr) => {{
-        match &$store.backend {
-            $crate::Backend::Sqlite { read, .. } => {
-                let mut conn = read.acquire().await?;
-                let $c: &mut sqlx::SqliteConnection = &mut conn;
-                $body
-            }
-            $crate::Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let $c: &mut sqlx::PgConnection = &mut tx;
-                set_scope($c, $actor).await?;
-                let out = $body;
-                tx.commit().await?;
-                out
-            }
-        }
-    }};
 }
 
 impl Store {
@@ -854,7 +845,7 @@ impl Store {
 
     /// Booking `id` as `actor` may see it.
     pub async fn booking(&self, id: &str, actor: &Actor) -> Result<Option<Booking>, StoreError> {
-        scoped_read!(self, actor, |c| booking_in(c, id, actor, false).await)
+        crate::scoped_read!(self, actor, |c| booking_in(c, id, actor, false).await)
     }
 
     /// A booking's timeline, as `actor` may see it.
@@ -863,7 +854,7 @@ impl Store {
         id: &str,
         actor: &Actor,
     ) -> Result<Vec<BookingEvent>, StoreError> {
-        scoped_read!(self, actor, |c| {
+        crate::scoped_read!(self, actor, |c| {
             let rows = c
                 .fetch_all(
                     "SELECT seq, at, actor, kind, detail, tenant_id FROM booking_events WHERE booking_id = $1 ORDER BY seq",
@@ -895,7 +886,7 @@ impl Store {
         shuttle: &str,
         actor: &Actor,
     ) -> Result<Vec<Booking>, StoreError> {
-        scoped_read!(self, actor, |c| {
+        crate::scoped_read!(self, actor, |c| {
             let all = shuttle_bookings_in(c, shuttle, &[]).await?;
             Ok(all
                 .into_iter()
@@ -906,7 +897,7 @@ impl Store {
 
     /// The bookings of `actor`'s tenant (staff: every booking), newest first, at most 500.
     pub async fn bookings(&self, actor: &Actor) -> Result<Vec<Booking>, StoreError> {
-        scoped_read!(self, actor, |c| {
+        crate::scoped_read!(self, actor, |c| {
             let rows = match actor.tenant_scope() {
                 Some(t) => {
                     c.fetch_all(
@@ -937,7 +928,7 @@ impl Store {
         booking: &str,
         actor: &Actor,
     ) -> Result<Option<Vec<DesignRevision>>, StoreError> {
-        scoped_read!(self, actor, |c| {
+        crate::scoped_read!(self, actor, |c| {
             if booking_in(c, booking, actor, false).await?.is_none() {
                 return Ok(None);
             }
@@ -948,6 +939,25 @@ impl Store {
     /// A shuttle's layout.
     pub async fn layout(&self, shuttle: &str) -> Result<Option<StoredLayout>, StoreError> {
         crate::with_read_conn!(self, |c| layout_in(c, shuttle).await)
+    }
+
+    /// The line's measured cycle time per step of route `route` (seconds, arrival to
+    /// track-out, a moving average over recent lots), for the steps it has measured.
+    pub async fn step_cycle_times(
+        &self,
+        route: &str,
+    ) -> Result<std::collections::HashMap<String, f64>, StoreError> {
+        crate::with_read_conn!(self, |c| {
+            let rows = c
+                .fetch_all(
+                    "SELECT step_id, mean_s FROM step_cycle_times WHERE route_id = $1",
+                    params![route],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| Ok((r.text("step_id")?, r.opt_float("mean_s")?.unwrap_or(0.0))))
+                .collect()
+        })
     }
 
     /// The shuttle whose MPW lot is `lot`.

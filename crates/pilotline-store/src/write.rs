@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use pilotline_domain::equipment::StateChange;
 use pilotline_domain::transaction::{self, Applied};
 use pilotline_domain::{
-    Action, Actor, Change, Code, E10State, Equipment, FutureHold, Hold, Lot, LotType, LotView,
-    NewLot, Product, Refusal, Route, RouteSpec,
+    Action, Actor, Change, Code, E10State, Equipment, FutureHold, Hold, Lot, LotState, LotType,
+    LotView, NewLot, Product, Refusal, Route, RouteSpec,
 };
 use serde::Serialize;
 use std::collections::HashMap;
@@ -857,6 +857,39 @@ fn json<T: Serialize>(v: &T) -> Result<Param, StoreError> {
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// Folds the visit that a track-out ends into its step's measured cycle time (arrival to
+/// track-out, a moving average where each new lot weighs 1/5). Reworks, scraps and moves an
+/// engineer makes are not visits of the route's flow and are left out.
+async fn record_step_time<C: Conn>(
+    c: &mut C,
+    old: &Lot,
+    lot: &Lot,
+    route: &Route,
+) -> Result<(), StoreError> {
+    let moved_on = old.state == LotState::Running
+        && (lot.step_index == old.step_index + 1 || lot.state == LotState::Completed)
+        && lot.arrived_at > old.arrived_at;
+    let Some(step) = route.steps.get(old.step_index).filter(|_| moved_on) else {
+        return Ok(());
+    };
+    let seconds = (lot.arrived_at - old.arrived_at).num_milliseconds() as f64 / 1000.0;
+    c.execute(
+        "INSERT INTO step_cycle_times (route_id, step_id, lots, mean_s, last_s, updated_at) \
+         VALUES ($1, $2, 1, $3, $3, $4) ON CONFLICT (route_id, step_id) DO UPDATE SET \
+         lots = step_cycle_times.lots + 1, \
+         mean_s = step_cycle_times.mean_s + 0.2 * (excluded.last_s - step_cycle_times.mean_s), \
+         last_s = excluded.last_s, updated_at = excluded.updated_at",
+        vec![
+            Param::from(lot.route_id.as_str()),
+            Param::from(step.id.as_str()),
+            Param::Float(Some(seconds)),
+            Param::Time(lot.arrived_at),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Writes everything an accepted transaction produced: lots (insert or version-checked update),
 /// changed wafers, events with their per-lot sequence numbers, genealogy links, the tool.
 async fn persist<C: Conn>(
@@ -941,6 +974,9 @@ async fn persist<C: Conn>(
             next_seq.insert(lot.id.clone(), row.int("event_seq")? - n_events + 1);
         }
         let old = before.get(lot.id.as_str());
+        if let Some(old) = old {
+            record_step_time(c, old, lot, route).await?;
+        }
         for w in &lot.wafers {
             let unchanged = old.is_some_and(|o| o.wafers.iter().any(|x| x == w));
             if unchanged {

@@ -172,6 +172,22 @@ impl WaferSummary {
         }
     }
 
+    /// The part of this wafer's data that covers the dies `keep` chooses (one design of an MPW
+    /// wafer). The dies are exact; the result counts are rebuilt from them — each die's first
+    /// result, and its later tests at its final bin — since the summary does not keep the bins
+    /// of a die's middle retests (exact for dies tested at most twice).
+    pub fn subset(&self, keep: impl Fn(&DieSummary) -> bool) -> WaferSummary {
+        let mut out = WaferSummary::default();
+        for d in self.dies.iter().filter(|d| keep(d)) {
+            out.dies.push(*d);
+            *out.results.entry(d.first).or_default() += 1;
+            if d.tests > 1 {
+                *out.results.entry(d.last).or_default() += d.tests - 1;
+            }
+        }
+        out
+    }
+
     /// The dies packed little-endian: x, y, first and last (hard bin, soft bin, flag), tests.
     pub fn encode_dies(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.dies.len() * DIE_BYTES);
@@ -398,6 +414,27 @@ mod tests {
         assert!((y.all_results - 3.0 / 7.0).abs() < 1e-12);
         assert!((y.first_pass - 2.0 / 4.0).abs() < 1e-12);
         assert!((y.final_yield - 2.0 / 4.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_subset_of_dies_counts_only_their_results() {
+        let mut w = WaferSummary::default();
+        w.add(&[
+            part(0, 0, true),
+            part(1, 0, false),
+            part(2, 0, true),
+            part(0, 0, false),
+        ]);
+        let pass = |r: &BinResult| r.flag == Some(true);
+        // Dies (0,0) — failed, then passed on retest — and (2,0), failed once.
+        let s = w.subset(|d| d.x != 1);
+        let c = s.counts(pass);
+        assert_eq!((c.dies, c.part_results, c.passing_results), (2, 3, 1));
+        assert_eq!((c.first_pass_dies, c.final_pass_dies), (0, 1));
+        // The whole wafer split in two adds back up to the whole.
+        let mut sum = c;
+        sum += w.subset(|d| d.x == 1).counts(pass);
+        assert_eq!(sum, w.counts(pass));
     }
 
     #[test]

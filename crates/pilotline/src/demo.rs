@@ -52,7 +52,7 @@ pub async fn run(listen: &str, data_dir: Option<PathBuf>, tools: Option<Tools>) 
     )
     .await?;
     store.migrate().await?;
-    let tokens = seed(&store).await.context("cannot seed the demo")?;
+    let tokens = seed(&store, &dir).await.context("cannot seed the demo")?;
     let mut options = crate::serve::Options::default();
     let (sim_stop_tx, sim_stop) = tokio::sync::watch::channel(false);
     let mut simulated = 0;
@@ -253,9 +253,9 @@ fn actor(user: &str, role: Role) -> Actor {
     }
 }
 
-/// Fills `store` with the example route, products, tools and lots in every state; returns
-/// tokens for each role (admin first).
-pub async fn seed(store: &App) -> Result<Vec<(String, String)>> {
+/// Fills `store` with the example route, products, tools, lots in every state and MPW
+/// shuttles (files it writes go to `dir`); returns tokens for each role (admin first).
+pub async fn seed(store: &App, dir: &std::path::Path) -> Result<Vec<(String, String)>> {
     let eng = actor("demo-engineer", Role::Engineer);
     let op = actor("demo-operator", Role::Operator);
     let spec: RouteSpec = toml::from_str(EXAMPLE_ROUTE)?;
@@ -377,6 +377,9 @@ pub async fn seed(store: &App) -> Result<Vec<(String, String)>> {
         comment: "Acme wants to inspect wafers before dicing".into(),
     };
     store.execute(&lot("M26001", future), &eng).await?;
+    let tenant_admin = crate::demo_mpw::seed(store, &spec, dir)
+        .await
+        .context("cannot seed the demo's MPW shuttles")?;
     // One lot left running on its tool.
     let a26002 = store.lot("A26002", &op).await?;
     let tool = format!("{}-01", a26002.step.equipment_type);
@@ -397,10 +400,17 @@ pub async fn seed(store: &App) -> Result<Vec<(String, String)>> {
         let token = store.create_token(user, role, tenant).await?;
         tokens.push((role.to_string(), token));
     }
+    tokens.push((Role::TenantAdmin.to_string(), tenant_admin));
     Ok(tokens)
 }
 
-async fn move_one_step(store: &App, spec: &RouteSpec, id: &str, op: &Actor) -> Result<()> {
+/// Tracks lot `id` in and out of its current step on the step's first tool.
+pub(crate) async fn move_one_step(
+    store: &App,
+    spec: &RouteSpec,
+    id: &str,
+    op: &Actor,
+) -> Result<()> {
     let lot = |command| WriteOp::Lot {
         lot_id: id.into(),
         command,

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod demo;
+mod demo_mpw;
 pub mod dropfolder;
 pub mod import;
 pub mod serve;

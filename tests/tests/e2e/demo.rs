@@ -61,6 +61,8 @@ async fn demo_answers(mut demo: pilotline_tests::Running) -> usize {
         .count();
     assert!(held >= 1, "the demo has a held lot");
 
+    mpw_answers(&client, &demo, &token).await;
+
     // Every registered tool is simulated and reaches the API through the embedded broker and
     // the collector: Modbus TCP, RTU over TCP (the serial wet bench too), MQTT JSON and
     // Sparkplug B, and the tools without a profile of their own on the generic one.
@@ -98,4 +100,86 @@ async fn demo_answers(mut demo: pilotline_tests::Running) -> usize {
     }
     demo.child.kill().await.unwrap();
     simulated
+}
+
+/// The demo's MPW side: two open shuttles and one in fab, three start-ups with bookings (one
+/// waitlisted), the in-fab shuttle's designs placed and probed, and a tenant admin who sees
+/// its own design's yield only.
+async fn mpw_answers(client: &reqwest::Client, demo: &pilotline_tests::Running, admin: &str) {
+    let tenant_admin = demo
+        .printed
+        .iter()
+        .find_map(|l| l.trim_start().strip_prefix("tenant_admin token: "))
+        .expect("the demo prints a tenant admin token")
+        .trim()
+        .to_string();
+    let shuttles = get_json(client, &format!("{}/api/v1/shuttles", demo.url), admin).await;
+    let status = |s: &str| {
+        shuttles
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["status"] == s)
+            .count()
+    };
+    assert_eq!((status("open"), status("in_fab")), (2, 1), "{shuttles}");
+    let bookings = get_json(client, &format!("{}/api/v1/bookings", demo.url), admin).await;
+    let bookings = bookings.as_array().unwrap();
+    let tenants: std::collections::BTreeSet<&str> = bookings
+        .iter()
+        .map(|b| b["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(tenants.len(), 3, "{bookings:?}");
+    assert!(bookings.iter().any(|b| b["status"] == "waitlisted"));
+    let fab = shuttles
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["status"] == "in_fab")
+        .unwrap();
+    let lot = fab["lot"].as_str().unwrap();
+    let per_design = get_json(
+        client,
+        &format!("{}/api/v1/yield?group_by=design&lot={lot}", demo.url),
+        admin,
+    )
+    .await;
+    assert_eq!(
+        per_design.as_array().unwrap().len(),
+        4,
+        "three designs and test structures: {per_design}"
+    );
+    let own = get_json(
+        client,
+        &format!("{}/api/v1/yield?group_by=design&lot={lot}", demo.url),
+        &tenant_admin,
+    )
+    .await;
+    let own = own.as_array().unwrap();
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert!(own[0]["summary"]["dies"].as_u64().unwrap() > 0);
+    let mine = get_json(
+        client,
+        &format!("{}/api/v1/bookings", demo.url),
+        &tenant_admin,
+    )
+    .await;
+    let in_fab = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["status"] == "in_fab")
+        .expect("the tenant admin's booking in fab");
+    let f = get_json(
+        client,
+        &format!(
+            "{}/api/v1/bookings/{}/forecast",
+            demo.url,
+            in_fab["id"].as_str().unwrap()
+        ),
+        &tenant_admin,
+    )
+    .await;
+    assert!(f["forecast"]["expected"].is_string(), "{f}");
+    assert!(f["progress"]["steps_done"].as_u64().unwrap() > 0, "{f}");
 }

@@ -402,6 +402,19 @@ pub async fn booking(
     Ok(Json(state.app.booking(&id, &caller.0).await?))
 }
 
+/// The booking's delivery: its MPW lot's progress (current step, steps done and left) and the
+/// expected delivery date, forecast from the remaining steps at the line's measured cycle time
+/// per step, beside the date the calendar promised.
+#[utoipa::path(get, path = "/api/v1/bookings/{id}/forecast", tag = "mpw", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Booking id")), responses((status = 200, body = pilotline_app::Delivery)))]
+pub async fn forecast(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<pilotline_app::Delivery>, ApiError> {
+    Ok(Json(state.app.delivery(&id, &caller.0).await?))
+}
+
 /// The quote kept with a booking.
 #[utoipa::path(get, path = "/api/v1/bookings/{id}/quote", tag = "mpw", security(("bearer" = [])),
     params(("id" = String, Path, description = "Booking id")), responses((status = 200, body = Quote)))]

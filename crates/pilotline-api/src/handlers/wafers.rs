@@ -36,6 +36,8 @@ pub struct MapQuery {
     pub format: Option<MapFormat>,
     /// The lot, when several lots' test data name this wafer.
     pub lot: Option<String>,
+    /// One MPW design's dies only (its booking id).
+    pub design: Option<String>,
 }
 
 /// A wafer's bin map from its final results (retests resolved to the last test), normalised
@@ -52,7 +54,7 @@ pub async fn map(
 ) -> Result<Response, ApiError> {
     let map = state
         .app
-        .wafer_map(&id, q.lot.as_deref(), &caller.0)
+        .wafer_map(&id, q.lot.as_deref(), q.design.as_deref(), &caller.0)
         .await?;
     Ok(match q.format.unwrap_or_default() {
         MapFormat::Json => Json(map).into_response(),
@@ -76,6 +78,8 @@ pub struct FilterQuery {
     pub lot: Option<String>,
     /// One product only.
     pub product: Option<String>,
+    /// One MPW design only (its booking id).
+    pub design: Option<String>,
 }
 
 impl FilterQuery {
@@ -87,6 +91,7 @@ impl FilterQuery {
             stage: self.stage,
             lot: self.lot.clone(),
             product: self.product.clone(),
+            design: self.design.clone(),
         }
     }
 }
@@ -97,7 +102,7 @@ impl FilterQuery {
 #[serde(deny_unknown_fields)]
 pub struct YieldQuery {
     /// `lot`, `wafer`, `product`, `design`, `tenant`, `stage`, `step`, `tool`, `day`, `week`
-    /// or `month`.
+    /// or `month` (on an MPW lot, `design` is per design the layout placed).
     pub group_by: GroupBy,
     /// Tested (else imported) from this time (inclusive, RFC 3339).
     pub from: Option<chrono::DateTime<chrono::Utc>>,
@@ -109,6 +114,8 @@ pub struct YieldQuery {
     pub lot: Option<String>,
     /// One product only.
     pub product: Option<String>,
+    /// One MPW design only (its booking id).
+    pub design: Option<String>,
 }
 
 /// Yields (all results, first pass, final) grouped by lot, wafer, product, design, tenant,
@@ -132,6 +139,7 @@ pub async fn rollup(
                     stage: q.stage,
                     lot: q.lot,
                     product: q.product,
+                    design: q.design,
                 },
                 &caller.0,
             )
@@ -146,6 +154,8 @@ pub async fn rollup(
 pub struct StackedQuery {
     /// `json` (default) or `svg`.
     pub format: Option<MapFormat>,
+    /// One MPW design's dies only (its booking id).
+    pub design: Option<String>,
 }
 
 /// The lot's stacked (composite) map: per die position, how many of its probed wafers passed
@@ -160,7 +170,10 @@ pub async fn stacked(
     Path(id): Path<String>,
     Params(q): Params<StackedQuery>,
 ) -> Result<Response, ApiError> {
-    let map = state.app.stacked_map(&id, &caller.0).await?;
+    let map = state
+        .app
+        .stacked_map(&id, q.design.as_deref(), &caller.0)
+        .await?;
     Ok(match q.format.unwrap_or_default() {
         MapFormat::Json => Json(map).into_response(),
         MapFormat::Svg => typed(map.to_svg(), "image/svg+xml"),

@@ -94,6 +94,12 @@ impl Server {
             .unwrap()
     }
 
+    /// The server with one more caller, `name`, signing in with `token`.
+    pub fn with_token(mut self, name: &'static str, token: String) -> Server {
+        self.tokens.insert(name, token);
+        self
+    }
+
     /// The server's blob directory.
     pub fn blob_dir(&self) -> std::path::PathBuf {
         self.blobs.path().to_path_buf()

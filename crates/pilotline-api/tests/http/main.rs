@@ -7,6 +7,7 @@ mod harness;
 mod identity;
 mod lot_flow;
 mod mpw;
+mod mpw_results;
 mod openapi;
 mod spc;
 mod spc_atomic;

@@ -468,7 +468,7 @@ async fn the_calendar_feed_lists_every_date() {
 /// Every MPW operation, with what a tenant (acme's admin) gets when it names beta's booking,
 /// design or the shuttle's staff actions. Routes that carry no tenant's data, or whose answer
 /// is filtered to the caller, are checked below the table.
-pub const MPW_OPERATIONS: [&str; 26] = [
+pub const MPW_OPERATIONS: [&str; 30] = [
     "GET /api/v1/line",
     "PUT /api/v1/line",
     "GET /api/v1/routes/{id}/layers",
@@ -488,6 +488,7 @@ pub const MPW_OPERATIONS: [&str; 26] = [
     "GET /api/v1/bookings",
     "GET /api/v1/bookings/{id}",
     "GET /api/v1/bookings/{id}/quote",
+    "GET /api/v1/bookings/{id}/forecast",
     "POST /api/v1/bookings/{id}/cancel",
     "GET /api/v1/bookings/{id}/designs",
     "POST /api/v1/bookings/{id}/designs",
@@ -495,6 +496,9 @@ pub const MPW_OPERATIONS: [&str; 26] = [
     "POST /api/v1/bookings/{id}/accept",
     "GET /api/v1/designs/{id}",
     "GET /api/v1/designs/{id}/precheck",
+    "GET /api/v1/tenants/{id}/users",
+    "POST /api/v1/tenants/{id}/users",
+    "POST /api/v1/tenants/{id}/users/{name}/status",
 ];
 
 /// A request a tenant tries, and the statuses that count as refused.
@@ -615,6 +619,34 @@ async fn a_tenant_sees_nothing_of_another_tenants_bookings_designs_or_dies() {
                 b("/api/v1/bookings/{b}/quote"),
                 None,
                 &[404],
+            ),
+            (
+                Method::GET,
+                "/api/v1/bookings/{id}/forecast",
+                b("/api/v1/bookings/{b}/forecast"),
+                None,
+                &[404],
+            ),
+            (
+                Method::GET,
+                "/api/v1/tenants/{id}/users",
+                b("/api/v1/tenants/beta/users"),
+                None,
+                &[403, 404],
+            ),
+            (
+                Method::POST,
+                "/api/v1/tenants/{id}/users",
+                b("/api/v1/tenants/beta/users"),
+                Some(json!({"name": "mole", "role": "tenant_admin"})),
+                &[403, 404],
+            ),
+            (
+                Method::POST,
+                "/api/v1/tenants/{id}/users/{name}/status",
+                b("/api/v1/tenants/beta/users/beta-admin/status"),
+                Some(json!({"disabled": true, "revoke_tokens": true})),
+                &[403, 404],
             ),
             (
                 Method::POST,

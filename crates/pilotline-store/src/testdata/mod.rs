@@ -3,6 +3,7 @@
 //! from the summaries (never from the files' summary records).
 
 mod bins;
+mod designs;
 mod import;
 mod query;
 
@@ -73,6 +74,49 @@ async fn lot_visible<C: Conn>(
     Ok(lot_tenant(c, id)
         .await?
         .is_some_and(|tenant| actor.may_see_tenant(tenant.as_deref())))
+}
+
+/// Which of a lot's dies a reader sees.
+enum DieScope {
+    /// Every die: staff, or the lot's own tenant.
+    All,
+    /// The dies these designs own (a tenant on an MPW lot: its own; a design asked for).
+    Designs(designs::Designs, Option<String>),
+}
+
+impl DieScope {
+    /// The part of `summary` this scope covers.
+    fn apply(&self, summary: pilotline_yield::WaferSummary) -> pilotline_yield::WaferSummary {
+        match self {
+            DieScope::All => summary,
+            DieScope::Designs(d, booking) => d.only(&summary, |o| {
+                o.is_some_and(|o| booking.as_deref().is_none_or(|b| o.booking == b))
+            }),
+        }
+    }
+}
+
+/// What of lot `id`'s test data `actor` sees (`design`: one booking's dies only); `None` when
+/// the lot is unknown, or neither the reader's nor an MPW lot carrying the reader's design.
+async fn lot_dies<C: Conn>(
+    c: &mut C,
+    id: &str,
+    actor: &pilotline_domain::Actor,
+    design: Option<&str>,
+) -> Result<Option<DieScope>, StoreError> {
+    let Some(tenant) = lot_tenant(c, id).await? else {
+        return Ok(None);
+    };
+    let designs = designs::lot_designs(c, id, actor).await?;
+    let own_lot = actor.may_see_tenant(tenant.as_deref());
+    Ok(match (own_lot, designs, design) {
+        (true, _, None) => Some(DieScope::All),
+        (_, Some(d), Some(b)) if d.designs.iter().any(|x| x.booking == b) => {
+            Some(DieScope::Designs(d, Some(b.to_string())))
+        }
+        (false, Some(d), None) if !d.designs.is_empty() => Some(DieScope::Designs(d, None)),
+        _ => None,
+    })
 }
 
 /// The product of lot `id`: the MES lot's product, else the external lot's part type.

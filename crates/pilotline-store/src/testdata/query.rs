@@ -10,10 +10,11 @@ use pilotline_yield::{
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::designs::{Designs, shuttle_designs};
 use super::import::TestFileInfo;
-use super::{Stage, bin_tables, lot_orientation, lot_product, lot_visible};
+use super::{Stage, bin_tables, lot_dies, lot_orientation, lot_product, lot_visible};
 use crate::conn::{Conn, Param, RowExt, params};
-use crate::{Store, StoreError, with_read_conn};
+use crate::{Store, StoreError, scoped_read, with_read_conn};
 
 /// Yield of one wafer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -70,7 +71,9 @@ pub enum GroupBy {
     Wafer,
     /// Per product (the MES product, else the file's part type).
     Product,
-    /// Per design: a start-up's product (`tenant/product`; `platform/…` for the platform's).
+    /// Per design: a start-up's product (`tenant/product`; `platform/…` for the platform's);
+    /// on an MPW lot, each design its shuttle's layout placed (`tenant/booking`), the rest of
+    /// the wafer (test structures) under `platform/product`.
     Design,
     /// Per tenant (start-up; `platform` for the platform's own and external lots).
     Tenant,
@@ -101,6 +104,8 @@ pub struct YieldFilter {
     pub lot: Option<String>,
     /// One product only.
     pub product: Option<String>,
+    /// One MPW design only (its booking id): its dies on the MPW lots that carry it.
+    pub design: Option<String>,
 }
 
 /// Yields of one group.
@@ -158,13 +163,15 @@ pub struct ParametricRow {
     pub stats: ParametricStats,
 }
 
-/// One wafer summary with what roll-ups group it by.
+/// One wafer summary (or one design's part of an MPW wafer) with what roll-ups group it by.
 struct Scanned {
     lot: String,
     stage: Stage,
     wafer: String,
     product: String,
     tenant: Option<String>,
+    /// The MPW design (booking) whose dies these are.
+    design: Option<String>,
     step: Option<String>,
     at: Option<DateTime<Utc>>,
     summary: WaferSummary,
@@ -175,12 +182,14 @@ fn decode(r: &impl RowExt, what: &str) -> Result<WaferSummary, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("test summary of {what}")))
 }
 
-/// The wafer summaries `filter` selects, visible to a customer of `tenant` (all when `None`).
+/// The wafer summaries `filter` selects that `actor` may see: a customer its own tenant's
+/// lots, and on MPW lots its own designs' dies.
 async fn scan<C: Conn>(
     c: &mut C,
     filter: &YieldFilter,
-    tenant: Option<&str>,
+    actor: &Actor,
 ) -> Result<Vec<Scanned>, StoreError> {
+    let tenant = actor.tenant_scope();
     let rows = c
         .fetch_all(
             "SELECT w.lot_id, w.stage, w.wafer, w.dies, w.results, \
@@ -188,21 +197,27 @@ async fn scan<C: Conn>(
              (SELECT MAX(COALESCE(f.tested_at, f.imported_at)) FROM test_files f \
               WHERE f.lot_id = w.lot_id AND f.stage = w.stage) AS at, \
              (SELECT f.step_id FROM test_files f WHERE f.lot_id = w.lot_id \
-              AND f.stage = w.stage ORDER BY f.num DESC LIMIT 1) AS step_id \
+              AND f.stage = w.stage ORDER BY f.num DESC LIMIT 1) AS step_id, \
+             m.shuttle_id \
              FROM test_wafers w LEFT JOIN lots l ON l.id = w.lot_id \
              LEFT JOIN external_lots e ON e.id = w.lot_id \
-             WHERE ($1 IS NULL OR l.tenant = $1) AND ($2 IS NULL OR w.stage = $2) \
+             LEFT JOIN mpw_lots m ON m.lot_id = w.lot_id \
+             WHERE ($1 IS NULL OR l.tenant = $1 OR m.shuttle_id IS NOT NULL) \
+             AND ($2 IS NULL OR w.stage = $2) \
              AND ($3 IS NULL OR w.lot_id = $3) \
              AND ($4 IS NULL OR COALESCE(l.product, e.part_type) = $4) \
+             AND ($5 IS NULL OR m.shuttle_id IS NOT NULL) \
              ORDER BY w.lot_id, w.stage, w.wafer",
             vec![
                 Param::from(tenant),
                 Param::from(filter.stage.map(Stage::as_str)),
                 Param::from(filter.lot.as_deref()),
                 Param::from(filter.product.as_deref()),
+                Param::from(filter.design.as_deref()),
             ],
         )
         .await?;
+    let mut shuttles: HashMap<String, Designs> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let at = r.opt_time("at")?;
@@ -213,16 +228,46 @@ async fn scan<C: Conn>(
         }
         let lot = r.text("lot_id")?;
         let wafer = r.text("wafer")?;
-        out.push(Scanned {
-            summary: decode(r, &format!("wafer {wafer} of lot {lot}"))?,
+        let summary = decode(r, &format!("wafer {wafer} of lot {lot}"))?;
+        let whole = Scanned {
             lot,
             stage: Stage::parse(&r.text("stage")?)?,
             wafer,
             product: r.text("product")?,
             tenant: r.opt_text("tenant")?,
+            design: None,
             step: r.opt_text("step_id")?,
             at,
-        });
+            summary: Default::default(),
+        };
+        let Some(shuttle) = r.opt_text("shuttle_id")? else {
+            out.push(Scanned { summary, ..whole });
+            continue;
+        };
+        if !shuttles.contains_key(&shuttle) {
+            let d = shuttle_designs(c, &shuttle, actor).await?;
+            shuttles.insert(shuttle.clone(), d);
+        }
+        for (design, part) in shuttles[&shuttle].split(&summary) {
+            let keep = match (design, filter.design.as_deref()) {
+                (Some(d), Some(b)) => d.booking == b,
+                (Some(_), None) => true,
+                // The rest of an MPW wafer is the platform's: staff only.
+                (None, want) => want.is_none() && tenant.is_none(),
+            };
+            if keep {
+                out.push(Scanned {
+                    tenant: design.map(|d| d.tenant.clone()).or(whole.tenant.clone()),
+                    design: design.map(|d| d.booking.clone()),
+                    summary: part,
+                    lot: whole.lot.clone(),
+                    wafer: whole.wafer.clone(),
+                    product: whole.product.clone(),
+                    step: whole.step.clone(),
+                    ..whole
+                });
+            }
+        }
     }
     Ok(out)
 }
@@ -282,17 +327,19 @@ async fn lot_tools<C: Conn>(c: &mut C) -> Result<HashMap<String, BTreeSet<String
 impl Store {
     /// The yield of lot `lot` from its per-wafer summaries, judged by its product's bin table
     /// (the part flag where there is none); `None` when the lot is unknown, not visible to
-    /// `actor`, or has no test data.
+    /// `actor`, or has no test data. On an MPW lot a tenant's figures cover its own dies (and
+    /// list no files: they hold every tenant's dies); `design` narrows to one design.
     pub async fn lot_yield(
         &self,
         lot: &str,
+        design: Option<&str>,
         actor: &Actor,
     ) -> Result<Option<LotYield>, StoreError> {
         let files = self.test_files(Some(lot), 1000, actor).await?;
-        with_read_conn!(self, |c| {
-            if files.is_empty() || !lot_visible(c, lot, actor).await? {
+        scoped_read!(self, actor, |c| {
+            let Some(scope) = lot_dies(c, lot, actor, design).await? else {
                 return Ok(None);
-            }
+            };
             let product = lot_product(c, lot).await?;
             let table = match &product {
                 Some(p) => bin_tables(c, Some(p)).await?.remove(p).unwrap_or_default(),
@@ -308,8 +355,11 @@ impl Store {
             let mut stages: BTreeMap<Stage, (YieldCounts, Vec<WaferYield>)> = BTreeMap::new();
             for r in &rows {
                 let wafer = r.text("wafer")?;
-                let counts =
-                    decode(r, &format!("wafer {wafer} of lot {lot}"))?.counts(|b| table.passes(b));
+                let summary = scope.apply(decode(r, &format!("wafer {wafer} of lot {lot}"))?);
+                if summary.dies.is_empty() {
+                    continue;
+                }
+                let counts = summary.counts(|b| table.passes(b));
                 let s = stages.entry(Stage::parse(&r.text("stage")?)?).or_default();
                 s.0 += counts;
                 s.1.push(WaferYield {
@@ -344,14 +394,16 @@ impl Store {
 
     /// The bin map of wafer `wafer` (its test data's wafer id), from each die's final result.
     /// With several lots holding that wafer id, `lot` chooses; `None` when no visible lot has
-    /// it.
+    /// it. On an MPW lot a tenant's map holds its own dies only; `design` narrows to one
+    /// design's dies.
     pub async fn wafer_map(
         &self,
         wafer: &str,
         lot: Option<&str>,
+        design: Option<&str>,
         actor: &Actor,
     ) -> Result<Option<WaferMap>, StoreError> {
-        with_read_conn!(self, |c| {
+        scoped_read!(self, actor, |c| {
             let rows = c
                 .fetch_all(
                     "SELECT lot_id, dies, results FROM test_wafers WHERE wafer = $1 \
@@ -362,11 +414,11 @@ impl Store {
             let mut visible = Vec::new();
             for r in rows {
                 let id = r.text("lot_id")?;
-                if lot_visible(c, &id, actor).await? {
-                    visible.push((id, r));
+                if let Some(scope) = lot_dies(c, &id, actor, design).await? {
+                    visible.push((id, (r, scope)));
                 }
             }
-            let (lot, row) = match visible.len() {
+            let (lot, (row, scope)) = match visible.len() {
                 0 => return Ok(None),
                 1 => visible.remove(0),
                 _ => {
@@ -378,7 +430,7 @@ impl Store {
                         .into());
                 }
             };
-            let summary = decode(&row, &format!("wafer {wafer} of lot {lot}"))?;
+            let summary = scope.apply(decode(&row, &format!("wafer {wafer} of lot {lot}"))?);
             let table = lot_bin_table(c, &lot).await?;
             let orientation = lot_orientation(c, &lot).await?;
             let names = declared_names(c, Some(&lot)).await?;
@@ -394,16 +446,18 @@ impl Store {
     }
 
     /// The stacked map of lot `lot`'s probed wafers; `None` when unknown, not visible or
-    /// without wafer probe data.
+    /// without wafer probe data. On an MPW lot a tenant's map holds its own dies only;
+    /// `design` narrows to one design's dies.
     pub async fn stacked_map(
         &self,
         lot: &str,
+        design: Option<&str>,
         actor: &Actor,
     ) -> Result<Option<StackedMap>, StoreError> {
-        with_read_conn!(self, |c| {
-            if !lot_visible(c, lot, actor).await? {
+        scoped_read!(self, actor, |c| {
+            let Some(scope) = lot_dies(c, lot, actor, design).await? else {
                 return Ok(None);
-            }
+            };
             let rows = c
                 .fetch_all(
                     "SELECT wafer, dies, results FROM test_wafers WHERE lot_id = $1 \
@@ -416,7 +470,7 @@ impl Store {
             }
             let wafers = rows
                 .iter()
-                .map(|r| decode(r, &format!("lot {lot}")))
+                .map(|r| decode(r, &format!("lot {lot}")).map(|s| scope.apply(s)))
                 .collect::<Result<Vec<_>, _>>()?;
             let table = lot_bin_table(c, lot).await?;
             let orientation = lot_orientation(c, lot).await?;
@@ -432,9 +486,8 @@ impl Store {
         filter: &YieldFilter,
         actor: &Actor,
     ) -> Result<Vec<YieldGroup>, StoreError> {
-        let tenant = actor.tenant_scope();
-        with_read_conn!(self, |c| {
-            let scanned = scan(c, filter, tenant).await?;
+        scoped_read!(self, actor, |c| {
+            let scanned = scan(c, filter, actor).await?;
             let tables = bin_tables(c, None).await?;
             let tools = if group_by == GroupBy::Tool {
                 lot_tools(c).await?
@@ -452,7 +505,10 @@ impl Store {
                     GroupBy::Lot => vec![s.lot.clone()],
                     GroupBy::Wafer => vec![format!("{}/{}", s.lot, s.wafer)],
                     GroupBy::Product => vec![s.product.clone()],
-                    GroupBy::Design => vec![format!("{tenant}/{}", s.product)],
+                    GroupBy::Design => vec![match &s.design {
+                        Some(booking) => format!("{tenant}/{booking}"),
+                        None => format!("{tenant}/{}", s.product),
+                    }],
                     GroupBy::Tenant => vec![tenant.to_string()],
                     GroupBy::Stage => vec![s.stage.as_str().to_string()],
                     GroupBy::Step => {
@@ -499,9 +555,8 @@ impl Store {
         filter: &YieldFilter,
         actor: &Actor,
     ) -> Result<BinPareto, StoreError> {
-        let tenant = actor.tenant_scope();
-        with_read_conn!(self, |c| {
-            let scanned = scan(c, filter, tenant).await?;
+        scoped_read!(self, actor, |c| {
+            let scanned = scan(c, filter, actor).await?;
             let tables = bin_tables(c, None).await?;
             let names = declared_names(c, filter.lot.as_deref()).await?;
             let none = BinTable::default();
