@@ -209,3 +209,17 @@ macro_rules! scoped_read {
     }};
 }
 pub(crate) use scoped_read;
+
+/// Runs `$body` reading lots or test data for `$actor`: in its tenant scope when it is a
+/// tenant's (so on PostgreSQL row-level security is a second wall behind the query's own
+/// tenant filter), on a plain pooled connection for platform staff.
+macro_rules! tenant_read {
+    ($store:expr, $actor:expr, |$c:ident| $body:expr) => {{
+        if $actor.tenant_scope().is_some() {
+            $crate::scoped_read!($store, $actor, |$c| $body)
+        } else {
+            $crate::with_read_conn!($store, |$c| $body)
+        }
+    }};
+}
+pub(crate) use tenant_read;

@@ -15,7 +15,7 @@ use crate::rows::{
     equipment_from_row, event_from_row, lot_from_row, product_from_row, select_equipment,
     state_change_from_row,
 };
-use crate::{Store, StoreError, with_read_conn};
+use crate::{Store, StoreError, tenant_read, with_read_conn};
 
 /// Filters of the lot list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -107,7 +107,7 @@ impl Store {
 
     /// The lot `id` as `actor` may see it; `None` when it does not exist or is another tenant's.
     pub async fn lot(&self, id: &str, actor: &Actor) -> Result<Option<LotView>, StoreError> {
-        with_read_conn!(self, |c| {
+        tenant_read!(self, actor, |c| {
             let Some(row) = c
                 .fetch_optional("SELECT doc FROM lots WHERE id = $1", params![id])
                 .await?
@@ -149,7 +149,7 @@ impl Store {
         let sql = shaped(format!(
             "SELECT doc FROM lots{filters} ORDER BY id LIMIT ${n}"
         ));
-        with_read_conn!(self, |c| {
+        tenant_read!(self, actor, |c| {
             let rows = c.fetch_all(sql, params).await?;
             let mut items = Vec::with_capacity(rows.len());
             for row in rows.iter().take(limit as usize) {
@@ -168,7 +168,7 @@ impl Store {
 
     /// Every event of lot `id`, oldest first.
     pub async fn history(&self, id: &str, actor: &Actor) -> Result<Vec<LotEvent>, StoreError> {
-        with_read_conn!(self, |c| {
+        tenant_read!(self, actor, |c| {
             self.visible(c, id, actor).await?;
             let rows = c.fetch_all(HISTORY_SQL, params![id]).await?;
             rows.iter().map(event_from_row).collect()
@@ -177,7 +177,7 @@ impl Store {
 
     /// The split/merge family of lot `id`.
     pub async fn genealogy(&self, id: &str, actor: &Actor) -> Result<Genealogy, StoreError> {
-        with_read_conn!(self, |c| {
+        tenant_read!(self, actor, |c| {
             self.visible(c, id, actor).await?;
             let mut seen: HashSet<String> = HashSet::from([id.to_string()]);
             let mut queue = VecDeque::from([id.to_string()]);
@@ -246,7 +246,7 @@ impl Store {
              CAST(SUM(wafer_count) AS BIGINT) AS wafers FROM lots{filters} \
              GROUP BY route_id, route_version, step_index, state"
         ));
-        with_read_conn!(self, |c| {
+        tenant_read!(self, actor, |c| {
             let rows = c.fetch_all(sql, params).await?;
             let mut out = BTreeMap::new();
             for r in rows {

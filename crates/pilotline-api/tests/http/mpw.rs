@@ -1,7 +1,8 @@
 //! MPW shuttles over HTTP, as a start-up and the platform's engineers use them: the line's
 //! configuration, a shuttle, a booking with its quote, design uploads with prechecks and
-//! hashes, acceptance, the layout, the start of the MPW lot; 200 concurrent bookings for 50
-//! slots; prechecks that name each fault; the calendar feed.
+//! hashes, acceptance, the layout, the start of the MPW lot, its probe data seen per design and
+//! its delivery forecast; 200 concurrent bookings for 50 slots; prechecks that name each
+//! fault; the calendar feed.
 
 use crate::harness::Server;
 use pilotline_domain::Code;
@@ -229,6 +230,57 @@ async fn a_start_up_books_uploads_and_follows_its_design_into_fab() {
                 .iter()
                 .all(|e| e["actor"].is_string() && e["at"].is_string())
         );
+        // Probe data arrives for the MPW lot: the start-up sees its own design's yield, equal
+        // to a count over the file it could not see, and its own dies on the wafer map.
+        let layout = s.get("engineer", "/api/v1/shuttles/MPW-1/layout").await;
+        let owned = crate::mpw_results::owners(&layout.body["layout"]);
+        let wafer = format!("{lot}-W01");
+        let fails = |x: i16, y: i16| (x + 2 * y).rem_euclid(5) == 0;
+        let parts: Vec<_> = owned
+            .values()
+            .flatten()
+            .map(|&(x, y)| crate::mpw_results::part(&wafer, x, y, fails(x, y)))
+            .collect();
+        let mut stdf = Vec::new();
+        pilotline_yield::write_parts(&mut stdf, &lot, "MHP-GS200", "WS1", &parts).unwrap();
+        let a = s
+            .raw(
+                "engineer",
+                &format!("/api/v1/test-files?name=ws1.stdf&lot={lot}"),
+                "application/octet-stream",
+                stdf,
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+        let mine = &owned[&id];
+        let good = mine.iter().filter(|&&(x, y)| !fails(x, y)).count();
+        let y = s
+            .get("acme", &format!("/api/v1/yield?group_by=design&lot={lot}"))
+            .await;
+        assert_eq!(y.body.as_array().unwrap().len(), 1, "{}", y.body);
+        assert_eq!(y.body[0]["key"], format!("acme/{id}"));
+        assert_eq!(y.body[0]["summary"]["dies"], mine.len());
+        assert_eq!(y.body[0]["summary"]["final_pass_dies"], good);
+        let map = s
+            .get("acme", &format!("/api/v1/wafers/{wafer}/map?lot={lot}"))
+            .await;
+        assert_eq!(&crate::mpw_results::map_dies(&map.body), mine);
+        // It follows the lot's progress and the forecast, which moves as the lot moves.
+        let f0 = s
+            .get("acme", &format!("/api/v1/bookings/{id}/forecast"))
+            .await;
+        assert_eq!(f0.body["progress"]["steps_done"], 0, "{}", f0.body);
+        s.move_step(&lot).await;
+        let f1 = s
+            .get("acme", &format!("/api/v1/bookings/{id}/forecast"))
+            .await;
+        assert_eq!(f1.body["progress"]["steps_done"], 1, "{}", f1.body);
+        assert_ne!(
+            f1.body["forecast"]["expected"],
+            f0.body["forecast"]["expected"]
+        );
+        assert_eq!(f1.body["promised"], f0.body["promised"]);
+
         // Another tenant sees none of it.
         for path in [
             format!("/api/v1/bookings/{id}"),

@@ -56,7 +56,7 @@ fn fails_first(x: i16, y: i16) -> bool {
     (3 * i32::from(x) + 5 * i32::from(y)).rem_euclid(7) == 0
 }
 
-fn part(wafer: &str, x: i16, y: i16, failed: bool) -> PartResult {
+pub fn part(wafer: &str, x: i16, y: i16, failed: bool) -> PartResult {
     PartResult {
         wafer: wafer.into(),
         x,
@@ -71,7 +71,7 @@ fn part(wafer: &str, x: i16, y: i16, failed: bool) -> PartResult {
 }
 
 /// Per occupant key (booking id, or `platform` for test structures): its die positions.
-fn owners(layout: &Value) -> BTreeMap<String, BTreeSet<(i16, i16)>> {
+pub fn owners(layout: &Value) -> BTreeMap<String, BTreeSet<(i16, i16)>> {
     let placements = layout["placements"].as_array().unwrap();
     let mut out: BTreeMap<String, BTreeSet<(i16, i16)>> = BTreeMap::new();
     for d in layout["dies"].as_array().unwrap() {
@@ -125,7 +125,7 @@ fn rendered_dies(svg: &str) -> Vec<String> {
 }
 
 /// The die positions of a wafer map answer.
-fn map_dies(map: &Value) -> BTreeSet<(i16, i16)> {
+pub fn map_dies(map: &Value) -> BTreeSet<(i16, i16)> {
     map["dies"]
         .as_array()
         .unwrap()

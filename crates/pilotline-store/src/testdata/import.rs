@@ -584,7 +584,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<Vec<TestFileInfo>, StoreError> {
         let tenant = actor.tenant_scope();
-        with_read_conn!(self, |c| {
+        crate::tenant_read!(self, actor, |c| {
             c.fetch_all(
                 file_sql!(
                     "WHERE ($1 IS NULL OR lot_id = $1) AND ($2 IS NULL OR \
@@ -606,7 +606,7 @@ impl Store {
         id: &str,
         actor: &Actor,
     ) -> Result<Option<TestFileInfo>, StoreError> {
-        with_read_conn!(self, |c| {
+        crate::tenant_read!(self, actor, |c| {
             let Some(file) = c
                 .fetch_optional(file_sql!("WHERE id = $1"), params![id])
                 .await?

@@ -14,7 +14,7 @@ use super::designs::{Designs, shuttle_designs};
 use super::import::TestFileInfo;
 use super::{Stage, bin_tables, lot_dies, lot_orientation, lot_product, lot_visible};
 use crate::conn::{Conn, Param, RowExt, params};
-use crate::{Store, StoreError, scoped_read, with_read_conn};
+use crate::{Store, StoreError, scoped_read};
 
 /// Yield of one wafer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -622,7 +622,7 @@ impl Store {
         lot: &str,
         actor: &Actor,
     ) -> Result<Option<Vec<ParametricRow>>, StoreError> {
-        with_read_conn!(self, |c| {
+        crate::tenant_read!(self, actor, |c| {
             if !lot_visible(c, lot, actor).await? {
                 return Ok(None);
             }
