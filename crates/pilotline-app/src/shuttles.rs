@@ -259,10 +259,8 @@ impl MpwWork<'_> {
         };
         tx.scope(actor).await?;
         let line = line(tx).await?;
-        let shuttle = tx
-            .shuttle(shuttle_id, true)
-            .await?
-            .ok_or_else(|| not_found_shuttle(shuttle_id))?;
+        // What needs no lock is read before the shuttle row is locked: every booking of the
+        // shuttle waits for that lock, so it is held for as few statements as possible.
         if !tx.tenant_exists(&tenant).await? {
             return Err(Code::TenantUnknown
                 .refusal()
@@ -270,6 +268,10 @@ impl MpwWork<'_> {
                 .with("tenant", &tenant)
                 .into());
         }
+        let shuttle = tx
+            .shuttle(shuttle_id, true)
+            .await?
+            .ok_or_else(|| not_found_shuttle(shuttle_id))?;
         let late = shuttle.may_book(
             tx.at(),
             &may_override(actor, req.override_reason.as_deref()),
