@@ -59,6 +59,18 @@ pub enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// The line's configuration for MPW shuttles (stepper field, wafer, test structures).
+    Line {
+        /// Line command.
+        #[command(subcommand)]
+        command: LineCommand,
+    },
+    /// An engineer's routine steps with MPW shuttles.
+    Shuttle {
+        /// Shuttle command.
+        #[command(subcommand)]
+        command: ShuttleCommand,
+    },
     /// Check equipment profiles: prints every error with file, line and field; exits 1 on any.
     Validate {
         /// Profile file or directory.
@@ -204,6 +216,67 @@ pub enum TenantCommand {
     },
 }
 
+/// Line configuration commands.
+#[derive(Debug, Subcommand)]
+pub enum LineCommand {
+    /// Set the line's configuration from a JSON file (as `PUT /api/v1/line` takes it).
+    Set {
+        /// The JSON file.
+        file: PathBuf,
+    },
+    /// Print the line's configuration as JSON.
+    Show,
+}
+
+/// Shuttle commands.
+#[derive(Debug, Subcommand)]
+pub enum ShuttleCommand {
+    /// Create a shuttle from a JSON file (as `POST /api/v1/shuttles` takes it); it is planned.
+    Create {
+        /// The JSON file.
+        file: PathBuf,
+    },
+    /// List the shuttles by fab start, with status, capacity left and lot.
+    List,
+    /// Open a planned shuttle for booking.
+    Open {
+        /// Shuttle id.
+        id: String,
+    },
+    /// Close booking and place the designs: prints dies per design per wafer.
+    Close {
+        /// Shuttle id.
+        id: String,
+    },
+    /// Approve the layout's area packing.
+    Approve {
+        /// Shuttle id.
+        id: String,
+    },
+    /// Start the shuttle: its MPW lot goes on the route; prints the lot id.
+    Start {
+        /// Shuttle id.
+        id: String,
+    },
+    /// Mark an in-fab shuttle delivered.
+    Deliver {
+        /// Shuttle id.
+        id: String,
+    },
+    /// Cancel a shuttle.
+    Cancel {
+        /// Shuttle id.
+        id: String,
+    },
+}
+
+/// Reads a JSON file into `T`, naming the file and the place of a fault.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
+}
+
 /// The machine administrator the CLI acts for.
 fn cli_admin() -> pilotline_domain::Actor {
     pilotline_domain::Actor {
@@ -299,6 +372,26 @@ fn run(cli: Cli) -> Result<()> {
                 println!("created a {role} token for {user}; it is shown once:");
                 println!("{token}");
                 Ok(())
+            }
+            Command::Line { command } => {
+                let app = open_migrated(&config).await?;
+                let admin = cli_admin();
+                match command {
+                    LineCommand::Set { file } => {
+                        let cfg: pilotline_mpw::LineConfig = read_json(&file)?;
+                        app.put_line_config(&cfg, &admin).await?;
+                        println!("line configuration set from {}", file.display());
+                    }
+                    LineCommand::Show => {
+                        let cfg = app.line_config(&admin).await?;
+                        println!("{}", serde_json::to_string_pretty(&cfg)?);
+                    }
+                }
+                Ok(())
+            }
+            Command::Shuttle { command } => {
+                let app = open_migrated(&config).await?;
+                crate::shuttle_cli::run(&app, &cli_admin(), command).await
             }
             Command::Tenant { command } => {
                 let store = open_migrated(&config).await?;

@@ -9,6 +9,7 @@ mod demo_mpw;
 pub mod dropfolder;
 pub mod import;
 pub mod serve;
+mod shuttle_cli;
 pub mod simulate;
 
 pub use cli::main;

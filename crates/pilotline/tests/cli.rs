@@ -1,4 +1,5 @@
-//! The command line: token creation, route import, validation errors, migrate, help.
+//! The command line: token creation, route import, validation errors, migrate, help, and an
+//! engineer's shuttle steps.
 
 use std::process::Command;
 
@@ -214,4 +215,77 @@ fn tokens_are_listed_by_prefix_and_revoked_by_token_id_or_user() {
     assert!(ok && out.contains("bob disabled"), "{out}{err}");
     let (ok, _, err) = pilotline(&["token", "disable-user", "nobody"], &db);
     assert!(!ok && err.contains("nobody"), "{err}");
+}
+
+#[test]
+fn an_engineer_runs_a_shuttle_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    let (ok, _, err) = pilotline(&["route", "import", ROUTE_FILE], &db);
+    assert!(ok, "{err}");
+    let line = dir.path().join("line.json");
+    std::fs::write(
+        &line,
+        r#"{"stepper_field": {"width_um": 20000, "height_um": 20000},
+            "wafer": {"diameter_um": 200000, "edge_exclusion_um": 3000, "orientation": {"kind": "notch"}},
+            "time_zone": "Asia/Shanghai",
+            "test_structures": [{"name": "PCM", "width_um": 4000, "height_um": 4000}]}"#,
+    )
+    .unwrap();
+    let (ok, out, err) = pilotline(&["line", "set", line.to_str().unwrap()], &db);
+    assert!(ok && out.contains("line configuration set"), "{out}{err}");
+    let (ok, out, _) = pilotline(&["line", "show"], &db);
+    assert!(ok && out.contains("\"Asia/Shanghai\""), "{out}");
+    let now = calendar_dates();
+    let shuttle = dir.path().join("shuttle.json");
+    std::fs::write(
+        &shuttle,
+        format!(
+            r#"{{"id": "MPW-C", "name": "CLI shuttle", "route": "MHP-GAS", "product": "MPW-X", "wafer_count": 2,
+                "calendar": {{"booking_opens": "{}", "booking_closes": "{}", "design_deadline": "{}",
+                              "drc_freeze": "{}", "fab_start": "{}", "expected_delivery": "{}"}},
+                "offer": {{"currency": "CNY", "seal_ring_um": 20, "scribe_um": 80,
+                           "slots": {{"columns": 4, "rows": 4, "shapes": [
+                               {{"id": "1x1", "columns": 1, "rows": 1, "count": 8, "price_minor": 1000000, "dies_delivered": 40}}]}},
+                           "options": []}}}}"#,
+            now[0], now[1], now[2], now[3], now[4], now[5]
+        ),
+    )
+    .unwrap();
+    let (ok, out, err) = pilotline(&["shuttle", "create", shuttle.to_str().unwrap()], &db);
+    assert!(
+        ok && out.contains("shuttle MPW-C (CLI shuttle) is planned"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = pilotline(&["shuttle", "open", "MPW-C"], &db);
+    assert!(ok && out.contains("is open"), "{out}{err}");
+    let (ok, out, _) = pilotline(&["shuttle", "list"], &db);
+    assert!(
+        ok && out.contains("MPW-C") && out.contains("slot:1x1 8/8"),
+        "{out}"
+    );
+    let (ok, out, err) = pilotline(&["shuttle", "close", "MPW-C"], &db);
+    assert!(
+        ok && out.contains("is closed") && out.contains("dies on a wafer"),
+        "{out}{err}"
+    );
+    // A refusal is the application layer's, rendered with what to fix.
+    let (ok, _, err) = pilotline(&["shuttle", "open", "MPW-C"], &db);
+    assert!(!ok && err.contains("MPW-C"), "{err}");
+    let (ok, _, err) = pilotline(&["shuttle", "start", "MPW-C"], &db);
+    assert!(
+        !ok && err.contains("MPW-X"),
+        "the shuttle's product does not exist: {err}"
+    );
+    let (ok, out, err) = pilotline(&["shuttle", "cancel", "MPW-C"], &db);
+    assert!(ok && out.contains("is cancelled"), "{out}{err}");
+}
+
+/// The calendar's six dates as RFC 3339, from tomorrow on.
+fn calendar_dates() -> Vec<String> {
+    let now = chrono::Utc::now();
+    [1, 10, 20, 25, 30, 120]
+        .iter()
+        .map(|&days| (now + chrono::Duration::days(days)).to_rfc3339())
+        .collect()
 }
