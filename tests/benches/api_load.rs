@@ -10,7 +10,7 @@
 //! one lot transaction (track-in or track-out), each a durable database transaction with its
 //! event and E10 state change. A lot that completes is replaced by a new one (not counted).
 
-use pilotline_domain::{Actor, Product, Role, RouteSpec, Stage, Step};
+use pilotline_domain::{Actor, Product, Role};
 use pilotline_store::{NewLotRequest, Store, WriteOp};
 use serde_json::json;
 use std::process::Command;
@@ -39,25 +39,7 @@ async fn seed(store: &Store, clients: usize) {
         role: Role::Admin,
         tenant: None,
     };
-    let steps = (0..STEPS)
-        .map(|i| Step {
-            id: format!("S{i:03}"),
-            name: format!("step {i}"),
-            stage: Stage::Fabrication,
-            equipment_type: "BENCH".into(),
-            recipe: "R".into(),
-            qtime_max_minutes: None,
-            qtime_action: Default::default(),
-            measurements: vec![],
-        })
-        .collect();
-    let spec = RouteSpec {
-        id: "BENCH".into(),
-        name: "bench".into(),
-        description: None,
-        rework_limit: 3,
-        steps,
-    };
+    let spec = pilotline_store::testing::flat_route("BENCH", "BENCH", STEPS);
     store
         .execute(&WriteOp::PutRoute(spec), &admin, None)
         .await

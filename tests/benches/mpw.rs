@@ -10,7 +10,7 @@
 //! `PILOTLINE_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/postgres).
 
 use pilotline_app::App;
-use pilotline_domain::{Actor, Product, Role, RouteSpec, Stage, Step, Tenant, TenantStatus};
+use pilotline_domain::{Actor, Product, Role, Tenant, TenantStatus};
 use pilotline_mpw::layout::{self, Request};
 use pilotline_mpw::precheck::{self, LayerKey, Requirements, sample};
 use pilotline_mpw::{Field, LineConfig, Offer, ShuttleSpec, ShuttleStatus, Space};
@@ -59,25 +59,7 @@ fn offer(slots: u32, area_um2: i64) -> Value {
 /// with room for every booking the run can make.
 async fn seed(app: &App) -> (Vec<String>, String) {
     let eng = engineer();
-    let steps = (0..5)
-        .map(|i| Step {
-            id: format!("S{i:03}"),
-            name: format!("step {i}"),
-            stage: Stage::Fabrication,
-            equipment_type: "BENCH".into(),
-            recipe: "R".into(),
-            qtime_max_minutes: None,
-            qtime_action: Default::default(),
-            measurements: vec![],
-        })
-        .collect();
-    let spec = RouteSpec {
-        id: "BENCH".into(),
-        name: "bench".into(),
-        description: None,
-        rework_limit: 3,
-        steps,
-    };
+    let spec = pilotline_store::testing::flat_route("BENCH", "BENCH", 5);
     app.execute(&WriteOp::PutRoute(spec), &eng).await.unwrap();
     let product = Product {
         id: "BENCH-P".into(),

@@ -11,6 +11,7 @@
 //! Idempotency and the write metrics live here, so every front end has them. Reads go through
 //! here too, with the caller's role checked and its tenant scope applied by the store.
 
+mod backup;
 mod delivery;
 mod error;
 mod identity;

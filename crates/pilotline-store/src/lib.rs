@@ -9,6 +9,7 @@
 //! reads use a separate pool. PostgreSQL locks the rows a transaction changes with
 //! `SELECT … FOR UPDATE`.
 
+mod backup;
 mod blobs;
 mod conn;
 mod error;

@@ -125,3 +125,26 @@ impl TestDb {
         }
     }
 }
+
+/// A route `id` of `steps` fabrication steps (`S000`, `S001`, …), every one run on tools of
+/// type `equipment_type`: the flow load tests and benchmarks move lots through.
+pub fn flat_route(id: &str, equipment_type: &str, steps: usize) -> pilotline_domain::RouteSpec {
+    pilotline_domain::RouteSpec {
+        id: id.into(),
+        name: format!("{id} ({steps} steps)"),
+        description: None,
+        rework_limit: 3,
+        steps: (0..steps)
+            .map(|i| pilotline_domain::Step {
+                id: format!("S{i:03}"),
+                name: format!("step {i}"),
+                stage: pilotline_domain::Stage::Fabrication,
+                equipment_type: equipment_type.into(),
+                recipe: "R".into(),
+                qtime_max_minutes: None,
+                qtime_action: Default::default(),
+                measurements: vec![],
+            })
+            .collect(),
+    }
+}

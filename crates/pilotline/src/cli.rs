@@ -35,6 +35,21 @@ pub enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Write a consistent copy of the SQLite store to FILE while Pilotline keeps serving,
+    /// then check the copy's integrity. (PostgreSQL: use pg_dump; see the README.)
+    Backup {
+        /// The copy to write (must not exist).
+        file: PathBuf,
+    },
+    /// Put a backup in place as the configured SQLite store: its integrity is checked, the
+    /// file is copied in atomically and migrations are applied. Stop Pilotline first.
+    Restore {
+        /// The backup to restore.
+        file: PathBuf,
+        /// Replace an existing store (it is kept beside, renamed `….before-restore-<time>`).
+        #[arg(long)]
+        replace: bool,
+    },
     /// Manage routes.
     Route {
         /// Route command.
@@ -270,6 +285,14 @@ pub enum ShuttleCommand {
     },
 }
 
+/// The SQLite URL of the file at `path`.
+pub(crate) fn sqlite_url(path: &std::path::Path) -> Result<String> {
+    let p = path
+        .to_str()
+        .with_context(|| format!("{} is not a UTF-8 path", path.display()))?;
+    Ok(format!("sqlite://{p}"))
+}
+
 /// Reads a JSON file into `T`, naming the file and the place of a fault.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
     let text =
@@ -329,6 +352,25 @@ fn run(cli: Cli) -> Result<()> {
                 let _ = collector.await;
                 store.close().await;
                 Ok(())
+            }
+            Command::Backup { file } => {
+                let app = open(&config).await?;
+                let admin = cli_admin();
+                let bytes = app.backup(&file, &admin).await?;
+                app.close().await;
+                let copy = App::open(&sqlite_url(&file)?, &Default::default()).await?;
+                let verdict = copy.integrity_check(&admin).await?;
+                copy.close().await;
+                anyhow::ensure!(
+                    verdict == "ok",
+                    "the backup {} fails its integrity check: {verdict}",
+                    file.display()
+                );
+                println!("backup {}: {bytes} bytes, integrity ok", file.display());
+                Ok(())
+            }
+            Command::Restore { file, replace } => {
+                crate::restore::run(&config, &file, replace, &cli_admin()).await
             }
             Command::Migrate => {
                 let store = open(&config).await?;

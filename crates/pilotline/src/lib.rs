@@ -8,6 +8,7 @@ pub mod demo;
 mod demo_mpw;
 pub mod dropfolder;
 pub mod import;
+mod restore;
 pub mod serve;
 mod shuttle_cli;
 pub mod simulate;

@@ -289,3 +289,53 @@ fn calendar_dates() -> Vec<String> {
         .map(|&days| (now + chrono::Duration::days(days)).to_rfc3339())
         .collect()
 }
+
+#[test]
+fn backup_and_restore_round_trip_through_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("live.db").display());
+    let (ok, _, err) = pilotline(
+        &["token", "create", "--user", "kept", "--role", "engineer"],
+        &db,
+    );
+    assert!(ok, "{err}");
+    let copy = dir.path().join("copy.db");
+    let copy = copy.to_str().unwrap();
+    let (ok, out, err) = pilotline(&["backup", copy], &db);
+    assert!(ok && out.contains("integrity ok"), "{out}{err}");
+    // A backup never overwrites.
+    let (ok, _, err) = pilotline(&["backup", copy], &db);
+    assert!(!ok && err.contains("exists"), "{err}");
+    // Restored into a fresh place, the store holds the user made before the backup.
+    let fresh = format!("sqlite://{}", dir.path().join("fresh.db").display());
+    let (ok, out, err) = pilotline(&["restore", copy], &fresh);
+    assert!(ok && out.contains("integrity ok"), "{out}{err}");
+    let (ok, out, _) = pilotline(&["token", "list"], &fresh);
+    assert!(ok && out.contains("kept"), "{out}");
+    // Over an existing store only with --replace, which keeps the old one beside.
+    let (ok, _, err) = pilotline(&["restore", copy], &fresh);
+    assert!(!ok && err.contains("--replace"), "{err}");
+    let (ok, _, err) = pilotline(&["restore", copy, "--replace"], &fresh);
+    assert!(ok, "{err}");
+    let kept_aside = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("fresh.db.before-restore-")
+        })
+        .count();
+    assert!(kept_aside >= 1);
+    // A file that is not a store is refused whole.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, b"not a database").unwrap();
+    let other = format!("sqlite://{}", dir.path().join("other.db").display());
+    let (ok, _, err) = pilotline(&["restore", junk.to_str().unwrap()], &other);
+    assert!(!ok, "{err}");
+    assert!(
+        !dir.path().join("other.db").exists(),
+        "nothing put in place"
+    );
+}
