@@ -10,7 +10,7 @@
 //! one lot transaction (track-in or track-out), each a durable database transaction with its
 //! event and E10 state change. A lot that completes is replaced by a new one (not counted).
 
-use pilotline_domain::{Actor, Product, Role};
+use pilotline_domain::{Actor, Role};
 use pilotline_store::{NewLotRequest, Store, WriteOp};
 use serde_json::json;
 use std::process::Command;
@@ -34,34 +34,7 @@ struct Figures {
 }
 
 async fn seed(store: &Store, clients: usize) {
-    let admin = Actor {
-        user: "bench".into(),
-        role: Role::Admin,
-        tenant: None,
-    };
-    let spec = pilotline_store::testing::flat_route("BENCH", "BENCH", STEPS);
-    store
-        .execute(&WriteOp::PutRoute(spec), &admin, None)
-        .await
-        .unwrap();
-    let product = Product {
-        id: "BENCH-P".into(),
-        description: String::new(),
-        default_route: "BENCH".into(),
-        tenant: None,
-    };
-    store
-        .execute(&WriteOp::PutProduct(product), &admin, None)
-        .await
-        .unwrap();
-    for c in 0..clients {
-        let tool = WriteOp::PutEquipment {
-            id: format!("T{c}"),
-            equipment_type: "BENCH".into(),
-            description: String::new(),
-        };
-        store.execute(&tool, &admin, None).await.unwrap();
-    }
+    pilotline_store::testing::seed_flat_line(store, STEPS, clients).await;
 }
 
 async fn start_lot(store: &Store, id: &str) {
@@ -72,7 +45,7 @@ async fn start_lot(store: &Store, id: &str) {
     };
     let req = NewLotRequest {
         id: Some(id.into()),
-        product: "BENCH-P".into(),
+        product: pilotline_store::testing::FLAT_PRODUCT.into(),
         route: None,
         route_version: None,
         lot_type: pilotline_domain::LotType::Production,

@@ -8,7 +8,7 @@
 //! 10,000,000).
 
 use chrono::{Duration, Utc};
-use pilotline_domain::{Actor, LotType, Product, Role};
+use pilotline_domain::{Actor, LotType, Role};
 use pilotline_store::{LotCommand, NewLotRequest, NewSample, Store, WriteOp};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,30 +32,7 @@ fn engineer() -> Actor {
 }
 
 async fn seed(store: &Store, samples: usize) {
-    let eng = engineer();
-    let route = pilotline_store::testing::flat_route("BK", "BK", 20);
-    store
-        .execute(&WriteOp::PutRoute(route), &eng, None)
-        .await
-        .unwrap();
-    let p = Product {
-        id: "P".into(),
-        description: String::new(),
-        default_route: "BK".into(),
-        tenant: None,
-    };
-    store
-        .execute(&WriteOp::PutProduct(p), &eng, None)
-        .await
-        .unwrap();
-    for c in 0..CLIENTS {
-        let tool = WriteOp::PutEquipment {
-            id: format!("T{c}"),
-            equipment_type: "BK".into(),
-            description: String::new(),
-        };
-        store.execute(&tool, &eng, None).await.unwrap();
-    }
+    pilotline_store::testing::seed_flat_line(store, 20, CLIENTS).await;
     // 50 tools × 50 points at 1 Hz, as long as it takes to reach `samples`.
     let t0 = Utc::now() - Duration::seconds((samples / 2500) as i64 + 60);
     let mut batch = Vec::with_capacity(5000);
@@ -87,7 +64,7 @@ async fn client(store: Store, c: usize, stop: Arc<AtomicBool>, t0: Instant) -> V
         let lot = format!("K{c}x{generation}");
         let start = WriteOp::StartLot(NewLotRequest {
             id: Some(lot.clone()),
-            product: "P".into(),
+            product: pilotline_store::testing::FLAT_PRODUCT.into(),
             route: None,
             route_version: None,
             lot_type: LotType::Production,

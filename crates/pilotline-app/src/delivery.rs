@@ -11,6 +11,9 @@ use pilotline_domain::{Action, Actor, Code, LotState, Role};
 use pilotline_mpw::forecast::{self, Forecast, StepAhead};
 use serde::Serialize;
 
+use pilotline_mpw::Shuttle;
+use pilotline_store::Booking;
+
 use crate::perform::require;
 use crate::{App, AppError};
 
@@ -71,13 +74,27 @@ impl App {
             self.store.booking(id, actor).await?.ok_or_else(|| {
                 AppError::from(Code::BookingNotFound.refusal().with("booking", id))
             })?;
-        let shuttle = self.store.shuttle(&booking.shuttle).await?.ok_or_else(|| {
+        let shuttle = self.shuttle_of_booking(&booking).await?;
+        self.delivery_of(&booking, &shuttle).await
+    }
+
+    /// The shuttle `booking` is on.
+    pub(crate) async fn shuttle_of_booking(&self, booking: &Booking) -> Result<Shuttle, AppError> {
+        self.store.shuttle(&booking.shuttle).await?.ok_or_else(|| {
             AppError::from(
                 Code::ShuttleNotFound
                     .refusal()
                     .with("shuttle", &booking.shuttle),
             )
-        })?;
+        })
+    }
+
+    /// The delivery of `booking` (already read in the caller's scope) on `shuttle`.
+    pub(crate) async fn delivery_of(
+        &self,
+        booking: &Booking,
+        shuttle: &Shuttle,
+    ) -> Result<Delivery, AppError> {
         let promised = shuttle.spec.calendar.expected_delivery;
         let mut out = Delivery {
             booking: booking.id.clone(),

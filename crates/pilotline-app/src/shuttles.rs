@@ -165,13 +165,14 @@ fn may_override<'a>(actor: &Actor, reason: Option<&'a str>) -> Override<'a> {
     }
 }
 
-/// A booking the caller may see, locked, with its shuttle locked first (the order every MPW
-/// write takes its locks in).
+/// Scopes the transaction to the caller, then finds a booking it may see, locked, with its
+/// shuttle locked first (the order every MPW write takes its locks in).
 async fn booking_and_shuttle(
     tx: &mut Tx<'_>,
     id: &str,
     actor: &Actor,
 ) -> Result<(Booking, Shuttle), StoreError> {
+    tx.scope(actor).await?;
     let seen = tx
         .booking(id, actor, false)
         .await?
@@ -328,7 +329,6 @@ impl MpwWork<'_> {
         reason: Option<&str>,
     ) -> Result<Done, StoreError> {
         let actor = self.actor;
-        tx.scope(actor).await?;
         let (b, shuttle) = booking_and_shuttle(tx, id, actor).await?;
         b.status.require_may_cancel(id)?;
         tx.set_booking(id, BookingStatus::Cancelled, None, None)
@@ -365,7 +365,6 @@ impl MpwWork<'_> {
         override_reason: Option<&str>,
     ) -> Result<Done, StoreError> {
         let actor = self.actor;
-        tx.scope(actor).await?;
         let (b, shuttle) = booking_and_shuttle(tx, id, actor).await?;
         b.status.require_takes_designs(id)?;
         let late = shuttle.before(
@@ -397,7 +396,6 @@ impl MpwWork<'_> {
         override_reason: Option<&str>,
     ) -> Result<Done, StoreError> {
         let actor = self.actor;
-        tx.scope(actor).await?;
         let (b, shuttle) = booking_and_shuttle(tx, id, actor).await?;
         b.status.require_may_submit(id)?;
         let late = shuttle.before(
@@ -453,7 +451,6 @@ impl MpwWork<'_> {
         override_reason: Option<&str>,
     ) -> Result<Done, StoreError> {
         let actor = self.actor;
-        tx.scope(actor).await?;
         let (b, shuttle) = booking_and_shuttle(tx, id, actor).await?;
         b.status.require_may_accept(id)?;
         let late = shuttle.before(
@@ -897,7 +894,8 @@ impl App {
             })?;
         let timeline = self.store.booking_events(id, actor).await?;
         let revisions = self.store.revisions(id, actor).await?.unwrap_or_default();
-        let lot = self.store.shuttle(&b.shuttle).await?.and_then(|s| s.lot);
+        let shuttle = self.shuttle_of_booking(&b).await?;
+        let lot = shuttle.lot.clone();
         let waitlist_position = if b.status == BookingStatus::Waitlisted {
             timeline
                 .iter()
@@ -907,7 +905,7 @@ impl App {
         } else {
             None
         };
-        let delivery = self.delivery(id, actor).await?;
+        let delivery = self.delivery_of(&b, &shuttle).await?;
         Ok(BookingView {
             booking: b,
             waitlist_position,
@@ -916,6 +914,16 @@ impl App {
             revisions,
             delivery,
         })
+    }
+
+    /// The quote kept with booking `id` (a tenant: its own bookings only).
+    pub async fn booking_quote(&self, id: &str, actor: &Actor) -> Result<Quote, AppError> {
+        require(actor, Action::ReadShuttles, "read bookings")?;
+        self.store
+            .booking(id, actor)
+            .await?
+            .map(|b| b.quote)
+            .ok_or_else(|| AppError::from(Code::BookingNotFound.refusal().with("booking", id)))
     }
 
     /// The bookings the caller may see (a tenant: its own), newest first.
@@ -1116,6 +1124,26 @@ impl App {
         require(actor, Action::ManageShuttles, "start shuttles")?;
         require(actor, Action::MoveLots, "start lots")?;
         shuttle_of(self.mpw(Cmd::Start(id), actor).await?)
+    }
+
+    /// A shuttle's layout drawn as SVG for the caller — the wafer, or with `reticle` one
+    /// field — a tenant's with its own designs named and every other one masked.
+    pub async fn shuttle_layout_svg(
+        &self,
+        id: &str,
+        reticle: bool,
+        actor: &Actor,
+    ) -> Result<String, AppError> {
+        let view = self.shuttle_layout(id, actor).await?;
+        let viewer = match actor.tenant_scope() {
+            Some(t) => pilotline_mpw::svg::Viewer::Tenant(t),
+            None => pilotline_mpw::svg::Viewer::Staff,
+        };
+        Ok(if reticle {
+            pilotline_mpw::svg::reticle(&view.layout, viewer)
+        } else {
+            pilotline_mpw::svg::wafer(&view.layout, viewer)
+        })
     }
 
     /// A shuttle's layout as the caller may see it (a tenant: its own designs, the others

@@ -148,3 +148,42 @@ pub fn flat_route(id: &str, equipment_type: &str, steps: usize) -> pilotline_dom
             .collect(),
     }
 }
+
+/// The route [`seed_flat_line`] stores.
+pub const FLAT_ROUTE: &str = "FLAT";
+/// The product [`seed_flat_line`] stores, made on [`FLAT_ROUTE`].
+pub const FLAT_PRODUCT: &str = "FLAT-P";
+
+/// Stores a line load tests and benchmarks move lots on: [`FLAT_ROUTE`] of `steps` steps,
+/// [`FLAT_PRODUCT`], and `tools` tools `T0`, `T1`, … that run every step, so client `c` can
+/// move its own lots on `T{c}` without waiting for anyone's tool.
+pub async fn seed_flat_line(store: &Store, steps: usize, tools: usize) {
+    let eng = pilotline_domain::Actor {
+        user: "load".into(),
+        role: pilotline_domain::Role::Engineer,
+        tenant: None,
+    };
+    let route = flat_route(FLAT_ROUTE, FLAT_ROUTE, steps);
+    store
+        .execute(&crate::WriteOp::PutRoute(route), &eng, None)
+        .await
+        .expect("route");
+    let product = pilotline_domain::Product {
+        id: FLAT_PRODUCT.into(),
+        description: String::new(),
+        default_route: FLAT_ROUTE.into(),
+        tenant: None,
+    };
+    store
+        .execute(&crate::WriteOp::PutProduct(product), &eng, None)
+        .await
+        .expect("product");
+    for t in 0..tools {
+        let tool = crate::WriteOp::PutEquipment {
+            id: format!("T{t}"),
+            equipment_type: FLAT_ROUTE.into(),
+            description: String::new(),
+        };
+        store.execute(&tool, &eng, None).await.expect("tool");
+    }
+}

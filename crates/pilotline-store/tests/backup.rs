@@ -1,7 +1,7 @@
 //! A backup taken while eight clients move lots is a sound SQLite file holding every lot
 //! transaction acknowledged before the backup began.
 
-use pilotline_domain::{Actor, LotType, Product, Role};
+use pilotline_domain::{Actor, LotType, Role};
 use pilotline_store::testing::TestDb;
 use pilotline_store::{LotCommand, NewLotRequest, Store, WriteOp};
 use std::collections::HashMap;
@@ -19,30 +19,7 @@ fn engineer() -> Actor {
 }
 
 async fn seed(store: &Store) {
-    let eng = engineer();
-    let spec = pilotline_store::testing::flat_route("BK", "BK", 10);
-    store
-        .execute(&WriteOp::PutRoute(spec), &eng, None)
-        .await
-        .unwrap();
-    let p = Product {
-        id: "P".into(),
-        description: String::new(),
-        default_route: "BK".into(),
-        tenant: None,
-    };
-    store
-        .execute(&WriteOp::PutProduct(p), &eng, None)
-        .await
-        .unwrap();
-    for c in 0..CLIENTS {
-        let tool = WriteOp::PutEquipment {
-            id: format!("T{c}"),
-            equipment_type: "BK".into(),
-            description: String::new(),
-        };
-        store.execute(&tool, &eng, None).await.unwrap();
-    }
+    pilotline_store::testing::seed_flat_line(store, 10, CLIENTS).await;
 }
 
 /// Client `c` starts lots and moves them step by step until `stop`; every acknowledged
@@ -60,7 +37,7 @@ async fn client(
         let lot = format!("K{c}x{generation}");
         let start = WriteOp::StartLot(NewLotRequest {
             id: Some(lot.clone()),
-            product: "P".into(),
+            product: pilotline_store::testing::FLAT_PRODUCT.into(),
             route: None,
             route_version: None,
             lot_type: LotType::Production,

@@ -179,13 +179,18 @@ impl WaferSummary {
     pub fn subset(&self, keep: impl Fn(&DieSummary) -> bool) -> WaferSummary {
         let mut out = WaferSummary::default();
         for d in self.dies.iter().filter(|d| keep(d)) {
-            out.dies.push(*d);
-            *out.results.entry(d.first).or_default() += 1;
-            if d.tests > 1 {
-                *out.results.entry(d.last).or_default() += d.tests - 1;
-            }
+            out.push_die(*d);
         }
         out
+    }
+
+    /// Adds die `d` of another summary, counting its results as [`subset`](Self::subset) does.
+    pub fn push_die(&mut self, d: DieSummary) {
+        self.dies.push(d);
+        *self.results.entry(d.first).or_default() += 1;
+        if d.tests > 1 {
+            *self.results.entry(d.last).or_default() += d.tests - 1;
+        }
     }
 
     /// The dies packed little-endian: x, y, first and last (hard bin, soft bin, flag), tests.

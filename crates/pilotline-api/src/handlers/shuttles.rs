@@ -361,24 +361,17 @@ pub async fn layout(
     Path(id): Path<String>,
     Params(q): Params<LayoutQuery>,
 ) -> Result<Response, ApiError> {
-    let view = state.app.shuttle_layout(&id, &caller.0).await?;
-    let viewer = match caller.0.tenant_scope() {
-        Some(t) => pilotline_mpw::svg::Viewer::Tenant(t),
-        None => pilotline_mpw::svg::Viewer::Staff,
-    };
-    Ok(
-        match (q.format.unwrap_or_default(), q.view.unwrap_or_default()) {
-            (LayoutFormat::Json, _) => Json(view).into_response(),
-            (LayoutFormat::Svg, LayoutPicture::Wafer) => typed(
-                pilotline_mpw::svg::wafer(&view.layout, viewer),
-                "image/svg+xml",
-            ),
-            (LayoutFormat::Svg, LayoutPicture::Reticle) => typed(
-                pilotline_mpw::svg::reticle(&view.layout, viewer),
-                "image/svg+xml",
-            ),
-        },
-    )
+    Ok(match q.format.unwrap_or_default() {
+        LayoutFormat::Json => Json(state.app.shuttle_layout(&id, &caller.0).await?).into_response(),
+        LayoutFormat::Svg => {
+            let reticle = matches!(q.view.unwrap_or_default(), LayoutPicture::Reticle);
+            let svg = state
+                .app
+                .shuttle_layout_svg(&id, reticle, &caller.0)
+                .await?;
+            typed(svg, "image/svg+xml")
+        }
+    })
 }
 
 /// The bookings the caller may see (a tenant: its own), newest first.
@@ -423,7 +416,7 @@ pub async fn booking_quote(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Quote>, ApiError> {
-    Ok(Json(state.app.booking(&id, &caller.0).await?.booking.quote))
+    Ok(Json(state.app.booking_quote(&id, &caller.0).await?))
 }
 
 /// Why a booking is cancelled.

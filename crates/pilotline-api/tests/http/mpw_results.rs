@@ -402,7 +402,7 @@ async fn the_forecast_moves_as_the_lot_moves_and_is_held() {
             .await;
         assert_eq!(f1.body["progress"]["steps_done"], 1, "{}", f1.body);
         assert_eq!(f1.body["forecast"]["steps_left"], steps - 1);
-        // The step just measured is not ahead any more; a second lot measures it too.
+        // The step just done is no longer ahead.
         assert_eq!(f1.body["forecast"]["unmeasured_steps"], steps - 1);
         let e0: chrono::DateTime<chrono::Utc> =
             serde_json::from_value(f0.body["forecast"]["expected"].clone()).unwrap();

@@ -42,19 +42,21 @@ impl Designs {
     /// `summary` split by design: each visible design's dies, then (as `None`) the dies no
     /// visible design owns — test structures, empty places, other tenants' designs.
     pub fn split(&self, summary: &WaferSummary) -> Vec<(Option<&Design>, WaferSummary)> {
-        let mut out: Vec<(Option<&Design>, WaferSummary)> = self
-            .designs
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let s = summary.subset(|die| self.owners.get(&(die.x, die.y)) == Some(&i));
-                (Some(d), s)
-            })
-            .collect();
-        let rest = summary.subset(|die| !self.owners.contains_key(&(die.x, die.y)));
-        out.push((None, rest));
-        out.retain(|(_, s)| !s.dies.is_empty());
-        out
+        // One pass over the dies: part `i` is design `i`'s, the last part the rest.
+        let mut parts = vec![WaferSummary::default(); self.designs.len() + 1];
+        for d in &summary.dies {
+            let i = self
+                .owners
+                .get(&(d.x, d.y))
+                .copied()
+                .unwrap_or(self.designs.len());
+            parts[i].push_die(*d);
+        }
+        let owners = self.designs.iter().map(Some).chain([None]);
+        owners
+            .zip(parts)
+            .filter(|(_, s)| !s.dies.is_empty())
+            .collect()
     }
 
     /// The dies of `summary` that `keep` says yes to by their owner.
