@@ -43,6 +43,8 @@ struct Bench {
     base: String,
     client: reqwest::Client,
     eng: String,
+    /// The engineer's web session cookie.
+    web: String,
     db: Db,
     requests: usize,
 }
@@ -97,6 +99,20 @@ impl Bench {
         let status = res.status().as_u16();
         let body = res.json().await.unwrap_or(Value::Null);
         (status, body)
+    }
+
+    /// A web page as the signed-in engineer sees it (the whole HTML read).
+    async fn page(&self, path: &str) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.web)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        let body = res.text().await.unwrap_or_default();
+        assert!(status == 200, "page {path}: {status} {body:.300}");
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
@@ -168,6 +184,27 @@ async fn setup(db: &TestDb, requests: usize) -> (Bench, App) {
         .await
         .unwrap();
     });
+    app.set_password("bench-web", Role::Engineer, None, "bench web password")
+        .await
+        .unwrap();
+    let signed = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{base}/ui/login"))
+        .header("origin", &base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=bench-web&password=bench+web+password")
+        .send()
+        .await
+        .unwrap();
+    let web = signed
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
     let raw = if db.url.starts_with("postgres") {
         Db::Postgres(sqlx::PgPool::connect(&db.url).await.unwrap())
     } else {
@@ -177,6 +214,7 @@ async fn setup(db: &TestDb, requests: usize) -> (Bench, App) {
         base,
         client: reqwest::Client::new(),
         eng,
+        web,
         db: raw,
         requests,
     };
@@ -502,6 +540,16 @@ async fn run_backend(db: TestDb, sizes: &[usize], requests: usize, points: u32) 
         );
         line(
             label,
+            "page /ui/lots/{id}",
+            b.time(|i| {
+                let p = format!("/ui/lots/{}", pick(i));
+                let b = &b;
+                async move { b.page(&p).await }
+            })
+            .await,
+        );
+        line(
+            label,
             "GET /lots/{id}/history",
             b.time(|i| {
                 let p = format!("/api/v1/lots/{}/history", pick(i));
@@ -517,9 +565,24 @@ async fn run_backend(db: TestDb, sizes: &[usize], requests: usize, points: u32) 
         );
         line(
             label,
+            "page /ui/wip",
+            b.time(|_| async { b.page("/ui/wip").await }).await,
+        );
+        line(
+            label,
             "GET /spc/charts/{id}",
             b.time(|_| async { drop(b.get("/api/v1/spc/charts/OX-FB050").await) })
                 .await,
+        );
+        line(
+            label,
+            "page /ui/spc/{id}",
+            b.time(|_| async { b.page("/ui/spc/OX-FB050").await }).await,
+        );
+        line(
+            label,
+            "page /ui/dashboard",
+            b.time(|_| async { b.page("/ui/dashboard").await }).await,
         );
         line(
             label,

@@ -21,6 +21,7 @@ mod metrics;
 mod perform;
 mod qtime;
 mod reads;
+mod sessions;
 mod shuttles;
 mod spc;
 mod telemetry;
@@ -29,10 +30,12 @@ mod testdata;
 
 pub use delivery::{Delivery, LotProgress};
 pub use error::AppError;
+pub use lots::Scanned;
 pub use master::{StateHistory, ToolStatus};
 pub use metrics::AppMetrics;
 pub use perform::{Performed, Renderer};
 pub use qtime::qtime_actor;
+pub use sessions::{MIN_PASSWORD, SessionPolicy, SignedIn, Use};
 pub use shuttles::{
     BookingRequest, BookingView, LayoutView, MAX_DESIGN_FILE, PoolView, ShuttleView,
 };
@@ -62,6 +65,7 @@ pub struct App {
     uploads: Arc<tokio::sync::Semaphore>,
     max_uploads: usize,
     retention: pilotline_store::RetentionPolicies,
+    sessions: sessions::SessionPolicy,
 }
 
 /// Uploads that may stream in at once, by default; one more is refused (`too_many_uploads`).
@@ -79,6 +83,7 @@ impl App {
             uploads: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_UPLOADS)),
             max_uploads: MAX_CONCURRENT_UPLOADS,
             retention: pilotline_store::RetentionPolicies::default(),
+            sessions: sessions::SessionPolicy::default(),
         }
     }
 

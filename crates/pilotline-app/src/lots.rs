@@ -49,3 +49,111 @@ impl App {
         Ok(self.store.process_data(lot, actor, q).await?)
     }
 }
+
+/// What a scan at the floor terminal did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scanned {
+    /// The waiting lot was tracked in on the tool.
+    TrackedIn,
+    /// The running lot was tracked out of its tool.
+    TrackedOut,
+}
+
+impl App {
+    /// A scan at the floor terminal: a lot id and a tool id. A waiting lot is tracked in on the
+    /// tool; a running lot is tracked out (the tool, when given, must be the one it runs on).
+    /// A step that collects readings is refused here (`readings_empty`): they are entered on
+    /// the lot's page. Returns what was done and the lot after it.
+    pub async fn floor_scan(
+        &self,
+        lot_id: &str,
+        tool: Option<&str>,
+        actor: &Actor,
+    ) -> Result<(Scanned, LotView), AppError> {
+        require(
+            actor,
+            pilotline_domain::Action::MoveLots,
+            "track lots in and out",
+        )?;
+        let lot = self.lot(lot_id, actor).await?;
+        let (scanned, command) = match lot.state {
+            pilotline_domain::LotState::Waiting => {
+                let Some(tool) = tool else {
+                    return Err(Code::FieldEmpty.refusal().with("field", "equipment").into());
+                };
+                (
+                    Scanned::TrackedIn,
+                    pilotline_store::LotCommand::TrackIn {
+                        equipment: tool.to_string(),
+                        recipe: None,
+                    },
+                )
+            }
+            pilotline_domain::LotState::Running => {
+                if let (Some(tool), Some(on)) = (tool, lot.equipment.as_deref())
+                    && tool != on
+                {
+                    return Err(Code::LotOnOtherTool
+                        .refusal()
+                        .with("lot", lot_id)
+                        .with("equipment", tool)
+                        .into());
+                }
+                let route = self
+                    .store
+                    .route(&lot.route, Some(lot.route_version))
+                    .await?;
+                let measured = route
+                    .as_ref()
+                    .and_then(|r| r.steps.get(lot.step.index))
+                    .is_some_and(|s| !s.measurements.is_empty());
+                if measured {
+                    return Err(Code::ReadingsEmpty.into());
+                }
+                (
+                    Scanned::TrackedOut,
+                    pilotline_store::LotCommand::TrackOut {
+                        scrap_wafers: Vec::new(),
+                        scrap_reason: None,
+                        readings: Vec::new(),
+                    },
+                )
+            }
+            other => {
+                return Err(Code::LotStateForbids
+                    .refusal()
+                    .with("lot", lot_id)
+                    .with("state", other.as_str())
+                    .with(
+                        "allowed",
+                        "only a waiting lot is tracked in, a running one out",
+                    )
+                    .into());
+            }
+        };
+        let op = pilotline_store::WriteOp::Lot {
+            lot_id: lot_id.to_string(),
+            command,
+            if_version: Some(lot.version),
+        };
+        match self.execute(&op, actor).await? {
+            pilotline_store::Outcome::Lot(view) => Ok((scanned, view)),
+            _ => Err(AppError::Internal(
+                "a lot transaction answered no lot".into(),
+            )),
+        }
+    }
+}
+
+impl App {
+    /// Refuses `actor` unless its role may do `action` (`what` names it): for a front end
+    /// that asks before it offers a form (the use case checks again when it runs).
+    pub fn require(
+        &self,
+        actor: &Actor,
+        action: pilotline_domain::Action,
+        what: &str,
+    ) -> Result<(), AppError> {
+        require(actor, action, what)
+    }
+}

@@ -43,7 +43,8 @@ fn required_action(op: &WriteOp) -> (Action, &'static str) {
             LotCommand::TrackIn { .. } => (Action::MoveLots, "track lots in"),
             LotCommand::TrackOut { .. } => (Action::MoveLots, "track lots out"),
             LotCommand::Hold { .. } => (Action::PlaceHold, "place holds"),
-            LotCommand::Release { .. } => (Action::ReleaseHold, "release holds"),
+            // Releasing one's own plain hold needs only `PlaceHold`; the transaction decides.
+            LotCommand::Release { .. } => (Action::PlaceHold, "release holds"),
             LotCommand::FutureHold { .. } => (Action::PlaceHold, "place future holds"),
             LotCommand::Split { .. } => (Action::MoveLots, "split lots"),
             LotCommand::Merge { .. } => (Action::MoveLots, "merge lots"),

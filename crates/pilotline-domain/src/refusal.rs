@@ -329,6 +329,18 @@ codes! {
     OverrideReasonRequired = ("override_reason_required", Invalid, "override_reason: a late change needs a reason"),
     /// Only a tenant's admin (or a platform admin) manages its users.
     TenantAdminOnly = ("tenant_admin_only", Forbidden, "only an admin of tenant {tenant} may {action}"),
+
+    // --- the web interface's sign-in ----------------------------------------------------------
+    /// The user name or password is wrong (which of the two is not said).
+    SignInFailed = ("sign_in_failed", Unauthorized, "the user name or password is wrong"),
+    /// Too many failed sign-ins: the user's sign-ins are refused for a while.
+    SignInThrottled = ("sign_in_throttled", TooMany, "too many failed sign-ins for {user}; try again after {until}"),
+    /// The session cookie is unknown, ended or timed out, or its user is disabled.
+    SessionInvalid = ("session_invalid", Unauthorized, "your session has ended (signed out, timed out, or the user was disabled); sign in again"),
+    /// A form was posted from another site.
+    CrossOriginRefused = ("cross_origin_refused", Forbidden, "a form sent from {origin} is refused: this site accepts forms from its own pages only"),
+    /// A new password is too short.
+    PasswordTooShort = ("password_too_short", Invalid, "password: at least {min} characters"),
 }
 
 impl Code {

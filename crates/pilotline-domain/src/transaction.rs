@@ -681,7 +681,7 @@ pub fn release_with(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Applied, Refusal> {
-    require(actor, Action::ReleaseHold, "release holds")?;
+    require(actor, Action::PlaceHold, "release holds")?;
     required_text("comment", comment)?;
     let Some(pos) = lot.holds.iter().position(|h| h.id == hold_id) else {
         return Err(Code::HoldNotFound
@@ -689,6 +689,19 @@ pub fn release_with(
             .with("lot", &lot.id)
             .with("hold", hold_id));
     };
+    // Whoever may place holds may take back a plain hold of their own (an operator's hold
+    // placed to check something); SPC and Q-time holds, and anyone else's, are an engineer's.
+    let held = &lot.holds[pos];
+    let own_plain = held.placed_by == actor.user
+        && !crate::measure::needs_disposition(&held.reason_code)
+        && held.reason_code != QTIME_REASON;
+    if !own_plain {
+        require(
+            actor,
+            Action::ReleaseHold,
+            "release holds placed by others or by SPC and Q-time",
+        )?;
+    }
     let disposition = disposition.map(str::trim).filter(|d| !d.is_empty());
     if crate::measure::needs_disposition(&lot.holds[pos].reason_code) && disposition.is_none() {
         return Err(Code::DispositionRequired

@@ -327,7 +327,7 @@ async fn user_token<C: Conn>(
     Ok(token)
 }
 
-async fn upsert_user<C: Conn>(
+pub(crate) async fn upsert_user<C: Conn>(
     c: &mut C,
     name: &str,
     role: Role,

@@ -21,6 +21,7 @@ mod retention;
 mod rollups;
 mod rows;
 mod sample_ids;
+mod sessions;
 mod shuttles;
 mod spc;
 mod sqlite_writer;
@@ -42,6 +43,7 @@ pub use pilotline_yield::chart::{
 pub use read::{Genealogy, GenealogyLink, LotFilter, LotPage, WipRow};
 pub use retention::{RETENTION_BATCH, RetentionPolicies, RetentionPolicy, RetentionRun};
 pub use rollups::{Bucket, ROLLUP_GRACE_S, Resolution, RollupRun};
+pub use sessions::PasswordRecord;
 pub use shuttles::{Booking, BookingEvent, DesignRevision, NewBooking, StoredLayout};
 pub use spc::{Measurement, MeasurementRow, NewMeasurements, SpcOutcome, SpcSignal};
 pub use telemetry::{

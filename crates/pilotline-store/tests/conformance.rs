@@ -217,7 +217,12 @@ async fn holds_block_moves_until_each_is_released() {
             comment: "ok".into(),
             disposition: None,
         };
-        let err = cmd(&store, "H1", release(h1.id), &operator())
+        // Only the operator who placed it (or an engineer) releases an operator's hold.
+        let other_operator = Actor {
+            user: "other-operator".into(),
+            ..operator()
+        };
+        let err = cmd(&store, "H1", release(h1.id), &other_operator)
             .await
             .unwrap_err();
         assert_eq!(code(&err), Some(Code::RoleForbidden), "{err}");

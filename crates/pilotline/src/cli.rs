@@ -68,6 +68,12 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage the people who sign in to the web interface.
+    User {
+        /// User command.
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Manage tenants (the start-ups and other customer organisations).
     Tenant {
         /// Tenant command.
@@ -157,6 +163,25 @@ pub enum ImportCommand {
         /// User recorded as the importer.
         #[arg(long, env = "USER", default_value = "cli")]
         user: String,
+    },
+}
+
+/// User commands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create (or update) a user who signs in to the web interface with a password, read from
+    /// the first line of stdin (so it is never in the shell's history or the process list).
+    /// The user's sessions end.
+    Create {
+        /// User name.
+        #[arg(long)]
+        name: String,
+        /// Role: admin, engineer, operator, manager, customer or tenant_admin.
+        #[arg(long)]
+        role: Role,
+        /// Tenant (customers and tenant admins).
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 
@@ -413,6 +438,20 @@ fn run(cli: Cli) -> Result<()> {
                     .await?;
                 println!("created a {role} token for {user}; it is shown once:");
                 println!("{token}");
+                Ok(())
+            }
+            Command::User {
+                command: UserCommand::Create { name, role, tenant },
+            } => {
+                let mut password = String::new();
+                std::io::stdin()
+                    .read_line(&mut password)
+                    .context("cannot read the password from stdin")?;
+                let password = password.trim_end_matches(['\r', '\n']);
+                let app = open_migrated(&config).await?;
+                app.set_password(&name, role, tenant.as_deref(), password)
+                    .await?;
+                println!("user {name} ({role}) can sign in at /ui/");
                 Ok(())
             }
             Command::Line { command } => {

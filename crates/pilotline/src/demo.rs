@@ -53,6 +53,9 @@ pub async fn run(listen: &str, data_dir: Option<PathBuf>, tools: Option<Tools>) 
     .await?;
     store.migrate().await?;
     let tokens = seed(&store, &dir).await.context("cannot seed the demo")?;
+    let people = sign_ins(&store)
+        .await
+        .context("cannot give the demo's people passwords")?;
     let mut options = crate::serve::Options::default();
     let (sim_stop_tx, sim_stop) = tokio::sync::watch::channel(false);
     let mut simulated = 0;
@@ -118,6 +121,10 @@ pub async fn run(listen: &str, data_dir: Option<PathBuf>, tools: Option<Tools>) 
     }
     for (role, token) in &tokens[1..] {
         println!("{role:>9} token: {token}");
+    }
+    println!("Web interface: http://{addr}/ui/ — sign in as one of:");
+    for (user, role, password) in &people {
+        println!("  {role:>12}  user {user:<11} password {password}");
     }
     println!("URL: http://{addr}");
     println!("token: {}", tokens[0].1);
@@ -377,6 +384,7 @@ pub async fn seed(store: &App, dir: &std::path::Path) -> Result<Vec<(String, Str
         comment: "Acme wants to inspect wafers before dicing".into(),
     };
     store.execute(&lot("M26001", future), &eng).await?;
+    oxide_chart(store, &eng, &op).await?;
     let tenant_admin = crate::demo_mpw::seed(store, &spec, dir)
         .await
         .context("cannot seed the demo's MPW shuttles")?;
@@ -402,6 +410,80 @@ pub async fn seed(store: &App, dir: &std::path::Path) -> Result<Vec<(String, Str
     }
     tokens.push((Role::TenantAdmin.to_string(), tenant_admin));
     Ok(tokens)
+}
+
+/// A control chart of the oxidation step's ellipsometer readings (X-bar/S over the 5 sites of
+/// each wafer) with a baseline of four lots and one drifting wafer, so the SPC pages have a
+/// chart with limits and a signal; its action is `none` (signals are shown, no lot is held), so the demo stays as seeded.
+async fn oxide_chart(store: &App, eng: &Actor, op: &Actor) -> Result<()> {
+    let spec: pilotline_app::ChartSpec = serde_json::from_value(serde_json::json!({
+        "id": "OX-THK",
+        "parameter": "oxide_thickness",
+        "step": "FB050",
+        "chart_type": "xbar_s",
+        "action": "none",
+        "lsl": 480.0,
+        "usl": 520.0
+    }))?;
+    store.create_chart(spec, eng).await?;
+    let lots = ["A26001", "A26002", "A26003", "A26005", "E26001"];
+    for (n, lot) in lots.iter().enumerate() {
+        let view = store.lot(lot, eng).await?;
+        let mut readings = Vec::new();
+        for (w, wafer) in view.wafers.iter().take(3).enumerate() {
+            for site in 1..=5u32 {
+                // A steady process, the last lot's last wafer drifting thick.
+                let drift = if n == lots.len() - 1 && w == 2 {
+                    9.0
+                } else {
+                    0.0
+                };
+                let wobble = f64::from(((n * 7 + w * 3) as u32 + site * 5) % 11) * 0.45 - 2.2;
+                readings.push(pilotline_domain::measure::Reading {
+                    parameter: "oxide_thickness".into(),
+                    wafer: Some(wafer.id.clone()),
+                    site: Some(site),
+                    value: 500.0 + wobble + drift,
+                });
+            }
+        }
+        let req = pilotline_app::NewMeasurements {
+            lot: lot.to_string(),
+            step: Some("FB050".into()),
+            equipment: Some("FURNACE-01".into()),
+            readings,
+            source: "demo ellipsometer".into(),
+        };
+        store.record_measurements(&[req], op).await?;
+        if n == lots.len() - 2 {
+            store.recompute_limits("OX-THK", eng).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives each of the demo's people (one per persona) a fresh random password for the web
+/// interface: `(user, role, password)`.
+async fn sign_ins(store: &App) -> Result<Vec<(String, String, String)>> {
+    use rand::Rng;
+    let mut people = Vec::new();
+    for (user, role, tenant) in [
+        ("otto", Role::Operator, None),
+        ("erin", Role::Engineer, None),
+        ("maya", Role::Manager, None),
+        ("acme", Role::Customer, Some("acme")),
+        ("acme-admin", Role::TenantAdmin, Some("acme")),
+        ("admin", Role::Admin, None),
+    ] {
+        let password: String = rand::rng()
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(14)
+            .map(char::from)
+            .collect();
+        store.set_password(user, role, tenant, &password).await?;
+        people.push((user.to_string(), role.to_string(), password));
+    }
+    Ok(people)
 }
 
 /// Tracks lot `id` in and out of its current step on the step's first tool.

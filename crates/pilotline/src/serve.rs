@@ -91,9 +91,11 @@ pub async fn run(
         pilotline_collector::metrics::register(state.metrics.registry())
             .context("cannot register the collector's metrics")?;
     }
-    let app = pilotline_api::router(state);
+    let app = pilotline_api::router(state).merge(pilotline_web::router(
+        pilotline_web::WebState::new(store.clone()),
+    ));
     println!("Pilotline listening on http://{addr}");
-    tracing::info!(%addr, "HTTP API listening");
+    tracing::info!(%addr, "HTTP API and web interface listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -162,6 +164,11 @@ async fn monitors(store: App, qtime_interval: Duration, mut stop: watch::Receive
             _ = expiry.tick() => {
                 if let Err(e) = store.expire_idempotency_keys().await {
                     tracing::warn!(error = %e, "idempotency key expiry failed");
+                }
+                match store.expire_sessions().await {
+                    Ok(n) if n > 0 => tracing::debug!(sessions = n, "timed-out web sessions deleted"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "deleting timed-out web sessions failed"),
                 }
             }
         }

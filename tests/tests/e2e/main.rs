@@ -4,4 +4,5 @@ mod crash;
 mod demo;
 mod ingest;
 mod spc_crash;
+mod web;
 mod yields;

@@ -71,7 +71,14 @@ async fn holds_split_merge_rework_scrap_future_hold_and_genealogy() {
             .await
             .problem(StatusCode::CONFLICT, Code::LotHeld);
         let rel = |id: u64| format!("/api/v1/lots/G1/holds/{id}/release");
-        s.post("operator", &rel(id1), json!({"comment": "ok"}))
+        // Another operator may not release the operator's hold (its own it may: see below).
+        let other = s
+            .issue("operator-2", pilotline_domain::Role::Operator, None)
+            .await;
+        s.post(&other, &rel(id1), json!({"comment": "ok"}))
+            .await
+            .problem(StatusCode::FORBIDDEN, Code::RoleForbidden);
+        s.post("manager", &rel(id1), json!({"comment": "ok"}))
             .await
             .problem(StatusCode::FORBIDDEN, Code::RoleForbidden);
         assert_eq!(
@@ -83,8 +90,9 @@ async fn holds_split_merge_rework_scrap_future_hold_and_genealogy() {
         s.post("operator", "/api/v1/lots/G1/track-in", tin.clone())
             .await
             .problem(StatusCode::CONFLICT, Code::LotHeld);
+        // The operator takes back its own plain hold.
         assert_eq!(
-            s.post("engineer", &rel(id2), json!({"comment": "ok"}))
+            s.post("operator", &rel(id2), json!({"comment": "ok"}))
                 .await
                 .status,
             StatusCode::OK

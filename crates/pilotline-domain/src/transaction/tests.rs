@@ -222,8 +222,17 @@ fn holds_are_a_set_released_one_by_one_by_engineers() {
         twice.holds.iter().map(|h| h.id).collect::<Vec<_>>(),
         vec![1, 2]
     );
+    // Another operator may not release an operator's hold; a manager may release none.
+    let other_operator = Actor {
+        user: "someone-else".into(),
+        ..op()
+    };
     assert!(matches!(
-        release(&twice, &r, 1, "ok", &op(), t0()),
+        release(&twice, &r, 1, "ok", &other_operator, t0()),
+        Err(e) if e.code() == Code::RoleForbidden
+    ));
+    assert!(matches!(
+        release(&twice, &r, 1, "ok", &actor(Role::Manager), t0()),
         Err(e) if e.code() == Code::RoleForbidden
     ));
     assert!(matches!(
@@ -244,6 +253,34 @@ fn holds_are_a_set_released_one_by_one_by_engineers() {
         .lots
         .remove(0);
     assert!(track_in(&free, &r, &tool("W", "WETBENCH"), None, &op(), t0()).is_ok());
+}
+
+#[test]
+fn an_operator_takes_back_a_plain_hold_of_its_own_but_not_an_spc_or_qtime_hold() {
+    let r = route();
+    let lot = started("A1", 5);
+    let own = held(&lot);
+    let released = release(&own, &r, 1, "checked, fine", &op(), t0()).unwrap();
+    assert!(released.lots[0].holds.is_empty());
+    for reason in [
+        crate::measure::OOS_REASON,
+        crate::measure::OOC_REASON,
+        QTIME_REASON,
+    ] {
+        let spc = hold(&lot, &r, reason, "judged", &op(), t0())
+            .unwrap()
+            .0
+            .lots
+            .remove(0);
+        assert!(
+            matches!(
+                release_with(&spc, &r, 1, "ok", Some("use-as-is"), &op(), t0()),
+                Err(e) if e.code() == Code::RoleForbidden
+            ),
+            "{reason}"
+        );
+        assert!(release_with(&spc, &r, 1, "ok", Some("use-as-is"), &eng(), t0()).is_ok());
+    }
 }
 
 #[test]

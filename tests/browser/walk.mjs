@@ -1,0 +1,127 @@
+// Walks each persona through Pilotline's web interface in Debian's Chromium (headless), as a
+// person would: the operator on the floor terminal and the lot page, the start-up booking a
+// slot and uploading a design, the manager on the dashboard, a wafer map and a control chart.
+// axe-core checks the main page of each persona. Screenshots go to the artefacts directory.
+//
+// Usage: node walk.mjs PLAN.json — the plan (written by the Rust test that started the server)
+// names the server, the people and their passwords, and the objects to use. Prints one JSON
+// line per check; exits non-zero on the first failure.
+import { chromium } from "playwright-core";
+import { readFileSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+
+const plan = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+mkdirSync(plan.artifacts, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: plan.chromium || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+
+function report(check, detail) { console.log(JSON.stringify({ check, ...detail })); }
+function fail(check, detail) { report(check, { ok: false, ...detail }); throw new Error(check + ": " + JSON.stringify(detail)); }
+async function shot(page, name) { await page.screenshot({ path: `${plan.artifacts}/${name}.png`, fullPage: true }); }
+
+async function signIn(persona, lang) {
+  // bypassCSP lets the test inject axe-core; the pages themselves allow no inline script.
+  const context = await browser.newContext({ bypassCSP: true, locale: lang, extraHTTPHeaders: { "Accept-Language": lang } });
+  const page = await context.newPage();
+  await page.goto(plan.base + "/ui/");
+  await page.getByLabel(lang.startsWith("zh") ? "用户名" : "User name").fill(persona.user);
+  await page.getByLabel(lang.startsWith("zh") ? "密码" : "Password").fill(persona.password);
+  await submit(page, () => page.keyboard.press("Enter"));
+  return { context, page };
+}
+
+// Does what submits a form and waits for the page it leads to.
+async function submit(page, act) {
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), act()]);
+}
+
+async function axe(page, name) {
+  await page.addScriptTag({ content: axeSource });
+  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  if (bad.length) { fail("axe " + name, { violations: bad.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target) })) }); }
+  report("axe " + name, { ok: true, checked: result.violations.length + " minor or moderate" });
+}
+
+async function operator() {
+  const { context, page } = await signIn(plan.people.operator, "en");
+  if (!page.url().endsWith("/ui/floor")) { fail("operator starts on the floor terminal", { url: page.url() }); }
+  await axe(page, "floor terminal");
+  for (const [i, step] of plan.floor.steps.entries()) {
+    for (const expected of ["floor-tracked-in", "floor-tracked-out"]) {
+      await page.locator("#lot").fill(plan.floor.lot);
+      await page.locator("#tool").fill(step.tool);
+      await submit(page, () => page.keyboard.press("Enter"));
+      const outcome = await page.locator("[data-outcome]").getAttribute("data-outcome").catch(() => null);
+      if (outcome !== expected) {
+        const code = await page.locator("[data-code]").getAttribute("data-code").catch(() => null);
+        fail("floor scan", { step: i + 1, expected, outcome, code });
+      }
+      await shot(page, `operator-floor-step${i + 1}-${expected}`);
+      report("floor scan", { ok: true, step: i + 1, outcome });
+    }
+  }
+  await page.goto(`${plan.base}/ui/lots/${plan.floor.lot}`);
+  await page.getByLabel("Hold reason code").fill("ENG");
+  await page.locator("form[action$='/hold'] input[name=comment]").fill("check the mask");
+  await submit(page, () => page.getByRole("button", { name: "Place hold" }).click());
+  if (await page.locator("[aria-current=step]").count() !== 1) { fail("route strip", {}); }
+  if (!(await page.locator(".badge.held").count())) { fail("hold placed", { url: page.url() }); }
+  await shot(page, "operator-lot-held");
+  report("hold placed", { ok: true });
+  await page.locator("form[action$='/release'] input[name=comment]").fill("mask is fine");
+  await submit(page, () => page.getByRole("button", { name: "Release hold" }).click());
+  if (await page.locator("dd .badge.held").count()) { fail("hold released", {}); }
+  await shot(page, "operator-lot-released");
+  report("hold released", { ok: true });
+  await context.close();
+}
+
+async function startup() {
+  const { context, page } = await signIn(plan.people.startup, "zh-CN");
+  if (!page.url().endsWith("/ui/portal")) { fail("start-up starts on the portal", { url: page.url() }); }
+  await axe(page, "start-up portal");
+  await submit(page, () => page.locator(`a[href="/ui/shuttles/${plan.shuttle}"]`).click());
+  await submit(page, () => page.getByRole("button", { name: "预订此槽位" }).click());
+  if (!page.url().includes("/ui/bookings/")) { fail("booked", { url: page.url(), text: (await page.textContent("main")).slice(0, 300) }); }
+  await shot(page, "startup-booked");
+  report("booked", { ok: true, url: page.url() });
+  await page.locator("#design").setInputFiles(plan.design);
+  await submit(page, () => page.getByRole("button", { name: "上传并预检" }).click());
+  const verdict = await page.locator("[data-verdict]").first().getAttribute("data-verdict").catch(() => null);
+  if (verdict !== "passed") { fail("design verdict", { verdict }); }
+  await shot(page, "startup-design-verdict");
+  report("design verdict", { ok: true, verdict });
+  await context.close();
+}
+
+async function manager() {
+  const { context, page } = await signIn(plan.people.manager, "en");
+  if (!page.url().endsWith("/ui/dashboard")) { fail("manager starts on the dashboard", { url: page.url() }); }
+  await axe(page, "manager dashboard");
+  await shot(page, "manager-dashboard");
+  await page.goto(`${plan.base}/ui/wafers/${plan.wafer.id}?lot=${plan.wafer.lot}`);
+  if (!(await page.locator("figure svg").count())) { fail("wafer map", { url: page.url() }); }
+  await shot(page, "manager-wafer-map");
+  report("wafer map", { ok: true });
+  await page.goto(`${plan.base}/ui/spc`);
+  await submit(page, () => page.locator("a[href^='/ui/spc/']").first().click());
+  if (!(await page.locator("figure svg polyline").count())) { fail("control chart", { url: page.url() }); }
+  await shot(page, "manager-control-chart");
+  report("control chart", { ok: true, url: page.url() });
+  await context.close();
+}
+
+try {
+  await operator();
+  await startup();
+  await manager();
+  report("done", { ok: true });
+} finally {
+  await browser.close();
+}
