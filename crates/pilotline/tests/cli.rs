@@ -1,5 +1,5 @@
-//! The command line: token creation, route import, validation errors, migrate, help, and an
-//! engineer's shuttle steps.
+//! The command line: token creation, users who sign in, route import, validation errors, migrate,
+//! help, and an engineer's shuttle steps.
 
 use std::process::Command;
 
@@ -338,4 +338,59 @@ fn backup_and_restore_round_trip_through_the_command_line() {
         !dir.path().join("other.db").exists(),
         "nothing put in place"
     );
+}
+
+/// `pilotline user create` with `input` on stdin.
+fn user_create(args: &[&str], input: &str, db: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pilotline"))
+        .args(["user", "create"])
+        .args(args)
+        .env("PILOTLINE_DATABASE_URL", db)
+        .env("PILOTLINE_LOG", "warn")
+        .env_remove("PILOTLINE_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_create_reads_the_password_from_stdin_and_the_user_can_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("u.db").display());
+    let (ok, out, err) = user_create(
+        &["--name", "otto", "--role", "operator"],
+        "a long floor password\n",
+        &db,
+    );
+    assert!(ok && out.contains("otto"), "{out}{err}");
+    // The password is neither echoed nor logged.
+    assert!(!out.contains("floor password") && !err.contains("floor password"));
+    let (ok, _, err) = user_create(&["--name", "short", "--role", "operator"], "2short\n", &db);
+    assert!(!ok && err.contains("at least 10 characters"), "{err}");
+    let app = pilotline_app::App::open(&db, &Default::default())
+        .await
+        .unwrap();
+    let signed = app.sign_in("otto", "a long floor password").await.unwrap();
+    assert_eq!(signed.actor.role, pilotline_domain::Role::Operator);
+    let wrong = app
+        .sign_in("otto", "a long floor passwort")
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Some(pilotline_domain::Code::SignInFailed));
+    app.close().await;
 }
