@@ -67,7 +67,7 @@ async function operator() {
     }
   }
   await page.goto(`${plan.base}/ui/lots/${plan.floor.lot}`);
-  await page.getByLabel("Hold reason code").fill("ENG");
+  await page.locator("form[action$='/hold'] input[name=reason_code]").fill("ENG");
   await page.locator("form[action$='/hold'] input[name=comment]").fill("check the mask");
   await submit(page, () => page.getByRole("button", { name: "Place hold" }).click());
   if (await page.locator("[aria-current=step]").count() !== 1) { fail("route strip", {}); }
@@ -97,6 +97,9 @@ async function startup() {
   if (verdict !== "passed") { fail("design verdict", { verdict }); }
   await shot(page, "startup-design-verdict");
   report("design verdict", { ok: true, verdict });
+  await submit(page, () => page.getByRole("button", { name: "提交此版本" }).click());
+  if (!page.url().endsWith("done=submitted")) { fail("design submitted", { url: page.url() }); }
+  report("design submitted", { ok: true });
   await context.close();
 }
 

@@ -129,6 +129,16 @@ async fn query_guard(
     next.run(req).await
 }
 
+/// `routes` (another front end's, such as the web interface's) counted in the same request
+/// metrics as the API's (`http_requests_total`, `http_request_duration_seconds`, by route
+/// template, never by id).
+pub fn observed(routes: Router, state: &AppState) -> Router {
+    routes.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        metrics::track,
+    ))
+}
+
 /// The whole API as an axum router.
 pub fn router(state: AppState) -> Router {
     use handlers::{identity, lots, master, shuttles, spc, system, tenants, testdata, wafers};

@@ -19,6 +19,7 @@ mod lots;
 mod master;
 mod metrics;
 mod perform;
+mod platform;
 mod qtime;
 mod reads;
 mod sessions;
@@ -30,7 +31,7 @@ mod testdata;
 
 pub use delivery::{Delivery, LotProgress};
 pub use error::AppError;
-pub use lots::Scanned;
+pub use lots::{Scanned, StepCycleTime};
 pub use master::{StateHistory, ToolStatus};
 pub use metrics::AppMetrics;
 pub use perform::{Performed, Renderer};
@@ -47,11 +48,11 @@ pub use pilotline_store::{
     ChartType, ChartView, ChartViolation, CommState, DesignRevision, Genealogy, GenealogyLink,
     GroupBy, IMPORT_BATCH, IdempotencyKey, ImportedFile, LotCommand, LotFilter, LotPage, LotYield,
     Measurement, NewLotRequest, NewMeasurements, NewSample, OocAction, OpenOptions, Outcome,
-    ParametricRow, ParetoBin, ProcessDataQuery, ProcessRun, ProductBins, Rejection, Resolution,
-    RetentionPolicies, RetentionPolicy, RetentionRun, RollupRun, SampleCursor, SamplePage,
-    SampleQuery, SampleRecord, SamplesStored, SpcOutcome, SpcSignal, Stage, StageYield, StdfUpload,
-    Store, StoredResponse, TOKEN_PREFIX, TenantUser, TestFileInfo, TokenInfo, WaferYield, WipRow,
-    WriteOp, YieldFilter, YieldGroup, now, redact_url,
+    ParametricRow, ParetoBin, PlatformFigures, ProcessDataQuery, ProcessRun, ProductBins,
+    Rejection, Resolution, RetentionPolicies, RetentionPolicy, RetentionRun, RollupRun,
+    SampleCursor, SamplePage, SampleQuery, SampleRecord, SamplesStored, SpcOutcome, SpcSignal,
+    Stage, StageYield, StdfUpload, Store, StoredResponse, TOKEN_PREFIX, TenantUser, TestFileInfo,
+    TokenInfo, WaferYield, WipRow, WriteOp, YieldFilter, YieldGroup, now, redact_url,
 };
 
 use std::sync::Arc;

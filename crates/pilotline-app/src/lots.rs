@@ -157,3 +157,38 @@ impl App {
         require(actor, action, what)
     }
 }
+
+/// The line's measured cycle time of one route step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepCycleTime {
+    /// Step id.
+    pub step: String,
+    /// Step name.
+    pub name: String,
+    /// Seconds from arrival at the step to track-out, a moving average over recent lots.
+    pub mean_s: f64,
+}
+
+impl App {
+    /// Route `route`'s measured cycle time per step, in route order (a step never measured
+    /// is left out): one row per step, however many lots the line has run.
+    pub async fn cycle_times(
+        &self,
+        route: &str,
+        actor: &Actor,
+    ) -> Result<Vec<StepCycleTime>, AppError> {
+        let route = self.route(route, None, actor).await?;
+        let measured = self.store.step_cycle_times(&route.id).await?;
+        Ok(route
+            .steps
+            .iter()
+            .filter_map(|s| {
+                measured.get(&s.id).map(|m| StepCycleTime {
+                    step: s.id.clone(),
+                    name: s.name.clone(),
+                    mean_s: *m,
+                })
+            })
+            .collect())
+    }
+}

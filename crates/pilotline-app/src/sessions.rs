@@ -74,6 +74,18 @@ fn hash_password(password: &str) -> Result<String, AppError> {
         .map_err(|e| AppError::Internal(format!("password hashing failed: {e}")))
 }
 
+/// The PHC string of a new password, refused when it is too short.
+async fn new_phc(password: &str) -> Result<String, AppError> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(Code::PasswordTooShort
+            .refusal()
+            .with("min", MIN_PASSWORD)
+            .into());
+    }
+    let password = password.to_string();
+    blocking(move || hash_password(&password)).await?
+}
+
 fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|h| {
         argon2::Argon2::default()
@@ -127,17 +139,29 @@ impl App {
         tenant: Option<&str>,
         password: &str,
     ) -> Result<(), AppError> {
-        if password.chars().count() < MIN_PASSWORD {
-            return Err(Code::PasswordTooShort
-                .refusal()
-                .with("min", MIN_PASSWORD)
-                .into());
-        }
-        let password = password.to_string();
-        let phc = blocking(move || hash_password(&password)).await??;
+        let phc = new_phc(password).await?;
         Ok(self
             .store
             .set_password(name, role, tenant, &phc, pilotline_store::now())
+            .await?)
+    }
+
+    /// Creates (or updates) a person of tenant `tenant` who signs in with `password`: by its
+    /// tenant admin or a platform admin, with a tenant role only, and a name nobody outside the
+    /// tenant has (`user_name_taken`). The person's sessions end.
+    pub async fn set_tenant_password(
+        &self,
+        tenant: &str,
+        name: &str,
+        role: Role,
+        password: &str,
+        actor: &Actor,
+    ) -> Result<(), AppError> {
+        self.may_manage_people(tenant, actor).await?;
+        let phc = new_phc(password).await?;
+        Ok(self
+            .store
+            .set_tenant_password(tenant, name, role, &phc, pilotline_store::now())
             .await?)
     }
 

@@ -43,7 +43,11 @@ impl App {
 
     /// Checks that `actor` may manage tenant `tenant`'s people: a platform admin any existing
     /// tenant's, a tenant admin its own only (another tenant does not exist for it).
-    async fn may_manage_people(&self, tenant: &str, actor: &Actor) -> Result<(), AppError> {
+    pub(crate) async fn may_manage_people(
+        &self,
+        tenant: &str,
+        actor: &Actor,
+    ) -> Result<(), AppError> {
         actor.require(Action::ManageTenantUsers, "manage a tenant's users")?;
         let not_found = || AppError::from(Code::TenantNotFound.refusal().with("tenant", tenant));
         if actor.role == Role::TenantAdmin && actor.tenant.as_deref() != Some(tenant) {

@@ -44,7 +44,9 @@ pub use read::{Genealogy, GenealogyLink, LotFilter, LotPage, WipRow};
 pub use retention::{RETENTION_BATCH, RetentionPolicies, RetentionPolicy, RetentionRun};
 pub use rollups::{Bucket, ROLLUP_GRACE_S, Resolution, RollupRun};
 pub use sessions::PasswordRecord;
-pub use shuttles::{Booking, BookingEvent, DesignRevision, NewBooking, StoredLayout};
+pub use shuttles::{
+    Booking, BookingEvent, DesignRevision, NewBooking, PlatformFigures, StoredLayout,
+};
 pub use spc::{Measurement, MeasurementRow, NewMeasurements, SpcOutcome, SpcSignal};
 pub use telemetry::{
     CONFLICT_EXAMPLES, CommState, NewSample, ProcessDataQuery, ProcessRun, SampleCursor,

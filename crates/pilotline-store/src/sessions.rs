@@ -56,21 +56,36 @@ impl Store {
             if let Some(t) = tenant {
                 crate::tenants::require_tenant(c, "tenant", t).await?;
             }
-            crate::identity::upsert_user(c, name, role, tenant, at).await?;
-            c.execute(
-                "INSERT INTO user_passwords (user_name, phc, updated_at, failures, locked_until) \
-                 VALUES ($1, $2, $3, 0, NULL) ON CONFLICT (user_name) DO UPDATE SET \
-                 phc = excluded.phc, updated_at = excluded.updated_at, failures = 0, \
-                 locked_until = NULL",
-                params![name, phc, at],
-            )
-            .await?;
-            c.execute(
-                "DELETE FROM web_sessions WHERE user_name = $1",
-                params![name],
-            )
-            .await?;
-            Ok::<_, StoreError>(())
+            write_password(c, name, role, tenant, phc, at).await
+        })
+    }
+
+    /// Like [`Store::set_password`] for a tenant's own people: a name that belongs to anyone
+    /// outside tenant `tenant` is refused (`user_name_taken`), so a tenant can never take over
+    /// another's user.
+    pub async fn set_tenant_password(
+        &self,
+        tenant: &str,
+        name: &str,
+        role: Role,
+        phc: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        Actor::check_user(name, role, Some(tenant))?;
+        in_write_tx!(self, |c| {
+            crate::tenants::require_tenant(c, "tenant", tenant).await?;
+            let existing = c
+                .fetch_optional("SELECT tenant FROM users WHERE name = $1", params![name])
+                .await?;
+            if let Some(r) = existing
+                && r.opt_text("tenant")?.as_deref() != Some(tenant)
+            {
+                return Err(pilotline_domain::Code::UserTaken
+                    .refusal()
+                    .with("user", name)
+                    .into());
+            }
+            write_password(c, name, role, Some(tenant), phc, at).await
         })
     }
 
@@ -222,4 +237,31 @@ impl Store {
             .map_err(StoreError::from)
         })
     }
+}
+
+/// Creates or updates the user, sets its password's PHC string (clearing the throttle) and ends
+/// its sessions.
+async fn write_password<C: Conn>(
+    c: &mut C,
+    name: &str,
+    role: Role,
+    tenant: Option<&str>,
+    phc: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    crate::identity::upsert_user(c, name, role, tenant, at).await?;
+    c.execute(
+        "INSERT INTO user_passwords (user_name, phc, updated_at, failures, locked_until) \
+         VALUES ($1, $2, $3, 0, NULL) ON CONFLICT (user_name) DO UPDATE SET \
+         phc = excluded.phc, updated_at = excluded.updated_at, failures = 0, \
+         locked_until = NULL",
+        params![name, phc, at],
+    )
+    .await?;
+    c.execute(
+        "DELETE FROM web_sessions WHERE user_name = $1",
+        params![name],
+    )
+    .await?;
+    Ok(())
 }

@@ -974,3 +974,51 @@ impl Store {
             .transpose())
     }
 }
+
+/// What the platform did for start-ups in a period (the figures its yearly report gives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlatformFigures {
+    /// Shuttles that started fabrication in the period.
+    pub shuttles_run: i64,
+    /// Tenants with a design on one of them.
+    pub startups_served: i64,
+    /// Designs taped out on them (bookings in fab or delivered).
+    pub designs_taped_out: i64,
+    /// Of those, designs delivered.
+    pub designs_delivered: i64,
+}
+
+impl Store {
+    /// The platform's figures for shuttles whose fab start lies in `[from, to)`: a read of the
+    /// shuttles of the period and their bookings, however long the platform has run.
+    pub async fn platform_figures(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        actor: &Actor,
+    ) -> Result<PlatformFigures, StoreError> {
+        crate::scoped_read!(self, actor, |c| {
+            let r = c
+                .fetch_optional(
+                    "SELECT COUNT(DISTINCT s.id) AS shuttles, COUNT(DISTINCT b.tenant_id) AS startups, \
+                     COUNT(b.id) AS designs, \
+                     COALESCE(SUM(CASE WHEN b.status = 'delivered' THEN 1 ELSE 0 END), 0) AS delivered \
+                     FROM shuttles s LEFT JOIN bookings b ON b.shuttle_id = s.id \
+                     AND b.status IN ('in_fab', 'delivered') \
+                     WHERE s.status IN ('in_fab', 'delivered') AND s.fab_start >= $1 AND s.fab_start < $2",
+                    params![from, to],
+                )
+                .await?;
+            let Some(r) = r else {
+                return Ok(PlatformFigures::default());
+            };
+            Ok(PlatformFigures {
+                shuttles_run: r.int("shuttles")?,
+                startups_served: r.int("startups")?,
+                designs_taped_out: r.int("designs")?,
+                designs_delivered: r.int("delivered")?,
+            })
+        })
+    }
+}

@@ -51,7 +51,7 @@ pub const MAX_FORM: usize = 64 * 1024;
 
 /// The web interface's routes, under `/ui`, and `/` sending a browser there.
 pub fn router(state: WebState) -> Router {
-    use pages::{assets, auth, floor, lot, manager, portal, tools, wip};
+    use pages::{assets, auth, floor, lot, manager, people, portal, tools, wip};
     let ui = Router::new()
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
@@ -79,6 +79,10 @@ pub fn router(state: WebState) -> Router {
         .route("/wafers/{id}", get(manager::wafer))
         .route("/spc", get(manager::charts))
         .route("/spc/{id}", get(manager::chart))
+        .route("/tenants/{id}/people", get(people::page).post(people::add))
+        .route("/tenants/{id}/people/{name}/status", post(people::status))
+        .route("/bookings/{id}/submit", post(portal::submit))
+        .route("/bookings/{id}/accept", post(portal::accept))
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(MAX_FORM))
         .layer(axum::middleware::from_fn_with_state(

@@ -81,6 +81,7 @@ impl Web {
             ("erin", Role::Engineer, None),
             ("acme", Role::Customer, Some("acme")),
             ("beta", Role::Customer, Some("beta")),
+            ("acme-admin", Role::TenantAdmin, Some("acme")),
         ] {
             app.set_password(name, role, tenant, PASSWORD)
                 .await
@@ -164,7 +165,11 @@ impl Web {
     }
 
     async fn session(&self, name: &str) -> String {
-        let a = self.sign_in(name, PASSWORD).await;
+        self.session_with(name, PASSWORD).await
+    }
+
+    async fn session_with(&self, name: &str, password: &str) -> String {
+        let a = self.sign_in(name, password).await;
         assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
         a.cookie.expect("a session cookie")
     }
@@ -441,6 +446,69 @@ async fn a_customer_sees_its_own_tenants_lots_only() {
         );
         let floor = w.get("/ui/floor", &acme, &[]).await;
         assert_eq!(floor.status, StatusCode::FORBIDDEN);
+        w.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_admin_adds_people_who_sign_in_and_cannot_take_anyone_elses_name() {
+    for db in TestDb::all("web_people").await {
+        let w = Web::start(db).await;
+        let base = w.base.clone();
+        let admin = w.session("acme-admin").await;
+        let page = w.get("/ui/tenants/acme/people", &admin, &[]).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains(">acme<"), "{}", page.body);
+        let add = w
+            .post(
+                "/ui/tenants/acme/people",
+                Some(&admin),
+                &base,
+                "name=ada&role=customer&password=ada+long+password",
+            )
+            .await;
+        assert_eq!(add.status, StatusCode::SEE_OTHER, "{}", add.body);
+        assert_eq!(
+            w.sign_in("ada", "ada long password").await.status,
+            StatusCode::SEE_OTHER
+        );
+        // Another tenant's user, and a platform user, are not the tenant admin's to take.
+        for taken in ["beta", "erin"] {
+            let form = format!("name={taken}&role=customer&password=a+long+password+too");
+            let a = w
+                .post("/ui/tenants/acme/people", Some(&admin), &base, &form)
+                .await;
+            assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.body);
+            assert_eq!(code_of(&a.body), Some("user_name_taken"));
+        }
+        assert_eq!(
+            w.sign_in("beta", PASSWORD).await.status,
+            StatusCode::SEE_OTHER
+        );
+        // Disabling a person ends its sessions.
+        let ada = w.session_with("ada", "ada long password").await;
+        let off = w
+            .post(
+                "/ui/tenants/acme/people/ada/status",
+                Some(&admin),
+                &base,
+                "disabled=true",
+            )
+            .await;
+        assert_eq!(off.status, StatusCode::SEE_OTHER, "{}", off.body);
+        assert_eq!(
+            w.get("/ui/portal", &ada, &[]).await.status,
+            StatusCode::SEE_OTHER
+        );
+        // Another tenant's people, and anyone who is not an admin.
+        assert_eq!(
+            w.get("/ui/tenants/beta/people", &admin, &[]).await.status,
+            StatusCode::NOT_FOUND
+        );
+        let acme = w.session("acme").await;
+        let denied = w.get("/ui/tenants/acme/people", &acme, &[]).await;
+        assert_eq!(denied.status, StatusCode::FORBIDDEN);
+        assert_eq!(code_of(&denied.body), Some("role_forbidden"));
         w.stop().await;
     }
 }

@@ -91,9 +91,8 @@ pub async fn run(
         pilotline_collector::metrics::register(state.metrics.registry())
             .context("cannot register the collector's metrics")?;
     }
-    let app = pilotline_api::router(state).merge(pilotline_web::router(
-        pilotline_web::WebState::new(store.clone()),
-    ));
+    let web = pilotline_web::router(pilotline_web::WebState::new(store.clone()));
+    let app = pilotline_api::router(state.clone()).merge(pilotline_api::observed(web, &state));
     println!("Pilotline listening on http://{addr}");
     tracing::info!(%addr, "HTTP API and web interface listening");
     axum::serve(listener, app)

@@ -140,6 +140,16 @@ fn matrix(wafer: &str) -> Vec<(&'static str, String, [Sees; 6])> {
         ),
         ("/spc", "/ui/spc".into(), staff),
         ("/spc/{id}", "/ui/spc/OX-THK".into(), staff),
+        (
+            "/tenants/{id}/people",
+            "/ui/tenants/acme/people".into(),
+            [Forbidden, Forbidden, Forbidden, Forbidden, Page, Page],
+        ),
+        (
+            "/tenants/{id}/people",
+            "/ui/tenants/nova/people".into(),
+            [Forbidden, Forbidden, Forbidden, Forbidden, NotFound, Page],
+        ),
     ]
 }
 
@@ -233,6 +243,71 @@ async fn every_page_answers_every_persona_in_both_languages_and_the_browser_walk
         let to = res.headers()["location"].to_str().unwrap();
         assert!(to.starts_with("/ui/login?next="), "{path} → {to}");
     }
+
+    // The dashboard's yearly figures agree with the shuttles and bookings the API lists.
+    let shuttles = get_json(&client, &format!("{base}/api/v1/shuttles"), &token).await;
+    let year = chrono::Datelike::year(&chrono::Utc::now()).to_string();
+    let run: Vec<&str> = shuttles
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| {
+            matches!(s["status"].as_str(), Some("in_fab" | "delivered"))
+                && s["calendar"]["fab_start"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with(&year))
+        })
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    let bookings = get_json(&client, &format!("{base}/api/v1/bookings"), &token).await;
+    let taped: Vec<&Value> = bookings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| {
+            run.contains(&b["shuttle"].as_str().unwrap())
+                && matches!(b["status"].as_str(), Some("in_fab" | "delivered"))
+        })
+        .collect();
+    let dashboard = client
+        .get(format!("{base}/ui/dashboard"))
+        .header("cookie", &cookies["manager"])
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (label, n) in [
+        ("Shuttles run", run.len()),
+        ("Designs taped out", taped.len()),
+    ] {
+        let expected = format!("<dt>{label}</dt><dd>{n}</dd>");
+        assert!(
+            dashboard.contains(&expected),
+            "{expected} not in the dashboard"
+        );
+    }
+    assert!(
+        !run.is_empty(),
+        "the demo has a shuttle in fab this year: {shuttles}"
+    );
+
+    // Pages are counted in the same request metrics as the API, by route template.
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for route in ["route=\"/ui/wip\"", "route=\"/ui/lots/{id}\""] {
+        assert!(metrics.contains(route), "no {route} in /metrics");
+    }
+    assert!(!metrics.contains("A26002"), "a lot id in a metric label");
 
     browser_walk(&client, &base, &token, &people).await;
     let mut demo = demo;
@@ -340,6 +415,7 @@ async fn browser_walk(
         "hold released",
         "booked",
         "design verdict",
+        "design submitted",
         "wafer map",
         "control chart",
         "done",

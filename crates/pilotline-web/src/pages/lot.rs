@@ -143,6 +143,11 @@ fn forms(
                         }
                         button type="submit" { (tr.t("action-split")) }
                     }
+                    form.inline method="post" action=(format!("{base}/merge")) {
+                        (version_field(lot))
+                        label { (tr.t("lot-merge-from")) input name="from_lot" required maxlength="64"; }
+                        button type="submit" { (tr.t("action-merge")) }
+                    }
                     form.inline method="post" action=(format!("{base}/rework")) {
                         (version_field(lot))
                         label { (tr.t("lot-rework-to"))
@@ -180,6 +185,19 @@ fn forms(
                 label { (tr.t("lot-hold-reason")) input name="reason_code" required maxlength="40"; }
                 label { (tr.t("lot-comment")) input name="comment" required; }
                 button.danger type="submit" { (tr.t("action-hold")) }
+            }
+            @if lot.step.index + 1 < steps.len() {
+                form.inline method="post" action=(format!("{base}/future-hold")) {
+                    (version_field(lot))
+                    label { (tr.t("lot-future-step"))
+                        select name="step" required {
+                            @for s in steps.iter().skip(lot.step.index + 1) { option value=(s.id) { (s.name) } }
+                        }
+                    }
+                    label { (tr.t("lot-hold-reason")) input name="reason_code" required maxlength="40"; }
+                    label { (tr.t("lot-comment")) input name="comment" required; }
+                    button type="submit" { (tr.t("action-future-hold")) }
+                }
             }
         }
     }

@@ -97,11 +97,46 @@ pub async fn dashboard(State(s): State<WebState>, v: Viewer) -> Result<Html, Pag
         .map(|g| g.summary.final_yield * 100.0)
         .collect();
     let pareto = pareto(&s, &v, &all).await?;
+    // Cycle time by step of each route in WIP, and each tool's last 24 hours.
+    let mut routes: Vec<&str> = wip.iter().map(|r| r.route.as_str()).collect();
+    routes.sort_unstable();
+    routes.dedup();
+    let mut cycle = Vec::new();
+    for route in routes {
+        let steps = s.app.cycle_times(route, &v.actor).await.or_page(tr)?;
+        if !steps.is_empty() {
+            cycle.push((route.to_string(), steps));
+        }
+    }
+    let now = pilotline_app::now();
+    let year = chrono::Datelike::year(&now);
+    let figures = s.app.platform_year(year, &v.actor).await.or_page(tr)?;
+    let mut utilisation = Vec::new();
+    for tool in s.app.equipment_list(None, &v.actor).await.or_page(tr)? {
+        let h = s
+            .app
+            .state_history(
+                &tool.id,
+                Some(now - chrono::Duration::hours(24)),
+                Some(now),
+                &v.actor,
+            )
+            .await
+            .or_page(tr)?;
+        utilisation.push((tool.id, h.utilisation.utilisation * 100.0));
+    }
     let content = html! {
         div.cards {
             article.card { h3 { (tr.t("dash-wip")) } p { (tr.ta("dash-wip-figures", &[("lots", lots.to_string()), ("wafers", wafers.to_string())])) } p { a href="/ui/wip" { (tr.t("nav-wip")) } } }
             article.card { h3 { (tr.t("dash-held")) } p { strong { (held) } } }
             article.card { h3 { (tr.t("dash-signals")) } p { strong { (signals) } " · " a href="/ui/spc" { (tr.t("nav-spc")) } } }
+        }
+        h2 { (tr.ta("dash-year", &[("year", year.to_string())])) }
+        dl.facts {
+            dt { (tr.t("dash-shuttles-run")) } dd { (figures.shuttles_run) }
+            dt { (tr.t("dash-startups-served")) } dd { (figures.startups_served) }
+            dt { (tr.t("dash-designs-taped-out")) } dd { (figures.designs_taped_out) }
+            dt { (tr.t("dash-designs-delivered")) } dd { (figures.designs_delivered) }
         }
         h2 { (tr.t("yield-by-product")) }
         @if by_product.is_empty() { p.muted { (tr.t("yield-no-data")) } } @else {
@@ -117,6 +152,22 @@ pub async fn dashboard(State(s): State<WebState>, v: Viewer) -> Result<Html, Pag
         }
         (yield_table(tr, &by_week, "col-week"))
         (pareto)
+        h2 { (tr.t("dash-cycle-time")) }
+        @if cycle.is_empty() { p.muted { (tr.t("dash-no-cycle-time")) } }
+        @for (route, steps) in &cycle {
+            @let bars: Vec<(String, f64)> = steps.iter().map(|c| (format!("{} {}", c.step, c.name), c.mean_s / 3600.0)).collect();
+            figure {
+                (charts::bar_chart(&tr.ta("dash-cycle-route", &[("route", route.clone())]), &tr.t("dash-cycle-desc"), &bars, " h"))
+                figcaption { (tr.ta("dash-cycle-route", &[("route", route.clone())])) }
+            }
+        }
+        h2 { (tr.t("dash-utilisation")) }
+        @if !utilisation.is_empty() {
+            figure {
+                (charts::bar_chart(&tr.t("dash-utilisation"), &tr.t("dash-utilisation-desc"), &utilisation, "%"))
+                figcaption { (tr.t("dash-utilisation-desc")) }
+            }
+        }
     };
     Ok(layout::page(
         &v,

@@ -6,6 +6,7 @@ pub mod floor;
 mod forms;
 pub mod lot;
 pub mod manager;
+pub mod people;
 pub mod portal;
 pub mod tools;
 pub mod wip;
@@ -34,6 +35,7 @@ pub const PAGES: &[&str] = &[
     "/wafers/{id}",
     "/spc",
     "/spc/{id}",
+    "/tenants/{id}/people",
 ];
 
 /// No such page.

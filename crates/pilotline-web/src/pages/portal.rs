@@ -59,6 +59,9 @@ pub async fn home(State(s): State<WebState>, v: Viewer) -> Result<Html, PageErro
                 }
             }
         }
+        @if let (Some(t), true) = (&v.actor.tenant, v.actor.role.may(Action::ManageTenantUsers)) {
+            p { a href=(format!("/ui/tenants/{t}/people")) { (tr.t("portal-people")) } }
+        }
         h2 { (tr.t("portal-bookings")) }
         @if bookings.is_empty() { p.muted { (tr.t("portal-no-bookings")) } }
         table {
@@ -207,9 +210,11 @@ pub async fn booking(
     let b = &view.booking;
     let q = &b.quote;
     let may_upload = v.actor.role.may(Action::UploadDesign);
+    let may_submit = v.actor.role.may(Action::Book);
+    let may_accept = v.actor.role.may(Action::ReviewDesigns);
     let done = done
         .done
-        .filter(|d| matches!(d.as_str(), "booked" | "uploaded"));
+        .filter(|d| matches!(d.as_str(), "booked" | "uploaded" | "submitted" | "accepted"));
     let content = html! {
         @if let Some(d) = done { div.notice role="status" { (tr.t(&format!("done-{d}"))) } }
         dl.facts {
@@ -256,6 +261,7 @@ pub async fn booking(
                 th scope="col" { (tr.t("design-revision")) } th scope="col" { (tr.t("design-name")) }
                 th scope="col" { (tr.t("design-verdict")) } th scope="col" { "SHA-256" }
                 th.num scope="col" { (tr.t("design-size")) } th scope="col" { (tr.t("col-time")) }
+                th scope="col" { (tr.t("design-submission")) }
             } }
             tbody {
                 @for r in &view.revisions {
@@ -274,8 +280,23 @@ pub async fn booking(
                         td { code { (r.sha256) } }
                         td.num { (tr.number(r.size as f64, 0)) }
                         td { (tr.time(r.uploaded_at)) }
+                        td {
+                            @if b.submitted_revision == Some(r.revision) {
+                                span.badge.ok { (tr.t("design-submitted")) }
+                            } @else if may_submit && r.verdict.passed {
+                                form.inline method="post" action=(format!("/ui/bookings/{id}/submit")) {
+                                    input type="hidden" name="revision" value=(r.revision);
+                                    button type="submit" { (tr.t("design-submit")) }
+                                }
+                            }
+                        }
                     }
                 }
+            }
+        }
+        @if may_accept && b.submitted_revision.is_some() && b.status.as_str() == "precheck_passed" {
+            form.inline method="post" action=(format!("/ui/bookings/{id}/accept")) {
+                button.primary type="submit" { (tr.t("design-accept")) }
             }
         }
         @if may_upload {
@@ -346,4 +367,37 @@ fn bad_form(tr: &Tr, e: axum::extract::multipart::MultipartError) -> PageError {
             .with("reason", e.body_text())
     };
     PageError::new(tr.clone(), refusal)
+}
+
+#[derive(Deserialize)]
+struct Submit {
+    revision: i64,
+}
+
+/// `POST /ui/bookings/{id}/submit`: submits a revision that passed its precheck.
+pub async fn submit(
+    State(s): State<WebState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let form: Submit = decode(&body, &v.tr)?;
+    s.app
+        .submit_design(&id, form.revision, None, &v.actor)
+        .await
+        .or_page(&v.tr)?;
+    Ok(see_other(&format!("/ui/bookings/{id}?done=submitted")))
+}
+
+/// `POST /ui/bookings/{id}/accept`: the platform's engineer accepts the submitted design.
+pub async fn accept(
+    State(s): State<WebState>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    s.app
+        .accept_design(&id, None, &v.actor)
+        .await
+        .or_page(&v.tr)?;
+    Ok(see_other(&format!("/ui/bookings/{id}?done=accepted")))
 }
