@@ -229,18 +229,7 @@ impl Store {
     ) -> Result<String, StoreError> {
         Actor::check_user(name, role, Some(tenant))?;
         in_write_tx!(self, |c| {
-            crate::tenants::require_tenant(c, "tenant", tenant).await?;
-            let existing = c
-                .fetch_optional("SELECT tenant FROM users WHERE name = $1", params![name])
-                .await?;
-            if let Some(r) = existing
-                && r.opt_text("tenant")?.as_deref() != Some(tenant)
-            {
-                return Err(pilotline_domain::Code::UserTaken
-                    .refusal()
-                    .with("user", name)
-                    .into());
-            }
+            require_own_user(c, tenant, name).await?;
             user_token(c, name, role, Some(tenant), expires_at).await
         })
     }
@@ -303,6 +292,28 @@ impl Store {
             Ok::<_, StoreError>(n > 0)
         })
     }
+}
+
+/// Refuses (`tenant_not_found`, `user_name_taken`) unless tenant `tenant` exists and user
+/// `name` is new or already the tenant's own: a tenant never takes over another's user.
+pub(crate) async fn require_own_user<C: Conn>(
+    c: &mut C,
+    tenant: &str,
+    name: &str,
+) -> Result<(), StoreError> {
+    crate::tenants::require_tenant(c, "tenant", tenant).await?;
+    let existing = c
+        .fetch_optional("SELECT tenant FROM users WHERE name = $1", params![name])
+        .await?;
+    if let Some(r) = existing
+        && r.opt_text("tenant")?.as_deref() != Some(tenant)
+    {
+        return Err(pilotline_domain::Code::UserTaken
+            .refusal()
+            .with("user", name)
+            .into());
+    }
+    Ok(())
 }
 
 /// Creates (or updates) user `name` and issues it a new token; returns the clear token.

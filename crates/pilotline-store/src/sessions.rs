@@ -73,18 +73,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         Actor::check_user(name, role, Some(tenant))?;
         in_write_tx!(self, |c| {
-            crate::tenants::require_tenant(c, "tenant", tenant).await?;
-            let existing = c
-                .fetch_optional("SELECT tenant FROM users WHERE name = $1", params![name])
-                .await?;
-            if let Some(r) = existing
-                && r.opt_text("tenant")?.as_deref() != Some(tenant)
-            {
-                return Err(pilotline_domain::Code::UserTaken
-                    .refusal()
-                    .with("user", name)
-                    .into());
-            }
+            crate::identity::require_own_user(c, tenant, name).await?;
             write_password(c, name, role, Some(tenant), phc, at).await
         })
     }
