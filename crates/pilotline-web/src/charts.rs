@@ -63,6 +63,16 @@ fn label(v: f64) -> String {
     }
 }
 
+/// `text` cut to `max` characters (with an ellipsis), for a label that must fit.
+fn short(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}
+
 /// A control or line chart: the series, the limit lines, and marked signals.
 pub fn line_chart(title: &str, description: &str, series: &Series<'_>, rules: &[Rule]) -> Markup {
     let (lo, hi) = bounds(
@@ -120,11 +130,15 @@ pub fn line_chart(title: &str, description: &str, series: &Series<'_>, rules: &[
 pub fn bar_chart(title: &str, description: &str, bars: &[(String, f64)], unit: &str) -> Markup {
     let row = 22.0;
     let height = TOP + row * bars.len().max(1) as f64 + 8.0;
-    let max = bars
-        .iter()
-        .map(|b| b.1)
-        .fold(0.0_f64, f64::max)
-        .max(f64::EPSILON);
+    // Percentages are drawn against 100 %, other figures against the largest bar.
+    let max = if unit == "%" {
+        100.0
+    } else {
+        bars.iter()
+            .map(|b| b.1)
+            .fold(0.0_f64, f64::max)
+            .max(f64::EPSILON)
+    };
     let label_w = 180.0;
     let bar_w = W - label_w - 90.0;
     html! {
@@ -134,10 +148,13 @@ pub fn bar_chart(title: &str, description: &str, bars: &[(String, f64)], unit: &
             desc { (description) }
             @for (i, (name, value)) in bars.iter().enumerate() {
                 @let top = TOP + row * i as f64;
-                text x=(label_w - 6.0) y=(top + 15.0) font-size="12" text-anchor="end" fill="#1b1f24" { (name) }
+                text x=(label_w - 6.0) y=(top + 15.0) font-size="12" text-anchor="end" fill="#1b1f24" {
+                    title { (name) }
+                    (short(name, 22))
+                }
                 rect x=(label_w) y=(top + 3.0) width=(bar_w * value / max) height=(row - 6.0) fill="#0b5cad" {}
                 text x=(label_w + bar_w * value / max + 6.0) y=(top + 15.0) font-size="12" fill="#1b1f24" {
-                    (label(*value)) (unit)
+                    @if unit == "%" { (format!("{value:.1}")) } @else { (label(*value)) } (unit)
                 }
             }
         }

@@ -155,9 +155,11 @@ pub async fn dashboard(State(s): State<WebState>, v: Viewer) -> Result<Html, Pag
         h2 { (tr.t("dash-cycle-time")) }
         @if cycle.is_empty() { p.muted { (tr.t("dash-no-cycle-time")) } }
         @for (route, steps) in &cycle {
-            @let bars: Vec<(String, f64)> = steps.iter().map(|c| (format!("{} {}", c.step, c.name), c.mean_s / 3600.0)).collect();
+            @let longest = steps.iter().map(|c| c.mean_s).fold(0.0_f64, f64::max);
+            @let (per, unit) = if longest >= 3600.0 { (3600.0, " h") } else if longest >= 60.0 { (60.0, " min") } else { (1.0, " s") };
+            @let bars: Vec<(String, f64)> = steps.iter().map(|c| (format!("{} {}", c.step, c.name), c.mean_s / per)).collect();
             figure {
-                (charts::bar_chart(&tr.ta("dash-cycle-route", &[("route", route.clone())]), &tr.t("dash-cycle-desc"), &bars, " h"))
+                (charts::bar_chart(&tr.ta("dash-cycle-route", &[("route", route.clone())]), &tr.t("dash-cycle-desc"), &bars, unit))
                 figcaption { (tr.ta("dash-cycle-route", &[("route", route.clone())])) }
             }
         }
