@@ -192,3 +192,46 @@ impl App {
             .collect())
     }
 }
+
+/// How many lots of each active state the work list holds at most.
+pub const WORK_LIST: u32 = 200;
+
+impl App {
+    /// The line's active lots in the order they are worked: held lots first (they need
+    /// someone), then by priority (hot lots), then the closest Q-time deadline, then the
+    /// longest wait. At most [`WORK_LIST`] running and as many waiting lots, each read by its
+    /// state's index, so the list costs the same however much history the store holds.
+    pub async fn work_list(&self, actor: &Actor) -> Result<Vec<LotView>, AppError> {
+        let mut lots = Vec::new();
+        for state in [
+            pilotline_domain::LotState::Running,
+            pilotline_domain::LotState::Waiting,
+        ] {
+            let filter = LotFilter {
+                state: Some(state),
+                limit: Some(WORK_LIST),
+                ..LotFilter::default()
+            };
+            lots.extend(self.lots(&filter, actor).await?.items);
+        }
+        lots.sort_by(|a, b| {
+            (!a.holds.is_empty())
+                .cmp(&!b.holds.is_empty())
+                .reverse()
+                .then(b.priority.cmp(&a.priority))
+                .then_with(|| {
+                    match (
+                        a.qtime.as_ref().map(|q| q.deadline),
+                        b.qtime.as_ref().map(|q| q.deadline),
+                    ) {
+                        (Some(x), Some(y)) => x.cmp(&y),
+                        (Some(_), None) => std::cmp::Ordering::Less,
+                        (None, Some(_)) => std::cmp::Ordering::Greater,
+                        (None, None) => std::cmp::Ordering::Equal,
+                    }
+                })
+                .then(a.arrived_at.cmp(&b.arrived_at))
+        });
+        Ok(lots)
+    }
+}

@@ -154,6 +154,17 @@ pub struct Hold {
     pub placed_at: DateTime<Utc>,
 }
 
+impl Hold {
+    /// Whether this is a plain hold `actor` placed itself, which whoever may place holds may
+    /// take back (an operator's hold placed to check something). SPC and Q-time holds, and
+    /// anyone else's, need `ReleaseHold` (an engineer's disposition).
+    pub fn own_plain_hold_of(&self, actor: &crate::Actor) -> bool {
+        self.placed_by == actor.user
+            && !crate::measure::needs_disposition(&self.reason_code)
+            && self.reason_code != crate::transaction::QTIME_REASON
+    }
+}
+
 /// A hold that will be placed when the lot reaches a step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

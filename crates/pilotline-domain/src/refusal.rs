@@ -417,6 +417,14 @@ impl Refusal {
 
 /// Renders `template`, replacing each `{name}` by `value(name)` (or `?`).
 pub fn render<'a>(template: &str, value: impl Fn(&str) -> Option<&'a str>) -> String {
+    render_with(template, |out, name| {
+        out.push_str(value(name).unwrap_or("?"))
+    })
+}
+
+/// Renders `template`, letting `put` write what stands for each `{name}` (another front end's
+/// placeable syntax, say); text outside the braces is copied as it is.
+pub fn render_with(template: &str, mut put: impl FnMut(&mut String, &str)) -> String {
     let mut out = String::with_capacity(template.len() + 32);
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -424,7 +432,7 @@ pub fn render<'a>(template: &str, value: impl Fn(&str) -> Option<&'a str>) -> St
         let after = &rest[open + 1..];
         match after.find('}') {
             Some(close) => {
-                out.push_str(value(&after[..close]).unwrap_or("?"));
+                put(&mut out, &after[..close]);
                 rest = &after[close + 1..];
             }
             None => {

@@ -689,13 +689,7 @@ pub fn release_with(
             .with("lot", &lot.id)
             .with("hold", hold_id));
     };
-    // Whoever may place holds may take back a plain hold of their own (an operator's hold
-    // placed to check something); SPC and Q-time holds, and anyone else's, are an engineer's.
-    let held = &lot.holds[pos];
-    let own_plain = held.placed_by == actor.user
-        && !crate::measure::needs_disposition(&held.reason_code)
-        && held.reason_code != QTIME_REASON;
-    if !own_plain {
+    if !lot.holds[pos].own_plain_hold_of(actor) {
         require(
             actor,
             Action::ReleaseHold,

@@ -110,26 +110,11 @@ pub struct Catalogues {
 
 /// A template of the domain's (`lot {lot} is held`) as Fluent (`lot { $lot } is held`).
 fn fluent_template(template: &str) -> String {
-    let mut out = String::with_capacity(template.len() + 16);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close) => {
-                out.push_str("{ $");
-                out.push_str(&after[..close]);
-                out.push_str(" }");
-                rest = &after[close + 1..];
-            }
-            None => {
-                out.push_str("{\"{\"}");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    pilotline_domain::refusal::render_with(template, |out, name| {
+        out.push_str("{ $");
+        out.push_str(name);
+        out.push_str(" }");
+    })
 }
 
 impl Catalogues {

@@ -47,3 +47,16 @@ pub fn see_other(to: &str) -> axum::response::Response {
     )
         .into_response()
 }
+
+/// The `?done=` a page is sent back with after a form, naming what was done.
+#[derive(serde::Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+impl Done {
+    /// What was done, when it is one of `known` (anything else is ignored).
+    pub fn among(self, known: &[&str]) -> Option<String> {
+        self.done.filter(|d| known.contains(&d.as_str()))
+    }
+}

@@ -8,9 +8,8 @@ use maud::{Markup, html};
 use pilotline_app::{LotCommand, ProcessDataQuery, WriteOp};
 use pilotline_domain::measure::Reading;
 use pilotline_domain::{Action, Code, LotView, WaferState};
-use serde::Deserialize;
 
-use super::forms::{decode, filled, see_other};
+use super::forms::{Done, decode, filled, see_other};
 use crate::WebState;
 use crate::charts::{self, Series};
 use crate::error::{OrPage, PageError};
@@ -20,12 +19,6 @@ use crate::session::Viewer;
 
 /// Samples per run and point drawn in a lot's process-data charts.
 const SAMPLES_PER_RUN: u32 = 300;
-
-/// What the page says after a form.
-#[derive(Deserialize)]
-pub struct Done {
-    done: Option<String>,
-}
 
 /// The transactions the lot page offers.
 const ACTIONS: &[&str] = &[
@@ -250,7 +243,7 @@ pub async fn page(
         )
         .await
         .unwrap_or_default();
-    let done = done.done.filter(|d| ACTIONS.contains(&d.as_str()));
+    let done = done.among(ACTIONS);
     let content = html! {
         @if let Some(d) = done {
             div.notice role="status" { (tr.t(&format!("done-{d}"))) }
@@ -265,7 +258,7 @@ pub async fn page(
                 h3 { "#" (h.id) " · " (h.reason_code) }
                 p { (h.comment) }
                 p.muted { (h.placed_by) " · " (tr.time(h.placed_at)) }
-                @if v.actor.role.may(Action::ReleaseHold) || (v.actor.role.may(Action::PlaceHold) && h.placed_by == v.actor.user) {
+                @if v.actor.role.may(Action::ReleaseHold) || (v.actor.role.may(Action::PlaceHold) && h.own_plain_hold_of(&v.actor)) {
                     form.inline method="post" action=(format!("/ui/lots/{}/release", lot.id)) {
                         (version_field(&lot))
                         input type="hidden" name="hold" value=(h.id);
@@ -364,11 +357,6 @@ fn process_run(tr: &Tr, run: &pilotline_app::ProcessRun) -> Markup {
     }
 }
 
-#[derive(Deserialize)]
-struct Common {
-    version: Option<u64>,
-}
-
 /// `POST /ui/lots/{id}/{action}`: one transaction through the application layer (the same use
 /// case the API's route calls), then back to the lot page; a refusal shows in the viewer's
 /// language with its status.
@@ -395,13 +383,13 @@ pub async fn act(
             .map(|(_, v)| v.trim().to_string())
             .collect()
     };
-    let common: Common = decode(&body, tr).unwrap_or(Common { version: None });
+    let version = field("version").and_then(|v| v.parse::<u64>().ok());
     let command =
         command_of(&action, &pairs, &field, &all).map_err(|r| PageError::new(tr.clone(), r))?;
     let op = WriteOp::Lot {
         lot_id: id.clone(),
         command,
-        if_version: common.version,
+        if_version: version,
     };
     s.app.execute(&op, &v.actor).await.or_page(tr)?;
     Ok(see_other(&format!("/ui/lots/{id}?done={action}")))

@@ -11,7 +11,7 @@ use pilotline_domain::{Action, Code};
 use pilotline_mpw::Space;
 use serde::Deserialize;
 
-use super::forms::{decode, filled, see_other};
+use super::forms::{Done, decode, filled, see_other};
 use crate::WebState;
 use crate::error::{OrPage, PageError};
 use crate::i18n::Tr;
@@ -192,12 +192,6 @@ pub async fn book(
     )))
 }
 
-/// A notice after a form.
-#[derive(Deserialize)]
-pub struct Done {
-    done: Option<String>,
-}
-
 /// `/ui/bookings/{id}`: quote, timeline, designs and verdicts, the upload form, delivery.
 pub async fn booking(
     State(s): State<WebState>,
@@ -212,9 +206,7 @@ pub async fn booking(
     let may_upload = v.actor.role.may(Action::UploadDesign);
     let may_submit = v.actor.role.may(Action::Book);
     let may_accept = v.actor.role.may(Action::ReviewDesigns);
-    let done = done
-        .done
-        .filter(|d| matches!(d.as_str(), "booked" | "uploaded" | "submitted" | "accepted"));
+    let done = done.among(&["booked", "uploaded", "submitted", "accepted"]);
     let content = html! {
         @if let Some(d) = done { div.notice role="status" { (tr.t(&format!("done-{d}"))) } }
         dl.facts {

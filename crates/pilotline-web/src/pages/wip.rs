@@ -3,39 +3,13 @@
 
 use axum::extract::State;
 use maud::{Markup, html};
-use pilotline_app::LotFilter;
-use pilotline_domain::{LotState, LotView};
+use pilotline_domain::LotView;
 
 use crate::WebState;
 use crate::error::{OrPage, PageError};
 use crate::i18n::Tr;
 use crate::layout::{self, Html};
 use crate::session::Viewer;
-
-/// How many lots of each active state the page lists.
-pub const LISTED: u32 = 200;
-
-/// The order lots are worked in: held lots need attention first, then priority (hot lots),
-/// then the closest Q-time deadline, then the longest wait.
-pub fn work_order(lots: &mut [LotView]) {
-    lots.sort_by(|a, b| {
-        (!a.holds.is_empty())
-            .cmp(&!b.holds.is_empty())
-            .reverse()
-            .then(b.priority.cmp(&a.priority))
-            .then_with(|| {
-                let da = a.qtime.as_ref().map(|q| q.deadline);
-                let db = b.qtime.as_ref().map(|q| q.deadline);
-                match (da, db) {
-                    (Some(x), Some(y)) => x.cmp(&y),
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (None, None) => std::cmp::Ordering::Equal,
-                }
-            })
-            .then(a.arrived_at.cmp(&b.arrived_at))
-    });
-}
 
 /// A lot's row in a list.
 pub fn lot_row(tr: &Tr, lot: &LotView) -> Markup {
@@ -85,16 +59,7 @@ pub fn lot_head(tr: &Tr) -> Markup {
 pub async fn page(State(s): State<WebState>, v: Viewer) -> Result<Html, PageError> {
     let tr = &v.tr;
     let wip = s.app.wip(&v.actor).await.or_page(tr)?;
-    let mut lots = Vec::new();
-    for state in [LotState::Running, LotState::Waiting] {
-        let filter = LotFilter {
-            state: Some(state),
-            limit: Some(LISTED),
-            ..LotFilter::default()
-        };
-        lots.extend(s.app.lots(&filter, &v.actor).await.or_page(tr)?.items);
-    }
-    work_order(&mut lots);
+    let lots = s.app.work_list(&v.actor).await.or_page(tr)?;
     let content = html! {
         h2 { (tr.t("wip-by-step")) }
         table {
