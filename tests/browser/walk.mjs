@@ -79,6 +79,15 @@ async function operator() {
   if (await page.locator("dd .badge.held").count()) { fail("hold released", {}); }
   await shot(page, "operator-lot-released");
   report("hold released", { ok: true });
+  // A split lot's family as a graph a person can click through, and its metrology.
+  await page.goto(`${plan.base}/ui/lots/${plan.family.lot}`);
+  const lanes = await page.locator("svg.genealogy a").count();
+  if (lanes < 2) { fail("genealogy graph", { lanes }); }
+  if (!(await page.locator("[data-metrology]").count())) { fail("lot metrology", {}); }
+  await shot(page, "operator-lot-family");
+  await submit(page, () => page.locator(`svg.genealogy a:not([href$='/${plan.family.lot}'])`).first().click());
+  if (page.url().endsWith(`/ui/lots/${plan.family.lot}`)) { fail("genealogy click", { url: page.url() }); }
+  report("genealogy graph", { ok: true, lanes });
   await context.close();
 }
 

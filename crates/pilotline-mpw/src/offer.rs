@@ -5,6 +5,7 @@ use pilotline_domain::{Code, Refusal, check_text, valid_id};
 use serde::{Deserialize, Serialize};
 
 use crate::line::{Field, Um};
+use crate::phrase::Phrase;
 
 /// Money in the currency's minor unit (cents, fen): exact.
 pub type Minor = i64;
@@ -116,8 +117,11 @@ pub enum Space {
 pub struct QuoteLine {
     /// What is charged (`slot:2x2`, `area`, `option:dicing`).
     pub item: String,
-    /// Said for people.
+    /// Said for people, in English.
     pub description: String,
+    /// The same as a key and values, for a front end that speaks the viewer's language.
+    #[serde(default)]
+    pub phrase: Phrase,
     /// Amount.
     pub amount_minor: Minor,
 }
@@ -294,6 +298,12 @@ impl Offer {
                         "slot {} ({}×{} cells, {}×{} µm)",
                         shape.id, shape.columns, shape.rows, w, h
                     ),
+                    phrase: Phrase::new("quote-slot")
+                        .with("slot", &shape.id)
+                        .with("columns", shape.columns)
+                        .with("rows", shape.rows)
+                        .with("width", w)
+                        .with("height", h),
                     amount_minor: shape.price_minor,
                 });
                 // The design with its seal ring must leave the scribe street free.
@@ -350,6 +360,11 @@ impl Offer {
                         "{width_um}×{height_um} µm design with {seal} µm seal ring: {} mm² charged",
                         fmt_mm2(charged)
                     ),
+                    phrase: Phrase::new("quote-area")
+                        .with("width", width_um)
+                        .with("height", height_um)
+                        .with("seal", seal)
+                        .with("charged", fmt_mm2(charged)),
                     amount_minor: amount,
                 });
                 let limit = Field {
@@ -382,6 +397,7 @@ impl Offer {
             lines.push(QuoteLine {
                 item: format!("option:{}", o.id),
                 description: o.name.clone(),
+                phrase: Phrase::new("quote-option").with("name", &o.name),
                 amount_minor: o.price_minor,
             });
         }

@@ -17,6 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 
 use crate::line::{Field, Um};
+use crate::phrase::Phrase;
 
 /// A (layer, datatype) pair of a process's layer table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -72,13 +73,79 @@ pub struct Check {
     pub check: CheckId,
     /// Whether it passed.
     pub passed: bool,
-    /// What was measured (`2 top cells: A, B`, `3120×2980 µm`).
+    /// What was measured (`2 top cells: A, B`, `3120×2980 µm`), in English.
     pub measured: String,
-    /// What was required.
+    /// What was required, in English.
     pub expected: String,
-    /// Why it failed (absent when it passed).
+    /// Why it failed (absent when it passed), in English.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// `measured` as a key and values, for a front end that speaks the viewer's language.
+    #[serde(default)]
+    pub measured_phrase: Phrase,
+    /// `expected` as a key and values.
+    #[serde(default)]
+    pub expected_phrase: Phrase,
+    /// `reason` as a key and values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_phrase: Option<Phrase>,
+}
+
+/// English text and the phrase it renders.
+struct Said(String, Phrase);
+
+impl Check {
+    fn new(
+        check: CheckId,
+        passed: bool,
+        measured: Said,
+        expected: Said,
+        reason: Option<Said>,
+    ) -> Self {
+        let (reason, reason_phrase) = match reason {
+            Some(Said(t, p)) => (Some(t), Some(p)),
+            None => (None, None),
+        };
+        Check {
+            check,
+            passed,
+            measured: measured.0,
+            expected: expected.0,
+            reason,
+            measured_phrase: measured.1,
+            expected_phrase: expected.1,
+            reason_phrase,
+        }
+    }
+}
+
+fn gdsii_expected() -> Said {
+    Said(
+        "a GDSII stream (optionally gzipped)".into(),
+        Phrase::new("precheck-gdsii-expected"),
+    )
+}
+
+fn one_top_expected() -> Said {
+    Said(
+        "exactly one top cell".into(),
+        Phrase::new("precheck-one-top-expected"),
+    )
+}
+
+fn some_shape_expected() -> Said {
+    Said(
+        "at least one shape".into(),
+        Phrase::new("precheck-some-shape-expected"),
+    )
+}
+
+fn layers_text<'a>(layers: impl IntoIterator<Item = &'a LayerKey>) -> String {
+    layers
+        .into_iter()
+        .map(|l| l.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A precheck verdict: every check, and what the design is.
@@ -222,27 +289,42 @@ fn describe(e: GdsError, len: usize) -> String {
 }
 
 fn unreadable(reason: String, req: &Requirements) -> Verdict {
-    let skipped = |check, expected: String| Check {
-        check,
-        passed: false,
-        measured: "not checked".into(),
-        expected,
-        reason: Some("not checked: the file does not read".into()),
+    let skipped = |check, expected: Said| {
+        Check::new(
+            check,
+            false,
+            Said("not checked".into(), Phrase::new("precheck-not-checked")),
+            expected,
+            Some(Said(
+                "not checked: the file does not read".into(),
+                Phrase::new("precheck-not-checked-reason"),
+            )),
+        )
     };
     Verdict {
         passed: false,
         checks: vec![
-            Check {
-                check: CheckId::Readable,
-                passed: false,
-                measured: "unreadable".into(),
-                expected: "a GDSII stream (optionally gzipped)".into(),
-                reason: Some(reason),
-            },
-            skipped(CheckId::OneTopCell, "exactly one top cell".into()),
-            skipped(CheckId::NotEmpty, "at least one shape".into()),
+            Check::new(
+                CheckId::Readable,
+                false,
+                Said("unreadable".into(), Phrase::new("precheck-unreadable")),
+                gdsii_expected(),
+                Some(Said(
+                    reason.clone(),
+                    Phrase::new("precheck-unreadable-reason").with("detail", reason),
+                )),
+            ),
+            skipped(CheckId::OneTopCell, one_top_expected()),
+            skipped(CheckId::NotEmpty, some_shape_expected()),
             skipped(CheckId::Fits, fits_expected(req)),
-            skipped(CheckId::KnownLayers, "only layers of the process".into()),
+            skipped(
+                CheckId::KnownLayers,
+                Said(
+                    format!("only layers of the process: {}", layers_text(&req.layers)),
+                    Phrase::new("precheck-known-layers-expected")
+                        .with("layers", layers_text(&req.layers)),
+                ),
+            ),
         ],
         top_cell: None,
         extent: None,
@@ -251,10 +333,16 @@ fn unreadable(reason: String, req: &Requirements) -> Verdict {
     }
 }
 
-fn fits_expected(req: &Requirements) -> String {
-    format!(
-        "at most {}×{} µm with the {} µm seal ring",
-        req.limit.width_um, req.limit.height_um, req.seal_ring_um
+fn fits_expected(req: &Requirements) -> Said {
+    Said(
+        format!(
+            "at most {}×{} µm with the {} µm seal ring",
+            req.limit.width_um, req.limit.height_um, req.seal_ring_um
+        ),
+        Phrase::new("precheck-fits-expected")
+            .with("width", req.limit.width_um)
+            .with("height", req.limit.height_um)
+            .with("seal", req.seal_ring_um),
     )
 }
 
@@ -451,13 +539,18 @@ impl<'a> Walker<'a> {
 }
 
 fn check_library(lib: &GdsLibrary, req: &Requirements) -> Verdict {
-    let mut checks = vec![Check {
-        check: CheckId::Readable,
-        passed: true,
-        measured: format!("GDSII v{}, {} cells", lib.version, lib.structs.len()),
-        expected: "a GDSII stream (optionally gzipped)".into(),
-        reason: None,
-    }];
+    let mut checks = vec![Check::new(
+        CheckId::Readable,
+        true,
+        Said(
+            format!("GDSII v{}, {} cells", lib.version, lib.structs.len()),
+            Phrase::new("precheck-read")
+                .with("version", lib.version)
+                .with("cells", lib.structs.len()),
+        ),
+        gdsii_expected(),
+        None,
+    )];
     let mut referenced = BTreeSet::new();
     for s in &lib.structs {
         for e in &s.elems {
@@ -479,20 +572,36 @@ fn check_library(lib: &GdsLibrary, req: &Requirements) -> Verdict {
         .filter(|n| !referenced.contains(n))
         .collect();
     let one_top = tops.len() == 1;
-    checks.push(Check {
-        check: CheckId::OneTopCell,
-        passed: one_top,
-        measured: format!("{} top cells{}", tops.len(), list(&tops)),
-        expected: "exactly one top cell".into(),
-        reason: (!one_top).then(|| match tops.len() {
-            0 => "the file defines no top cell (no cells, or every cell is placed by another)"
-                .to_string(),
-            n => format!(
-                "{n} top cells ({}): a design has exactly one",
-                tops.join(", ")
+    checks.push(Check::new(
+        CheckId::OneTopCell,
+        one_top,
+        Said(
+            format!("{} top cells{}", tops.len(), list(&tops)),
+            match tops.is_empty() {
+                true => Phrase::new("precheck-top-cells-none"),
+                false => Phrase::new("precheck-top-cells")
+                    .with("count", tops.len())
+                    .with("names", list(&tops).trim_start_matches(": ")),
+            },
+        ),
+        one_top_expected(),
+        (!one_top).then(|| match tops.len() {
+            0 => Said(
+                "the file defines no top cell (no cells, or every cell is placed by another)"
+                    .to_string(),
+                Phrase::new("precheck-no-top-cell"),
+            ),
+            n => Said(
+                format!(
+                    "{n} top cells ({}): a design has exactly one",
+                    tops.join(", ")
+                ),
+                Phrase::new("precheck-many-top-cells")
+                    .with("count", n)
+                    .with("names", tops.join(", ")),
             ),
         }),
-    });
+    ));
     let mut walker = Walker {
         by_name: lib.structs.iter().map(|s| (s.name.as_str(), s)).collect(),
         done: HashMap::new(),
@@ -519,6 +628,9 @@ fn check_library(lib: &GdsLibrary, req: &Requirements) -> Verdict {
     if let Some(e) = walk_error.clone() {
         checks[0].passed = false;
         checks[0].measured = "unresolved references".into();
+        checks[0].measured_phrase = Phrase::new("precheck-unresolved");
+        checks[0].reason_phrase =
+            Some(Phrase::new("precheck-unresolved-reason").with("detail", &e));
         checks[0].reason = Some(e);
     }
     let um = lib.units.db_unit() * 1e6;
@@ -536,79 +648,102 @@ fn check_library(lib: &GdsLibrary, req: &Requirements) -> Verdict {
         None => (false, None, Vec::new()),
     };
     let not_empty = shapes && extent.is_some_and(|e| e.width_um > 0.0 && e.height_um > 0.0);
-    checks.push(Check {
-        check: CheckId::NotEmpty,
-        passed: not_empty,
-        measured: if not_empty {
-            "shapes drawn".into()
+    checks.push(Check::new(
+        CheckId::NotEmpty,
+        not_empty,
+        if not_empty {
+            Said("shapes drawn".into(), Phrase::new("precheck-shapes-drawn"))
         } else {
-            "no shape of any area".into()
+            Said(
+                "no shape of any area".into(),
+                Phrase::new("precheck-no-shape"),
+            )
         },
-        expected: "at least one shape".into(),
-        reason: (!not_empty)
-            .then(|| "the design draws no boundary, path or box of any area: it is empty".into()),
-    });
+        some_shape_expected(),
+        (!not_empty).then(|| {
+            Said(
+                "the design draws no boundary, path or box of any area: it is empty".into(),
+                Phrase::new("precheck-empty"),
+            )
+        }),
+    ));
     let seal = req.seal_ring_um as f64;
     let fits = extent.is_some_and(|e| {
         e.width_um + 2.0 * seal <= req.limit.width_um as f64 + 1e-6
             && e.height_um + 2.0 * seal <= req.limit.height_um as f64 + 1e-6
     });
-    checks.push(Check {
-        check: CheckId::Fits,
-        passed: fits,
-        measured: extent.map_or("no extent".into(), |e| {
-            format!(
-                "{:.3}×{:.3} µm ({:.3}×{:.3} µm with the seal ring)",
-                e.width_um,
-                e.height_um,
-                e.width_um + 2.0 * seal,
-                e.height_um + 2.0 * seal
-            )
-        }),
-        expected: fits_expected(req),
-        reason: (!fits).then(|| match extent {
-            Some(e) => format!(
-                "the design with its seal ring is {:.3}×{:.3} µm, larger than the booked {}×{} µm",
-                e.width_um + 2.0 * seal,
-                e.height_um + 2.0 * seal,
-                req.limit.width_um,
-                req.limit.height_um
+    let um3 = |v: f64| format!("{v:.3}");
+    checks.push(Check::new(
+        CheckId::Fits,
+        fits,
+        extent.map_or_else(
+            || Said("no extent".into(), Phrase::new("precheck-no-extent")),
+            |e| {
+                Said(
+                    format!(
+                        "{:.3}×{:.3} µm ({:.3}×{:.3} µm with the seal ring)",
+                        e.width_um,
+                        e.height_um,
+                        e.width_um + 2.0 * seal,
+                        e.height_um + 2.0 * seal
+                    ),
+                    Phrase::new("precheck-extent")
+                        .with("width", um3(e.width_um))
+                        .with("height", um3(e.height_um))
+                        .with("ring_width", um3(e.width_um + 2.0 * seal))
+                        .with("ring_height", um3(e.height_um + 2.0 * seal)),
+                )
+            },
+        ),
+        fits_expected(req),
+        (!fits).then(|| match extent {
+            Some(e) => Said(
+                format!(
+                    "the design with its seal ring is {:.3}×{:.3} µm, larger than the booked {}×{} µm",
+                    e.width_um + 2.0 * seal,
+                    e.height_um + 2.0 * seal,
+                    req.limit.width_um,
+                    req.limit.height_um
+                ),
+                Phrase::new("precheck-too-large")
+                    .with("ring_width", um3(e.width_um + 2.0 * seal))
+                    .with("ring_height", um3(e.height_um + 2.0 * seal))
+                    .with("width", req.limit.width_um)
+                    .with("height", req.limit.height_um),
             ),
-            None => "the design has no extent".into(),
+            None => Said(
+                "the design has no extent".into(),
+                Phrase::new("precheck-no-extent-reason"),
+            ),
         }),
-    });
+    ));
     let unknown: Vec<String> = layers
         .iter()
         .filter(|l| !req.layers.contains(l))
         .map(|l| l.to_string())
         .collect();
     let known = unknown.is_empty();
-    checks.push(Check {
-        check: CheckId::KnownLayers,
-        passed: known,
-        measured: format!(
-            "layers {}",
-            layers
-                .iter()
-                .map(|l| l.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+    checks.push(Check::new(
+        CheckId::KnownLayers,
+        known,
+        Said(
+            format!("layers {}", layers_text(&layers)),
+            Phrase::new("precheck-layers").with("layers", layers_text(&layers)),
         ),
-        expected: format!(
-            "only layers of the process: {}",
-            req.layers
-                .iter()
-                .map(|l| l.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+        Said(
+            format!("only layers of the process: {}", layers_text(&req.layers)),
+            Phrase::new("precheck-known-layers-expected").with("layers", layers_text(&req.layers)),
         ),
-        reason: (!known).then(|| {
-            format!(
-                "layer {} is not in the process's layer table",
-                unknown.join(", ")
+        (!known).then(|| {
+            Said(
+                format!(
+                    "layer {} is not in the process's layer table",
+                    unknown.join(", ")
+                ),
+                Phrase::new("precheck-unknown-layers").with("layers", unknown.join(", ")),
             )
         }),
-    });
+    ));
     Verdict {
         passed: checks.iter().all(|c| c.passed),
         checks,

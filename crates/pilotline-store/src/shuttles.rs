@@ -987,11 +987,16 @@ pub struct PlatformFigures {
     pub designs_taped_out: i64,
     /// Of those, designs delivered.
     pub designs_delivered: i64,
+    /// Lots shipped in the period (every product, platform and MPW).
+    pub lots_delivered: i64,
+    /// The wafers in those lots.
+    pub wafers_delivered: i64,
 }
 
 impl Store {
-    /// The platform's figures for shuttles whose fab start lies in `[from, to)`: a read of the
-    /// shuttles of the period and their bookings, however long the platform has run.
+    /// The platform's figures for shuttles whose fab start lies in `[from, to)` and lots shipped
+    /// in it: a read of the period's shuttles, bookings and shipped lots, however long the
+    /// platform has run.
     pub async fn platform_figures(
         &self,
         from: DateTime<Utc>,
@@ -1010,14 +1015,31 @@ impl Store {
                     params![from, to],
                 )
                 .await?;
+            let shipped = c
+                .fetch_optional(
+                    "SELECT COUNT(*) AS lots, COALESCE(SUM(wafer_count), 0) AS wafers FROM lots \
+                     WHERE state = 'shipped' AND updated_at >= $1 AND updated_at < $2",
+                    params![from, to],
+                )
+                .await?;
+            let (lots_delivered, wafers_delivered) = match shipped {
+                Some(s) => (s.int("lots")?, s.int("wafers")?),
+                None => (0, 0),
+            };
             let Some(r) = r else {
-                return Ok(PlatformFigures::default());
+                return Ok(PlatformFigures {
+                    lots_delivered,
+                    wafers_delivered,
+                    ..PlatformFigures::default()
+                });
             };
             Ok(PlatformFigures {
                 shuttles_run: r.int("shuttles")?,
                 startups_served: r.int("startups")?,
                 designs_taped_out: r.int("designs")?,
                 designs_delivered: r.int("delivered")?,
+                lots_delivered,
+                wafers_delivered,
             })
         })
     }

@@ -234,6 +234,20 @@ impl Tr {
         self.catalogues.message(self.lang, key, args)
     }
 
+    /// A quote line's or a precheck's phrase in this language; `english` (the text stored
+    /// beside it) for a phrase stored before phrases existed.
+    pub fn phrase(&self, phrase: &pilotline_mpw::Phrase, english: &str) -> String {
+        if phrase.is_empty() || !self.catalogues.has(self.lang, &phrase.key) {
+            return english.to_string();
+        }
+        let args: Vec<(&str, String)> = phrase
+            .args
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        self.catalogues.message(self.lang, &phrase.key, &args)
+    }
+
     /// A refusal in this language, rendered from its code and parameters.
     pub fn refusal(&self, refusal: &Refusal) -> String {
         let key = format!("refusal-{}", refusal.code().as_str());

@@ -11,6 +11,7 @@
 pub mod charts;
 mod csrf;
 mod error;
+pub mod genealogy_graph;
 pub mod i18n;
 mod layout;
 mod pages;

@@ -130,3 +130,114 @@ fn every_page_route_is_in_the_page_list() {
         );
     }
 }
+
+#[test]
+fn quote_lines_and_precheck_results_read_in_english_as_the_api_sends_them_and_in_chinese() {
+    use pilotline_mpw::offer::{AreaTerms, OptionOffer, SlotMenu, SlotShape};
+    use pilotline_mpw::precheck::{Requirements, precheck, sample};
+    use pilotline_mpw::{Field, LayerKey, Offer, Space};
+    let tr = |lang| {
+        i18n::Tr::new(
+            lang,
+            chrono::FixedOffset::east_opt(0).unwrap(),
+            Catalogues::shared(),
+        )
+    };
+    let (en, zh) = (tr(Lang::En), tr(Lang::ZhCn));
+    let offer = Offer {
+        currency: "CNY".into(),
+        seal_ring_um: 20,
+        scribe_um: 80,
+        slots: Some(SlotMenu {
+            columns: 4,
+            rows: 4,
+            shapes: vec![SlotShape {
+                id: "2x2".into(),
+                columns: 2,
+                rows: 2,
+                count: 1,
+                price_minor: 3_500_000,
+                dies_delivered: 40,
+            }],
+        }),
+        area: Some(AreaTerms {
+            price_per_mm2_minor: 150_000,
+            min_area_um2: 1_000_000,
+            capacity_um2: 100_000_000,
+            dies_delivered: 25,
+        }),
+        options: vec![OptionOffer {
+            id: "dicing".into(),
+            name: "Dicing and sorting of good dies".into(),
+            price_minor: 200_000,
+        }],
+    };
+    let field = Field {
+        width_um: 10_000,
+        height_um: 10_000,
+    };
+    let mut lines = Vec::new();
+    for space in [
+        Space::Slot { slot: "2x2".into() },
+        Space::Area {
+            width_um: 1500,
+            height_um: 900,
+        },
+    ] {
+        let quote = offer
+            .quote("MPW-1", &field, &space, &["dicing".into()])
+            .unwrap();
+        lines.extend(quote.lines);
+    }
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    for line in &lines {
+        assert!(!line.phrase.is_empty(), "{line:?}");
+        assert_eq!(en.phrase(&line.phrase, ""), line.description);
+    }
+    assert!(zh.phrase(&lines[0].phrase, "").starts_with("版位 2x2"));
+
+    let req = Requirements {
+        limit: Field {
+            width_um: 1000,
+            height_um: 1000,
+        },
+        seal_ring_um: 20,
+        layers: [LayerKey {
+            layer: 1,
+            datatype: 0,
+        }]
+        .into(),
+    };
+    // A design that passes, one too large on an unknown layer, an empty library and a file
+    // that is not GDSII: every check's every text, passed and failed.
+    let files = [
+        sample::design(500, 500, &[1]),
+        sample::design(5000, 800, &[1, 7]),
+        sample::library(Vec::new()),
+        b"not a GDSII stream at all".to_vec(),
+    ];
+    let mut seen = BTreeSet::new();
+    for file in &files {
+        let verdict = precheck(file.as_slice(), &req);
+        for c in &verdict.checks {
+            for (phrase, text) in [
+                (&c.measured_phrase, &c.measured),
+                (&c.expected_phrase, &c.expected),
+            ]
+            .into_iter()
+            .chain(c.reason_phrase.iter().zip(c.reason.iter()))
+            {
+                assert!(!phrase.is_empty(), "{c:?}");
+                assert_eq!(&en.phrase(phrase, ""), text, "{}", phrase.key);
+                let chinese = zh.phrase(phrase, "");
+                assert!(
+                    !chinese.is_empty() && !chinese.contains('⟦'),
+                    "{}",
+                    phrase.key
+                );
+                seen.insert(phrase.key.clone());
+            }
+        }
+    }
+    assert!(seen.len() >= 20, "{seen:?}");
+}

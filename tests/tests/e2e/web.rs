@@ -293,6 +293,27 @@ async fn every_page_answers_every_persona_in_both_languages_and_the_browser_walk
         !run.is_empty(),
         "the demo has a shuttle in fab this year: {shuttles}"
     );
+    // Lots shipped this year: the demo's lots all started today, so every shipped one counts.
+    let shipped = get_json(
+        &client,
+        &format!("{base}/api/v1/lots?state=shipped&limit=500"),
+        &token,
+    )
+    .await;
+    let shipped = shipped["items"].as_array().unwrap();
+    let wafers: u64 = shipped
+        .iter()
+        .map(|l| l["wafer_count"].as_u64().unwrap())
+        .sum();
+    assert!(!shipped.is_empty(), "the demo ships a lot");
+    let expected = format!(
+        "<dt>Lots shipped</dt><dd>{} lots, {wafers} wafers</dd>",
+        shipped.len()
+    );
+    assert!(
+        dashboard.contains(&expected),
+        "{expected} not in the dashboard"
+    );
 
     // Pages are counted in the same request metrics as the API, by route template.
     let metrics = client
@@ -386,6 +407,7 @@ async fn browser_walk(
         "artifacts": artifacts,
         "people": {"operator": person("operator"), "startup": person("tenant_admin"), "manager": person("manager")},
         "floor": {"lot": lot, "steps": steps},
+        "family": {"lot": "A26005"},
         "shuttle": "MPW-2703",
         "design": design,
         "wafer": {"id": "MPW-2701-L1-W01", "lot": "MPW-2701-L1"},
@@ -413,6 +435,7 @@ async fn browser_walk(
         "floor scan",
         "hold placed",
         "hold released",
+        "genealogy graph",
         "booked",
         "design verdict",
         "design submitted",

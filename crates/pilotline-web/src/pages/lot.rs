@@ -243,6 +243,11 @@ pub async fn page(
         )
         .await
         .unwrap_or_default();
+    let measurements = s
+        .app
+        .measurements(Some(&id), None, MEASUREMENTS_SHOWN, &v.actor)
+        .await
+        .or_page(tr)?;
     let done = done.among(ACTIONS);
     let content = html! {
         @if let Some(d) = done {
@@ -291,6 +296,7 @@ pub async fn page(
         }
         h2 { (tr.t("lot-genealogy")) }
         @if genealogy.links.is_empty() { p.muted { (tr.t("lot-no-genealogy")) } }
+        @if let Some(graph) = family_graph(tr, &genealogy) { figure { (graph) } }
         ul {
             @for l in &genealogy.links {
                 li {
@@ -301,6 +307,7 @@ pub async fn page(
                 }
             }
         }
+        (metrology(tr, &measurements))
         @if !runs.is_empty() {
             h2 { (tr.t("lot-process-data")) }
             @for run in &runs {
@@ -333,6 +340,101 @@ pub async fn page(
         &tr.ta("lot-title", &[("lot", lot.id.clone())]),
         content,
     ))
+}
+
+/// The newest readings a lot page shows (a lot measured at every step of a long route has a
+/// few hundred).
+const MEASUREMENTS_SHOWN: u32 = 1000;
+
+/// The lot's family as a graph (the list above is its text alternative).
+fn family_graph(tr: &Tr, g: &pilotline_app::Genealogy) -> Option<Markup> {
+    let link = |l: &pilotline_app::GenealogyLink| {
+        tr.ta(
+            "lot-genealogy-link",
+            &[
+                ("kind", tr.t(&format!("link-{}", l.kind))),
+                ("from", l.from_lot.clone()),
+                ("to", l.to_lot.clone()),
+                ("wafers", l.wafers.len().to_string()),
+                ("at", tr.time(l.at)),
+            ],
+        )
+    };
+    let description = tr.ta(
+        "lot-genealogy-desc",
+        &[("links", g.links.len().to_string()), ("lot", g.lot.clone())],
+    );
+    crate::genealogy_graph::graph(
+        g,
+        &crate::genealogy_graph::Words {
+            title: &tr.t("lot-genealogy"),
+            description: &description,
+            link: &link,
+        },
+    )
+}
+
+/// The lot's metrology: per step and parameter, the readings' count, mean and range, and
+/// their values as a chart in the order they were taken.
+fn metrology(tr: &Tr, readings: &[pilotline_app::Measurement]) -> Markup {
+    // Oldest first, grouped by (step, parameter) in the order they were first measured.
+    let mut groups: Vec<((&str, &str), Vec<&pilotline_app::Measurement>)> = Vec::new();
+    for m in readings.iter().rev() {
+        let key = (m.step.as_str(), m.parameter.as_str());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, g)) => g.push(m),
+            None => groups.push((key, vec![m])),
+        }
+    }
+    html! {
+        h2 { (tr.t("lot-metrology")) }
+        @if groups.is_empty() { p.muted { (tr.t("lot-no-metrology")) } }
+        @for ((step, parameter), group) in &groups {
+            @let values: Vec<f64> = group.iter().map(|m| m.value).filter(|v| v.is_finite()).collect();
+            @let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+            @let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+            @let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            section.card data-metrology=(parameter) {
+                h3 { (step) " · " (parameter) }
+                p.muted {
+                    (tr.ta("lot-metrology-figures", &[
+                        ("count", values.len().to_string()),
+                        ("mean", tr.number(mean, 3)),
+                        ("min", tr.number(lo, 3)),
+                        ("max", tr.number(hi, 3)),
+                    ]))
+                    @if let Some(m) = group.first() {
+                        " · " (m.equipment.as_deref().unwrap_or("—")) " · " (tr.time(m.at))
+                    }
+                }
+                @if values.len() >= 2 {
+                    figure {
+                        (charts::line_chart(parameter, &tr.ta("lot-metrology-desc", &[("parameter", parameter.to_string()), ("step", step.to_string()), ("count", values.len().to_string())]),
+                            &Series { values: &values, marked: &[] }, &[]))
+                    }
+                }
+                details {
+                    summary { (tr.t("lot-metrology-readings")) }
+                    table {
+                        thead { tr {
+                            th scope="col" { (tr.t("col-wafer")) } th scope="col" { (tr.t("col-site")) }
+                            th scope="col" { (tr.t("col-value")) } th scope="col" { (tr.t("col-time")) }
+                        } }
+                        tbody {
+                            @for m in group {
+                                tr {
+                                    td { (m.wafer.as_deref().unwrap_or("—")) }
+                                    td.num { (m.site.map(|s| s.to_string()).unwrap_or_default()) }
+                                    td.num { (tr.number(m.value, 3)) }
+                                    td { (tr.time(m.at)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn process_run(tr: &Tr, run: &pilotline_app::ProcessRun) -> Markup {

@@ -137,6 +137,7 @@ pub async fn dashboard(State(s): State<WebState>, v: Viewer) -> Result<Html, Pag
             dt { (tr.t("dash-startups-served")) } dd { (figures.startups_served) }
             dt { (tr.t("dash-designs-taped-out")) } dd { (figures.designs_taped_out) }
             dt { (tr.t("dash-designs-delivered")) } dd { (figures.designs_delivered) }
+            dt { (tr.t("dash-lots-delivered")) } dd { (tr.ta("dash-lots-delivered-figures", &[("lots", figures.lots_delivered.to_string()), ("wafers", figures.wafers_delivered.to_string())])) }
         }
         h2 { (tr.t("yield-by-product")) }
         @if by_product.is_empty() { p.muted { (tr.t("yield-no-data")) } } @else {

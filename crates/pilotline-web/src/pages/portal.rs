@@ -220,7 +220,7 @@ pub async fn booking(
         table {
             tbody {
                 @for line in &q.lines {
-                    tr { td { (line.description) } td.num { (money(tr, line.amount_minor, &q.currency)) } }
+                    tr { td { (tr.phrase(&line.phrase, &line.description)) } td.num { (money(tr, line.amount_minor, &q.currency)) } }
                 }
                 tr { th scope="row" { (tr.t("booking-total")) } td.num { strong { (money(tr, q.total_minor, &q.currency)) } } }
             }
@@ -265,7 +265,14 @@ pub async fn booking(
                             @else { span.badge.bad data-verdict="failed" { (tr.t("design-failed")) } }
                             ul {
                                 @for c in r.verdict.checks.iter().filter(|c| !c.passed) {
-                                    li { (tr.t(&format!("check-{}", c.check.as_str()))) ": " (c.measured) " (" (c.expected) ")" }
+                                    li data-check=(c.check.as_str()) {
+                                        strong { (tr.t(&format!("check-{}", c.check.as_str()))) } ": "
+                                        (tr.phrase(&c.measured_phrase, &c.measured))
+                                        " (" (tr.t("check-expected")) " " (tr.phrase(&c.expected_phrase, &c.expected)) ")"
+                                        @if let Some(reason) = &c.reason {
+                                            br; (tr.phrase(c.reason_phrase.as_ref().unwrap_or(&pilotline_mpw::Phrase::default()), reason))
+                                        }
+                                    }
                                 }
                             }
                         }
