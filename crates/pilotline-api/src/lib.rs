@@ -18,7 +18,7 @@ pub use metrics::Metrics;
 pub use openapi::{ApiDoc, document as openapi_document};
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use pilotline_app::App;
 use std::sync::Arc;
 
@@ -141,7 +141,9 @@ pub fn observed(routes: Router, state: &AppState) -> Router {
 
 /// The whole API as an axum router.
 pub fn router(state: AppState) -> Router {
-    use handlers::{identity, lots, master, shuttles, spc, system, tenants, testdata, wafers};
+    use handlers::{
+        identity, lots, master, shuttles, spc, system, tenants, testdata, units, wafers,
+    };
     let api = Router::new()
         .route(
             "/routes",
@@ -193,6 +195,33 @@ pub fn router(state: AppState) -> Router {
         .route("/lots/{id}/scrap", post(lots::scrap))
         .route("/lots/{id}/ship", post(lots::ship))
         .route("/wip", get(lots::wip))
+        .route("/lots/{id}/pick-list", get(units::pick_list))
+        .route("/lots/{id}/dice", post(units::dice))
+        .route("/lots/{id}/unit-lots", get(units::lot_unit_lots))
+        .route("/lots/{id}/where-used", get(units::lot_where_used))
+        .route(
+            "/equipment/{id}/runs/{run}/where-used",
+            get(units::run_where_used),
+        )
+        .route("/unit-lots", get(units::unit_lots))
+        .route("/unit-lots/{id}", get(units::unit_lot))
+        .route("/unit-lots/{id}/units", get(units::unit_lot_units))
+        .route(
+            "/unit-lots/{id}/transactions",
+            post(units::unit_transaction),
+        )
+        .route("/units/{serial}", get(units::unit))
+        .route("/units/{serial}/genealogy", get(units::genealogy))
+        .route("/units/{serial}/calibration", put(units::calibrate))
+        .route(
+            "/products/{id}/calibration-schema",
+            get(units::get_schema).put(units::put_schema),
+        )
+        .route(
+            "/component-lots",
+            get(units::component_lots).post(units::receive_components),
+        )
+        .route("/modules", post(units::build_modules))
         .route("/tokens", get(identity::list))
         .route("/tokens/{id}/revoke", post(identity::revoke))
         .route("/users/{name}/status", post(identity::set_status))

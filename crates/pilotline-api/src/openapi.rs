@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{identity, lots, master, shuttles, spc, system, tenants, testdata, wafers};
+use crate::handlers::{
+    identity, lots, master, shuttles, spc, system, tenants, testdata, units, wafers,
+};
 
 /// Pilotline's API description.
 #[derive(OpenApi)]
@@ -30,6 +32,10 @@ use crate::handlers::{identity, lots, master, shuttles, spc, system, tenants, te
         shuttles::approve, shuttles::start, shuttles::layout, shuttles::bookings,
         shuttles::booking, shuttles::booking_quote, shuttles::forecast, shuttles::cancel, shuttles::revisions,
         shuttles::upload, shuttles::submit, shuttles::accept, shuttles::design, shuttles::precheck,
+        units::pick_list, units::dice, units::lot_unit_lots, units::lot_where_used, units::run_where_used,
+        units::unit_lots, units::unit_lot, units::unit_lot_units, units::unit_transaction,
+        units::unit, units::genealogy, units::calibrate, units::get_schema, units::put_schema,
+        units::component_lots, units::receive_components, units::build_modules,
     ),
     components(schemas(
         wafers::MapFormat,
@@ -37,7 +43,8 @@ use crate::handlers::{identity, lots, master, shuttles, spc, system, tenants, te
         pilotline_app::Stage,
         pilotline_app::Resolution,
         shuttles::LayoutFormat,
-        shuttles::LayoutPicture
+        shuttles::LayoutPicture,
+        units::PickFormat
     )),
     modifiers(&Security),
     tags(
@@ -51,6 +58,7 @@ use crate::handlers::{identity, lots, master, shuttles, spc, system, tenants, te
         (name = "system", description = "Health and metrics"),
         (name = "identity", description = "Tenants, tokens and users"),
         (name = "mpw", description = "MPW shuttles: calendar, bookings, designs, layouts"),
+        (name = "back end", description = "Dicing, unit lots, parts, modules, genealogy and recall"),
     )
 )]
 pub struct ApiDoc;

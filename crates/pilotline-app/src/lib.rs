@@ -28,6 +28,7 @@ mod spc;
 mod telemetry;
 mod tenants;
 mod testdata;
+mod units;
 
 pub use delivery::{Delivery, LotProgress};
 pub use error::AppError;
@@ -41,6 +42,10 @@ pub use shuttles::{
     BookingRequest, BookingView, LayoutView, MAX_DESIGN_FILE, PoolView, ShuttleView,
 };
 pub use testdata::{MAX_TEST_FILE, Upload};
+pub use units::{
+    BuildRequest, BuiltModules, ComponentReceipt, DEFAULT_TRAY, DiceRequest, GENEALOGY_SAMPLES,
+    UnitCommand, UnitLotView,
+};
 
 /// The read models and commands adapters exchange with the application layer.
 pub use pilotline_store::{
@@ -53,6 +58,10 @@ pub use pilotline_store::{
     SampleCursor, SamplePage, SampleQuery, SampleRecord, SamplesStored, SpcOutcome, SpcSignal,
     Stage, StageYield, StdfUpload, Store, StoredResponse, TOKEN_PREFIX, TenantUser, TestFileInfo,
     TokenInfo, WaferYield, WipRow, WriteOp, YieldFilter, YieldGroup, now, redact_url,
+};
+pub use pilotline_store::{
+    CalibrationRecord, DieOrigin, FinalResult, ModulePart, RunTrace, UnitGenealogy, UnitLotTrace,
+    UnitPage, UnitRecord, WaferLotTrace, WhereUsed, WhereUsedModule,
 };
 
 use std::sync::Arc;

@@ -114,6 +114,42 @@ impl Equipment {
         }
     }
 
+    /// The tool once the run of `lot` ends: a running tool goes idle (standby), but one its
+    /// signals took down mid-run stays down; with the E10 change it records.
+    pub fn run_ended(
+        &self,
+        lot: &str,
+        actor: &str,
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> (Equipment, StateChange) {
+        let idle = match self.state {
+            E10State::Productive | E10State::Engineering | E10State::Standby => E10State::Standby,
+            down => down,
+        };
+        let after = Equipment {
+            state: idle,
+            current_lot: None,
+            state_since: if idle == self.state {
+                self.state_since
+            } else {
+                now
+            },
+            version: self.version + 1,
+            ..self.clone()
+        };
+        let change = StateChange {
+            equipment: self.id.clone(),
+            from: self.state,
+            to: idle,
+            at: now,
+            lot: Some(lot.to_string()),
+            actor: actor.to_string(),
+            reason: Some(reason),
+        };
+        (after, change)
+    }
+
     /// Changes the E10 state by hand (maintenance, repair, calendar).
     ///
     /// A tool running a lot cannot be moved to another state until the lot is tracked out;

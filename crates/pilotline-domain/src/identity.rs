@@ -54,6 +54,8 @@ pub enum Action {
     ReviewDesigns,
     /// Manage a tenant's users and tokens (platform admins; a tenant admin its own).
     ManageTenantUsers,
+    /// Pick a die the probe map failed, or leave a good one, at dicing.
+    DispositionDies,
 }
 
 impl Role {
@@ -217,7 +219,9 @@ mod tests {
     #[test]
     fn permissions_table() {
         use Action::*;
-        let table: [(Role, Action, bool); 22] = [
+        let table: [(Role, Action, bool); 24] = [
+            (Role::Engineer, DispositionDies, true),
+            (Role::Operator, DispositionDies, false),
             (Role::TenantAdmin, Book, true),
             (Role::TenantAdmin, ManageTenantUsers, true),
             (Role::TenantAdmin, ReadMasterData, false),

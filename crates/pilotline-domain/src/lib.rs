@@ -17,6 +17,7 @@ pub mod refusal;
 pub mod route;
 pub mod tenant;
 pub mod transaction;
+pub mod unit;
 pub mod utilisation;
 
 pub use equipment::{E10State, Equipment};

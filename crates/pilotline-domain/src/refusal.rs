@@ -298,6 +298,62 @@ codes! {
     /// The lot has no test data the caller can see.
     NoTestData = ("no_test_data", NotFound, "lot {lot} has no test data you can see"),
 
+    // --- the back end of the line: dicing, unit lots, modules ----------------------------
+    /// The wafer lot has no probe results to pick from.
+    LotNotProbed = ("lot_not_probed", Illegal, "lot {lot} has no wafer-probe results: probe it before dicing"),
+    /// An override names a die twice.
+    PickOverrideTwice = ("pick_override_twice", Invalid, "overrides: die ({x}, {y}) of wafer {wafer} is named twice"),
+    /// An override agrees with the map.
+    PickOverrideMoot = ("pick_override_moot", Invalid, "overrides: die ({x}, {y}) of wafer {wafer} is {decision} by the probe map already"),
+    /// An override names a die that was not probed.
+    PickOverrideUnknownDie = ("pick_override_unknown_die", Invalid, "overrides: wafer {wafer} of lot {lot} has no probed die at ({x}, {y})"),
+    /// No die would be picked.
+    NothingPicked = ("nothing_picked", Illegal, "no die of lot {lot} is picked: the probe map has no good die"),
+    /// A step's bill of materials is not valid.
+    BomInvalid = ("bom_invalid", Invalid, "bom of step {step}: {reason}"),
+    /// A supply is of another part.
+    BomPartMismatch = ("bom_part_mismatch", Invalid, "{item}: the bill of materials takes {part}, not {given}"),
+    /// A supply holds too few.
+    BomShort = ("bom_short", Illegal, "{item}: {needed} of {part} are needed, {available} are available"),
+    /// A calibration schema is not valid.
+    CalibrationSchemaInvalid = ("calibration_schema_invalid", Invalid, "calibration schema: {reason}"),
+    /// A part's calibration document breaks its product's schema.
+    CalibrationInvalid = ("calibration_invalid", Invalid, "calibration of {part}: {field} {reason}"),
+    /// A unit list is empty.
+    UnitsEmpty = ("units_empty", Invalid, "{field}: name at least one unit"),
+    /// Too many units named in one request.
+    TooManyUnits = ("too_many_units", Invalid, "{field}: {count} units named; at most {max} in one request"),
+    /// A unit is named twice.
+    UnitNamedTwice = ("unit_named_twice", Invalid, "{field}: unit {unit} is named twice"),
+    /// A unit is not in the lot.
+    UnitNotInLot = ("unit_not_in_lot", Invalid, "{field}: unit {unit} is not in lot {lot}"),
+    /// A unit is not active.
+    UnitNotActive = ("unit_not_active", Invalid, "{field}: unit {unit} is {state}"),
+    /// A split must leave a unit.
+    UnitSplitTakesAll = ("unit_split_takes_all", Invalid, "units: a split must leave at least one unit in lot {lot}"),
+    /// The wafer lot was diced already.
+    LotAlreadyDiced = ("lot_already_diced", Illegal, "lot {lot} was diced already, into {unit_lots}"),
+    /// A tray size is out of range.
+    TrayOutOfRange = ("tray_out_of_range", Invalid, "tray: {tray} units per tray; give 1 to {max}"),
+    /// A unit lot does not exist (or is not visible).
+    UnitLotNotFound = ("unit_lot_not_found", NotFound, "unit lot {lot} does not exist"),
+    /// A unit does not exist (or is not visible).
+    UnitNotFound = ("unit_not_found", NotFound, "unit {unit} does not exist"),
+    /// A unit lot changed since it was read.
+    UnitLotChanged = ("unit_lot_changed", Conflict, "unit lot {lot} was changed by someone else; read it again"),
+    /// The step has no bill of materials (it is not an integration step).
+    StepHasNoBom = ("step_has_no_bom", Illegal, "step {step} of lot {lot} has no bill of materials: modules are built at an integration step"),
+    /// A component lot does not exist.
+    ComponentLotNotFound = ("component_lot_not_found", NotFound, "component lot {lot} does not exist"),
+    /// A part has no serial yet.
+    PartNotSerialised = ("part_not_serialised", Illegal, "{field}: unit {unit} has no serial yet; serialise its lot first"),
+    /// A tool has no run that started then.
+    RunNotFound = ("run_not_found", NotFound, "equipment {equipment} has no run that started at {run}"),
+    /// A module's parts belong to different tenants.
+    ModuleTenantsMixed = ("module_tenants_mixed", Invalid, "{field}: part {unit} belongs to another tenant than the module's other parts"),
+    /// A lot of dies cannot feed this step.
+    UnitLotWrongKind = ("unit_lot_wrong_kind", Invalid, "{field}: lot {lot} holds {kind}s, not {wanted}s"),
+
     // --- MPW shuttles ---------------------------------------------------------------------
     /// The line's configuration (stepper field, wafer) has not been set.
     LineConfigMissing = ("line_config_missing", Illegal, "the line's configuration (stepper field, wafer) is not set; an admin sets it with PUT /api/v1/line"),

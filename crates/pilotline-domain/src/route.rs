@@ -77,6 +77,9 @@ pub struct Step {
     /// Data-collection plan: parameters measured at track-out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub measurements: Vec<crate::measure::Parameter>,
+    /// Bill of materials an integration step consumes for each module it builds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bom: Vec<crate::unit::bom::BomItem>,
 }
 
 /// Alias kept for readability where a step is input rather than stored.
@@ -195,6 +198,11 @@ impl RouteSpec {
                     "{at}.qtime_max_minutes: the last step has no next step to time"
                 ));
             }
+            if !step.bom.is_empty()
+                && let Err(r) = crate::unit::bom::check(&step.id, &step.bom)
+            {
+                errors.push(format!("{at}.bom: {}", r.message()));
+            }
         }
         if errors.is_empty() {
             Ok(())
@@ -294,6 +302,7 @@ mod tests {
             qtime_max_minutes: None,
             qtime_action: QTimeAction::Hold,
             measurements: vec![],
+            bom: vec![],
         }
     }
 

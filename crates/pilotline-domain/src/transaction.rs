@@ -138,7 +138,7 @@ fn ensure_waiting(lot: &Lot) -> Result<(), Refusal> {
     }
 }
 
-fn ensure_unheld(lot: &Lot) -> Result<(), Refusal> {
+pub(crate) fn ensure_unheld(lot: &Lot) -> Result<(), Refusal> {
     if lot.is_held() {
         Err(Code::LotHeld
             .refusal()
@@ -529,31 +529,12 @@ pub fn track_out_measured(
         }
         Some(route.steps[lot.step_index + 1].id.clone())
     };
-    // The run ends: a running tool goes idle, but one its signals took down mid-run stays down.
-    let idle = match tool.state {
-        E10State::Productive | E10State::Engineering | E10State::Standby => E10State::Standby,
-        down => down,
-    };
-    let new_tool = Equipment {
-        state: idle,
-        current_lot: None,
-        state_since: if idle == tool.state {
-            tool.state_since
-        } else {
-            now
-        },
-        version: tool.version + 1,
-        ..tool.clone()
-    };
-    let change = StateChange {
-        equipment: tool.id.clone(),
-        from: tool.state,
-        to: idle,
-        at: now,
-        lot: Some(lot.id.clone()),
-        actor: actor.user.clone(),
-        reason: Some(format!("track-out of lot {} at step {}", lot.id, step.id)),
-    };
+    let (new_tool, change) = tool.run_ended(
+        &lot.id,
+        &actor.user,
+        format!("track-out of lot {} at step {}", lot.id, step.id),
+        now,
+    );
     let mut log = EventLog::new(route, actor, now);
     log.push(
         Some(lot),

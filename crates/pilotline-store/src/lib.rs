@@ -30,6 +30,7 @@ mod tenants;
 mod testdata;
 pub mod testing;
 mod tx;
+mod units;
 mod write;
 
 pub use blobs::{Blob, BlobStore, BlobWriter};
@@ -58,6 +59,10 @@ pub use testdata::{
     YieldGroup,
 };
 pub use tx::{Tx, Work};
+pub use units::{
+    CalibrationRecord, DieOrigin, FinalResult, ModulePart, RunTrace, UnitGenealogy, UnitLotTrace,
+    UnitPage, UnitRecord, WaferLotTrace, WhereUsed, WhereUsedModule,
+};
 pub use write::{LotCommand, NewLotRequest, Outcome, Render, WriteOp};
 
 use pilotline_domain::Route;

@@ -143,6 +143,7 @@ pub fn flat_route(id: &str, equipment_type: &str, steps: usize) -> pilotline_dom
                 recipe: "R".into(),
                 qtime_max_minutes: None,
                 qtime_action: Default::default(),
+                bom: vec![],
                 measurements: vec![],
             })
             .collect(),

@@ -30,7 +30,7 @@ pub trait Work: Send {
 /// transaction runs in one synchronous hop on the writer connection).
 pub struct Tx<'t> {
     pub(crate) conn: TxConn<'t>,
-    store: &'t Store,
+    pub(crate) store: &'t Store,
     at: DateTime<Utc>,
 }
 

@@ -725,7 +725,7 @@ fn unknown_tool(id: &str) -> StoreError {
         .into()
 }
 
-fn conflict_on_unique(e: sqlx::Error, what: impl FnOnce() -> Refusal) -> StoreError {
+pub(crate) fn conflict_on_unique(e: sqlx::Error, what: impl FnOnce() -> Refusal) -> StoreError {
     if StoreError::is_unique_violation(&e) {
         StoreError::Refused(what())
     } else {
@@ -820,7 +820,7 @@ async fn put_equipment<C: Conn>(
 /// Writes a tool's new state; the database records the E10 state change event from the
 /// `changed_by`/`change_reason`/`change_lot` columns in the same statement (trigger
 /// `equipment_state_event`).
-async fn write_equipment<C: Conn>(
+pub(crate) async fn write_equipment<C: Conn>(
     c: &mut C,
     tool: &Equipment,
     change: &StateChange,

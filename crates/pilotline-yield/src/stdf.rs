@@ -384,6 +384,7 @@ impl ScanState {
                     failed_flag: p.part_flg[0] & 0x08 != 0,
                     flag_invalid: p.part_flg[0] & 0x10 != 0,
                     test_time_ms: p.test_t,
+                    part_id: p.part_id.clone(),
                 })
             }
             _ => {}

@@ -483,6 +483,7 @@ mod tests {
             failed_flag: failed,
             flag_invalid: false,
             test_time_ms: 1,
+            part_id: String::new(),
         }
     }
 

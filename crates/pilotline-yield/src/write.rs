@@ -63,6 +63,7 @@ pub fn write_parts(
             x_coord: p.x,
             y_coord: p.y,
             test_t: p.test_time_ms,
+            part_id: p.part_id.clone(),
             ..PRR::default()
         })?;
     }
@@ -86,6 +87,7 @@ mod tests {
             failed_flag,
             flag_invalid: x == 4,
             test_time_ms: 99,
+            part_id: String::new(),
         };
         let parts = vec![
             part("W1", 1, false),

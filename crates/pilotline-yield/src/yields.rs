@@ -24,6 +24,8 @@ pub struct PartResult {
     pub flag_invalid: bool,
     /// Test time in milliseconds (0 when absent).
     pub test_time_ms: u32,
+    /// PRR PART_ID: the part's serial at final test (empty when absent).
+    pub part_id: String,
 }
 
 impl PartResult {
@@ -399,6 +401,7 @@ mod tests {
             failed_flag: failed,
             flag_invalid: false,
             test_time_ms: 0,
+            part_id: String::new(),
         }
     }
 

@@ -314,5 +314,6 @@ fn part(wafer: &str, x: i16, y: i16, bin: u16) -> pilotline_yield::PartResult {
         failed_flag: bin != 1,
         flag_invalid: false,
         test_time_ms: 180,
+        part_id: String::new(),
     }
 }

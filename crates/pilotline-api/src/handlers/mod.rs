@@ -8,4 +8,5 @@ pub mod spc;
 pub mod system;
 pub mod tenants;
 pub mod testdata;
+pub mod units;
 pub mod wafers;

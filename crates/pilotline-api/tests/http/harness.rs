@@ -100,6 +100,11 @@ impl Server {
         self
     }
 
+    /// The server's store (for tests that set up state through the application layer).
+    pub fn store(&self) -> &pilotline_store::Store {
+        &self.store
+    }
+
     /// The server's blob directory.
     pub fn blob_dir(&self) -> std::path::PathBuf {
         self.blobs.path().to_path_buf()
@@ -261,6 +266,7 @@ impl Server {
             failed_flag,
             flag_invalid: false,
             test_time_ms: 10,
+            part_id: String::new(),
         };
         let parts = [part(1, false), part(2, true), part(2, false)];
         let dir = tempfile::tempdir().unwrap();

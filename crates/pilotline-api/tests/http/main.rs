@@ -12,4 +12,5 @@ mod openapi;
 mod spc;
 mod spc_atomic;
 mod tenancy;
+mod units;
 mod uploads;

@@ -35,6 +35,7 @@ fn route() -> Route {
         recipe: format!("{id}-RCP"),
         qtime_max_minutes: q,
         qtime_action: QTimeAction::Hold,
+        bom: vec![],
         measurements: vec![],
     };
     Route {

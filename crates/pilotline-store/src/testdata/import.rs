@@ -469,12 +469,34 @@ impl Store {
                 .int("num")?;
             // Each wafer's summary is merged into the stored one as soon as the file moves
             // past it, so memory holds one wafer's dies at a time.
+            // A unit lot's final test: each PART_ID's last result goes to the part with that
+            // serial in the lot, judged by the product's bin table.
+            let unit_lot = c
+                .fetch_optional(
+                    "SELECT id FROM unit_lots WHERE id = $1",
+                    params![lot.as_str()],
+                )
+                .await?
+                .is_some();
+            let table = if unit_lot {
+                Some(super::query::lot_bin_table(c, &lot).await?)
+            } else {
+                None
+            };
+            let mut finals: BTreeMap<String, (u16, u16, bool, i64)> = BTreeMap::new();
             let mut summaries = SummaryBuilder::default();
             let mut wafers = std::collections::BTreeSet::new();
             let mut seq = 0i64;
             while let Ok((batch, probe)) = blocking(|| batches.recv()) {
                 insert_parts(c, num, seq, &batch).await?;
                 batch.iter().for_each(|p| summaries.add(p));
+                if let (Some(table), false) = (&table, probe) {
+                    for p in batch.iter().filter(|p| !p.part_id.trim().is_empty()) {
+                        let pass = table.passes(&pilotline_yield::BinResult::from(p));
+                        let e = finals.entry(p.part_id.trim().to_string()).or_default();
+                        *e = (p.hard_bin, p.soft_bin, pass, e.3 + 1);
+                    }
+                }
                 seq += batch.len() as i64;
                 if probe {
                     let current = batch.last().map(|p| p.wafer.as_str()).unwrap_or_default();
@@ -509,6 +531,24 @@ impl Store {
             )
             .await?;
             insert_tail(c, num, &tail).await?;
+            if stage == Stage::Final {
+                for (serial, (hard, soft, pass, tests)) in &finals {
+                    c.execute(
+                        "UPDATE units SET final_hard_bin = $3, final_soft_bin = $4, final_pass = $5, \
+                         final_file = $6, final_tests = final_tests + $7 WHERE serial = $1 AND lot_id = $2",
+                        params![
+                            serial.as_str(),
+                            lot.as_str(),
+                            i64::from(*hard),
+                            i64::from(*soft),
+                            i64::from(*pass),
+                            num,
+                            *tests
+                        ],
+                    )
+                    .await?;
+                }
+            }
             let last = summaries.finish();
             wafers.extend(last.keys().cloned());
             merge_summaries(c, &lot, stage, &last).await?;
@@ -659,6 +699,7 @@ impl Store {
                             failed_flag: r.int("failed_flag")? != 0,
                             flag_invalid: r.int("flag_invalid")? != 0,
                             test_time_ms: r.int("test_time_ms")? as u32,
+                            part_id: String::new(),
                         });
                 }
                 for (stage, parts) in by_stage {

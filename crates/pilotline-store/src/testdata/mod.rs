@@ -9,6 +9,7 @@ mod query;
 
 pub use bins::ProductBins;
 pub use import::{IMPORT_BATCH, ImportedFile, Rejection, StdfUpload, TestFileInfo};
+pub(crate) use query::probe_dies;
 pub use query::{
     BinPareto, GroupBy, LotYield, ParametricRow, ParetoBin, StageYield, WaferYield, YieldFilter,
     YieldGroup,
@@ -55,6 +56,13 @@ impl Stage {
 async fn lot_tenant<C: Conn>(c: &mut C, id: &str) -> Result<Option<Option<String>>, StoreError> {
     if let Some(r) = c
         .fetch_optional("SELECT tenant FROM lots WHERE id = $1", params![id])
+        .await?
+    {
+        return Ok(Some(r.opt_text("tenant")?));
+    }
+    // A unit lot's final test names the unit lot (a tray of packaged parts).
+    if let Some(r) = c
+        .fetch_optional("SELECT tenant FROM unit_lots WHERE id = $1", params![id])
         .await?
     {
         return Ok(Some(r.opt_text("tenant")?));
@@ -119,11 +127,13 @@ async fn lot_dies<C: Conn>(
     })
 }
 
-/// The product of lot `id`: the MES lot's product, else the external lot's part type.
+/// The product of lot `id`: the MES lot's (or unit lot's) product, else the external lot's
+/// part type.
 async fn lot_product<C: Conn>(c: &mut C, id: &str) -> Result<Option<String>, StoreError> {
     let r = c
         .fetch_optional(
             "SELECT COALESCE((SELECT product FROM lots WHERE id = $1), \
+             (SELECT product FROM unit_lots WHERE id = $1), \
              (SELECT part_type FROM external_lots WHERE id = $1)) AS product",
             params![id],
         )

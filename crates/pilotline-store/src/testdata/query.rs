@@ -294,7 +294,7 @@ async fn declared_names<C: Conn>(
 }
 
 /// The bin table of lot `lot`'s product (empty when it has none).
-async fn lot_bin_table<C: Conn>(c: &mut C, lot: &str) -> Result<BinTable, StoreError> {
+pub(super) async fn lot_bin_table<C: Conn>(c: &mut C, lot: &str) -> Result<BinTable, StoreError> {
     Ok(match lot_product(c, lot).await? {
         Some(p) => bin_tables(c, Some(&p))
             .await?
@@ -660,4 +660,45 @@ impl Store {
                 .map(Some)
         })
     }
+}
+
+/// The probe map of lot `lot` as the die bonder's pick list starts from it: each probed die
+/// with its final probe result, judged by the product's bin table, and on an MPW lot the
+/// design (booking) and tenant that own it. Empty when the lot has no probe data.
+pub(crate) async fn probe_dies<C: Conn>(
+    c: &mut C,
+    lot: &str,
+    actor: &Actor,
+) -> Result<Vec<pilotline_domain::unit::pick::ProbeDie>, StoreError> {
+    let rows = c
+        .fetch_all(
+            "SELECT wafer, dies, results FROM test_wafers WHERE lot_id = $1 AND stage = 'probe' \
+             ORDER BY wafer",
+            params![lot],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let table = lot_bin_table(c, lot).await?;
+    let designs = super::designs::lot_designs(c, lot, actor).await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let wafer = r.text("wafer")?;
+        let summary = decode(r, &format!("wafer {wafer} of lot {lot}"))?;
+        for d in &summary.dies {
+            let owner = designs.as_ref().and_then(|ds| ds.owner(d.x, d.y));
+            out.push(pilotline_domain::unit::pick::ProbeDie {
+                wafer: wafer.clone(),
+                x: d.x,
+                y: d.y,
+                hard_bin: d.last.hard_bin,
+                soft_bin: d.last.soft_bin,
+                good: table.passes(&d.last),
+                booking: owner.map(|o| o.booking.clone()),
+                tenant: owner.map(|o| o.tenant.clone()),
+            });
+        }
+    }
+    Ok(out)
 }
