@@ -105,6 +105,16 @@ CREATE TABLE unit_step_counts (
     CHECK (units_in = units_out + scrapped)
 );
 
+-- Units diced from each wafer lot and how many are in modules, per owning tenant ('' for the
+-- platform's): where-used answers its totals from here, whatever the lot's size.
+CREATE TABLE lot_unit_counts (
+    source_lot  TEXT NOT NULL,
+    tenant      TEXT NOT NULL,
+    units       BIGINT NOT NULL,
+    modules     BIGINT NOT NULL,
+    PRIMARY KEY (source_lot, tenant)
+);
+
 -- Bought components (ASICs, housings) by supplier lot.
 CREATE TABLE component_lots (
     id            TEXT PRIMARY KEY,
@@ -154,5 +164,10 @@ CREATE POLICY tenant_rows ON unit_lots
 ALTER TABLE units ENABLE ROW LEVEL SECURITY;
 ALTER TABLE units FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_rows ON units
+    USING (current_user <> 'pilotline_tenant' OR current_setting('pilotline.tenant', true) = '*'
+           OR tenant = current_setting('pilotline.tenant', true));
+ALTER TABLE lot_unit_counts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE lot_unit_counts FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_rows ON lot_unit_counts
     USING (current_user <> 'pilotline_tenant' OR current_setting('pilotline.tenant', true) = '*'
            OR tenant = current_setting('pilotline.tenant', true));

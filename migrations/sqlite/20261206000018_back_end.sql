@@ -105,6 +105,16 @@ CREATE TABLE unit_step_counts (
     CHECK (units_in = units_out + scrapped)
 );
 
+-- Units diced from each wafer lot and how many are in modules, per owning tenant ('' for the
+-- platform's): where-used answers its totals from here, whatever the lot's size.
+CREATE TABLE lot_unit_counts (
+    source_lot  TEXT NOT NULL,
+    tenant      TEXT NOT NULL,
+    units       INTEGER NOT NULL,
+    modules     INTEGER NOT NULL,
+    PRIMARY KEY (source_lot, tenant)
+);
+
 -- Bought components (ASICs, housings) by supplier lot.
 CREATE TABLE component_lots (
     id            TEXT PRIMARY KEY,

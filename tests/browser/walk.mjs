@@ -126,6 +126,18 @@ async function manager() {
   if (!(await page.locator("figure svg polyline").count())) { fail("control chart", { url: page.url() }); }
   await shot(page, "manager-control-chart");
   report("control chart", { ok: true, url: page.url() });
+  // A module's genealogy, clicked down to its sensor part and the part's wafer lot.
+  await page.goto(`${plan.base}/ui/modules`);
+  await submit(page, () => page.locator("a[href^='/ui/unit-lots/M-']").first().click());
+  await submit(page, () => page.locator("a[href^='/ui/units/M-']").first().click());
+  await axe(page, "module genealogy");
+  await shot(page, "manager-module-genealogy");
+  await submit(page, () => page.locator("ul.tree a[href^='/ui/units/GS-']").first().click());
+  const source = page.locator("a[href='/ui/lots/A26006']").first();
+  if (!(await source.count())) { fail("part traces to its wafer lot", { url: page.url() }); }
+  await submit(page, () => source.click());
+  if (!page.url().endsWith("/ui/lots/A26006")) { fail("wafer lot page", { url: page.url() }); }
+  report("module genealogy", { ok: true, url: page.url() });
   await context.close();
 }
 

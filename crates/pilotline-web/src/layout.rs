@@ -61,6 +61,7 @@ fn nav(role: Role) -> Vec<NavItem> {
             item("/ui/tools", "nav-tools"),
             item("/ui/yield", "nav-yield"),
             item("/ui/spc", "nav-spc"),
+            item("/ui/modules", "nav-modules"),
             item("/ui/portal", "nav-shuttles"),
             item("/ui/dashboard", "nav-dashboard"),
         ],
@@ -70,9 +71,13 @@ fn nav(role: Role) -> Vec<NavItem> {
             item("/ui/spc", "nav-spc"),
             item("/ui/wip", "nav-wip"),
             item("/ui/tools", "nav-tools"),
+            item("/ui/modules", "nav-modules"),
             item("/ui/portal", "nav-shuttles"),
         ],
-        Role::Customer | Role::TenantAdmin => vec![item("/ui/portal", "nav-portal")],
+        Role::Customer | Role::TenantAdmin => vec![
+            item("/ui/portal", "nav-portal"),
+            item("/ui/modules", "nav-modules"),
+        ],
     }
 }
 

@@ -52,7 +52,7 @@ pub const MAX_FORM: usize = 64 * 1024;
 
 /// The web interface's routes, under `/ui`, and `/` sending a browser there.
 pub fn router(state: WebState) -> Router {
-    use pages::{assets, auth, floor, lot, manager, people, portal, tools, wip};
+    use pages::{assets, auth, floor, lot, manager, people, portal, tools, units, wip};
     let ui = Router::new()
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
@@ -75,6 +75,9 @@ pub fn router(state: WebState) -> Router {
                 usize::try_from(pilotline_app::MAX_DESIGN_FILE).unwrap_or(usize::MAX),
             )),
         )
+        .route("/modules", get(units::list))
+        .route("/unit-lots/{id}", get(units::unit_lot))
+        .route("/units/{serial}", get(units::unit))
         .route("/dashboard", get(manager::dashboard))
         .route("/yield", get(manager::yields))
         .route("/wafers/{id}", get(manager::wafer))

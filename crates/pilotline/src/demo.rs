@@ -385,6 +385,9 @@ pub async fn seed(store: &App, dir: &std::path::Path) -> Result<Vec<(String, Str
     };
     store.execute(&lot("M26001", future), &eng).await?;
     oxide_chart(store, &eng, &op).await?;
+    crate::demo_back_end::seed(store, &spec, dir, &eng, &op)
+        .await
+        .context("cannot seed the demo's back end of the line")?;
     let tenant_admin = crate::demo_mpw::seed(store, &spec, dir)
         .await
         .context("cannot seed the demo's MPW shuttles")?;

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod demo;
+mod demo_back_end;
 mod demo_mpw;
 pub mod dropfolder;
 pub mod import;

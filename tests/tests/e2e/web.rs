@@ -150,6 +150,17 @@ fn matrix(wafer: &str) -> Vec<(&'static str, String, [Sees; 6])> {
             "/ui/tenants/nova/people".into(),
             [Forbidden, Forbidden, Forbidden, Forbidden, NotFound, Page],
         ),
+        ("/modules", "/ui/modules".into(), all),
+        (
+            "/unit-lots/{id}",
+            "/ui/unit-lots/A26006-U001".into(),
+            [Page, Page, Page, NotFound, NotFound, Page],
+        ),
+        (
+            "/units/{serial}",
+            "/ui/units/M-000001".into(),
+            [Page, Page, Page, NotFound, NotFound, Page],
+        ),
     ]
 }
 

@@ -503,17 +503,18 @@ impl Store {
                 let counts = match tenant {
                     Some(t) => {
                         c.fetch_optional(
-                            "SELECT COUNT(*) AS n, COUNT(mp.module_num) AS m FROM units d \
-                             LEFT JOIN module_parts mp ON mp.unit_num = d.num \
-                             WHERE d.source_lot = $1 AND d.tenant = $2",
+                            "SELECT CAST(COALESCE(SUM(units), 0) AS BIGINT) AS n, \
+                             CAST(COALESCE(SUM(modules), 0) AS BIGINT) AS m \
+                             FROM lot_unit_counts WHERE source_lot = $1 AND tenant = $2",
                             params![l.as_str(), t],
                         )
                         .await?
                     }
                     None => {
                         c.fetch_optional(
-                            "SELECT COUNT(*) AS n, COUNT(mp.module_num) AS m FROM units d \
-                             LEFT JOIN module_parts mp ON mp.unit_num = d.num WHERE d.source_lot = $1",
+                            "SELECT CAST(COALESCE(SUM(units), 0) AS BIGINT) AS n, \
+                             CAST(COALESCE(SUM(modules), 0) AS BIGINT) AS m \
+                             FROM lot_unit_counts WHERE source_lot = $1",
                             params![l.as_str()],
                         )
                         .await?

@@ -123,6 +123,19 @@ impl Tx<'_> {
                 })
                 .collect();
             on_conn!(self, |c| insert_units(c, &units, at).await)?;
+            let (source, tenant) = (
+                lot.source_lot.as_deref().unwrap_or_default(),
+                lot.tenant.as_deref().unwrap_or_default(),
+            );
+            on_conn!(self, |c| {
+                c.execute(
+                    "INSERT INTO lot_unit_counts (source_lot, tenant, units, modules) VALUES ($1, $2, $3, 0) \
+                     ON CONFLICT (source_lot, tenant) DO UPDATE SET units = lot_unit_counts.units + excluded.units",
+                    params![source, tenant, tray.len() as i64],
+                )
+                .await?;
+                Ok::<(), StoreError>(())
+            })?;
         }
         self.append_unit_events(&diced.events).await
     }
@@ -630,6 +643,14 @@ impl Tx<'_> {
             for uid in &built.consumed {
                 c.execute(
                     "UPDATE units SET state = 'consumed' WHERE uid = $1",
+                    params![uid.as_str()],
+                )
+                .await?;
+                // The die's wafer lot counts one more unit in a module.
+                c.execute(
+                    "UPDATE lot_unit_counts SET modules = modules + 1 \
+                     WHERE source_lot = (SELECT source_lot FROM units WHERE uid = $1) \
+                     AND tenant = (SELECT COALESCE(tenant, '') FROM units WHERE uid = $1)",
                     params![uid.as_str()],
                 )
                 .await?;

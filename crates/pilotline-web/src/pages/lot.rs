@@ -248,6 +248,7 @@ pub async fn page(
         .measurements(Some(&id), None, MEASUREMENTS_SHOWN, &v.actor)
         .await
         .or_page(tr)?;
+    let diced = super::units::lot_section(&s, &v, &id).await;
     let done = done.among(ACTIONS);
     let content = html! {
         @if let Some(d) = done {
@@ -307,6 +308,7 @@ pub async fn page(
                 }
             }
         }
+        @if let Some(d) = diced { (d) }
         (metrology(tr, &measurements))
         @if !runs.is_empty() {
             h2 { (tr.t("lot-process-data")) }

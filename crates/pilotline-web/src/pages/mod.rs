@@ -9,6 +9,7 @@ pub mod manager;
 pub mod people;
 pub mod portal;
 pub mod tools;
+pub mod units;
 pub mod wip;
 
 use crate::error::PageError;
@@ -36,6 +37,9 @@ pub const PAGES: &[&str] = &[
     "/spc",
     "/spc/{id}",
     "/tenants/{id}/people",
+    "/modules",
+    "/unit-lots/{id}",
+    "/units/{serial}",
 ];
 
 /// No such page.
