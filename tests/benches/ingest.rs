@@ -270,6 +270,8 @@ async fn collector(
         spool_dir: dir.path().join("spool"),
         mqtt_broker: None,
         client_id: format!("bench-collector-{run}"),
+        holder: None,
+        lease: pilotline_app::DEFAULT_LEASE,
     };
     let baseline = METRICS.samples.get();
     let task =

@@ -147,7 +147,9 @@ async fn main() {
     let lot = "A26005".to_string();
     let tools = b.json("/api/v1/equipment", &engineer).await;
     let tool = tools[0]["id"].as_str().unwrap().to_string();
-    let yields = b.json("/api/v1/yield?group_by=wafer", &manager).await;
+    let yields = b
+        .json("/api/v1/yield?group_by=wafer&stage=probe", &manager)
+        .await;
     let (wafer, wafer_lot) = yields
         .as_array()
         .and_then(|rows| rows.first())

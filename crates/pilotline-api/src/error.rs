@@ -34,6 +34,10 @@ pub struct Problem {
     pub code: String,
     /// The refusal's parameters.
     pub params: BTreeMap<String, String>,
+    /// The id of the request this answers (also in its `X-Request-Id` header), to find it in
+    /// the server's logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl ApiError {
@@ -58,6 +62,7 @@ impl ApiError {
                 .iter()
                 .map(|(k, v)| ((*k).to_string(), v.clone()))
                 .collect(),
+            request_id: crate::request_id::current(),
         }
     }
 

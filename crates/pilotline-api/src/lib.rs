@@ -11,6 +11,7 @@ mod error;
 mod handlers;
 mod metrics;
 mod openapi;
+pub mod request_id;
 mod write;
 
 pub use error::ApiError;
@@ -133,10 +134,28 @@ async fn query_guard(
 /// metrics as the API's (`http_requests_total`, `http_request_duration_seconds`, by route
 /// template, never by id).
 pub fn observed(routes: Router, state: &AppState) -> Router {
-    routes.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        metrics::track,
-    ))
+    routes
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(axum::middleware::from_fn(request_id::tag))
+}
+
+/// `/metrics` and `/healthz` alone, for a listener of their own (`metrics_listen`) or for a
+/// replica that serves no API (the collector and jobs roles). `/metrics` asks for a staff
+/// token there too: Prometheus sends one with `authorization.credentials_file`.
+pub fn system_router(state: AppState) -> Router {
+    use handlers::system;
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/livez", get(system::livez))
+        .route("/metrics", get(system::metrics))
+        .fallback(system::not_found)
+        .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(axum::middleware::from_fn(problem_guard))
+        .layer(axum::middleware::from_fn(request_id::tag))
+        .with_state(state)
 }
 
 /// The whole API as an axum router.
@@ -269,6 +288,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(query_guard));
     Router::new()
         .route("/healthz", get(system::healthz))
+        .route("/livez", get(system::livez))
         .route("/metrics", get(system::metrics))
         .route("/api/openapi.json", get(system::openapi))
         .nest("/api/v1", api)
@@ -279,5 +299,6 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn(request_id::tag))
         .with_state(state)
 }

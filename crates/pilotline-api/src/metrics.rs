@@ -1,4 +1,4 @@
-//! Prometheus metrics. Names, units and labels are listed in ARCHITECTURE.md; labels never carry
+//! Prometheus metrics. Names, units and labels are listed in `ops/instrumentation.md`; labels never carry
 //! free-form text (the matched route template, not the path; the command, not the error).
 
 use axum::extract::{MatchedPath, Request, State};
@@ -16,6 +16,7 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    pool: prometheus::IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -47,9 +48,18 @@ impl Metrics {
             &["method", "route"],
         )
         .expect("metric");
+        let pool = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "db_connections",
+                "Pooled database connections by state (busy: lent to a request or job)",
+            ),
+            &["state"],
+        )
+        .expect("metric");
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
+            Box::new(pool.clone()),
         ] {
             registry.register(m).expect("register");
         }
@@ -57,12 +67,23 @@ impl Metrics {
             registry,
             requests,
             latency,
+            pool,
         }
     }
 
     /// The registry, for other parts of the process (the collector) to add their metrics to.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Records the pool's connections (`pilotline_db_connections{state="busy|idle"}`), read
+    /// at each scrape.
+    pub fn observe_pool(&self, (open, idle): (u32, usize)) {
+        let idle = idle as i64;
+        self.pool.with_label_values(&["idle"]).set(idle);
+        self.pool
+            .with_label_values(&["busy"])
+            .set((i64::from(open) - idle).max(0));
     }
 
     /// The registry in Prometheus' text format.

@@ -12,7 +12,7 @@ use crate::handlers::{
 #[openapi(
     info(title = "Pilotline MES API", description = "Lot tracking, routes and equipment of the Pilotline MEMS pilot line."),
     paths(
-        system::healthz, system::metrics,
+        system::healthz, system::livez, system::metrics,
         master::create_route, master::list_routes, master::get_route,
         master::create_product, master::list_products,
         master::create_equipment, master::list_equipment, master::get_equipment,

@@ -1,4 +1,4 @@
-//! Backups of the embedded store (the machine administrator's).
+//! Backups of the embedded store, and its copy into PostgreSQL (the machine administrator's).
 
 use pilotline_domain::{Action, Actor};
 use std::path::Path;
@@ -18,5 +18,17 @@ impl App {
     pub async fn integrity_check(&self, actor: &Actor) -> Result<String, AppError> {
         actor.require(Action::Administer, "check the store")?;
         Ok(self.store.integrity_check().await?)
+    }
+
+    /// Copies every row of this (SQLite) store into `target`, a PostgreSQL store just
+    /// migrated and empty, in one transaction: the move from the embedded default to the
+    /// cluster shape. Admins only.
+    pub async fn copy_store_into(
+        &self,
+        target: &App,
+        actor: &Actor,
+    ) -> Result<pilotline_store::CopyReport, AppError> {
+        actor.require(Action::Administer, "copy the store")?;
+        Ok(self.store.copy_into(&target.store).await?)
     }
 }

@@ -15,6 +15,7 @@ mod backup;
 mod delivery;
 mod error;
 mod identity;
+mod leases;
 mod lots;
 mod master;
 mod metrics;
@@ -32,6 +33,7 @@ mod units;
 
 pub use delivery::{Delivery, LotProgress};
 pub use error::AppError;
+pub use leases::{DEFAULT_LEASE, Leases, ToolShare, holder_id, job};
 pub use lots::{Scanned, StepCycleTime};
 pub use master::{StateHistory, ToolStatus};
 pub use metrics::AppMetrics;
@@ -50,14 +52,15 @@ pub use units::{
 /// The read models and commands adapters exchange with the application layer.
 pub use pilotline_store::{
     BackendKind, BinPareto, Booking, BookingEvent, Bucket, ChartLimits, ChartPoint, ChartSpec,
-    ChartType, ChartView, ChartViolation, CommState, DesignRevision, Genealogy, GenealogyLink,
-    GroupBy, IMPORT_BATCH, IdempotencyKey, ImportedFile, LotCommand, LotFilter, LotPage, LotYield,
-    Measurement, NewLotRequest, NewMeasurements, NewSample, OocAction, OpenOptions, Outcome,
-    ParametricRow, ParetoBin, PlatformFigures, ProcessDataQuery, ProcessRun, ProductBins,
-    Rejection, Resolution, RetentionPolicies, RetentionPolicy, RetentionRun, RollupRun,
-    SampleCursor, SamplePage, SampleQuery, SampleRecord, SamplesStored, SpcOutcome, SpcSignal,
-    Stage, StageYield, StdfUpload, Store, StoredResponse, TOKEN_PREFIX, TenantUser, TestFileInfo,
-    TokenInfo, WaferYield, WipRow, WriteOp, YieldFilter, YieldGroup, now, redact_url,
+    ChartType, ChartView, ChartViolation, CommState, CopyReport, DesignRevision, Genealogy,
+    GenealogyLink, GroupBy, IMPORT_BATCH, IdempotencyKey, ImportedFile, Lease, LotCommand,
+    LotFilter, LotPage, LotYield, Measurement, NewLotRequest, NewMeasurements, NewSample,
+    OocAction, OpenOptions, Outcome, ParametricRow, ParetoBin, PlatformFigures, ProcessDataQuery,
+    ProcessRun, ProductBins, Rejection, Resolution, RetentionPolicies, RetentionPolicy,
+    RetentionRun, RollupRun, SampleCursor, SamplePage, SampleQuery, SampleRecord, SamplesStored,
+    SpcOutcome, SpcSignal, Stage, StageYield, StdfUpload, Store, StoredResponse, TOKEN_PREFIX,
+    TenantUser, TestFileInfo, TokenInfo, WaferYield, WipRow, WriteOp, YieldFilter, YieldGroup, now,
+    redact_url,
 };
 pub use pilotline_store::{
     CalibrationRecord, DieOrigin, FinalResult, ModulePart, RunTrace, UnitGenealogy, UnitLotTrace,
@@ -95,6 +98,16 @@ impl App {
             retention: pilotline_store::RetentionPolicies::default(),
             sessions: sessions::SessionPolicy::default(),
         }
+    }
+
+    /// Where the store keeps uploads unless configured otherwise (beside an SQLite file).
+    pub fn default_blob_dir(&self) -> std::path::PathBuf {
+        self.store.default_blob_dir()
+    }
+
+    /// The database connections pooled for reads: (open, idle).
+    pub fn pool_status(&self) -> (u32, usize) {
+        self.store.pool_status()
     }
 
     /// The same application keeping telemetry as `policy` says (refused when the policy is

@@ -1,12 +1,14 @@
 //! The application layer's metrics: every write, whichever front end asked for it.
 
 use pilotline_store::{LotCommand, WriteOp};
-use prometheus::{IntCounterVec, Opts};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 
 /// Counters of the use cases.
 pub struct AppMetrics {
     writes: IntCounterVec,
     samples: IntCounterVec,
+    files: IntCounterVec,
+    latency: HistogramVec,
 }
 
 impl Default for AppMetrics {
@@ -36,13 +38,62 @@ impl AppMetrics {
             &["outcome"],
         )
         .expect("metric");
-        Self { writes, samples }
+        let files = IntCounterVec::new(
+            Opts::new(
+                "files_imported_total",
+                "Files offered for import by kind (stdf, gds) and result: stored, duplicate \
+                 (the same file again, nothing stored) or refused",
+            ),
+            &["kind", "result"],
+        )
+        .expect("metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "write_duration_seconds",
+                "Seconds a write's database transaction took (judging, holds and the \
+                 idempotent answer included), by operation",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+            ]),
+            &["operation"],
+        )
+        .expect("metric");
+        Self {
+            writes,
+            samples,
+            files,
+            latency,
+        }
+    }
+
+    /// Counts a file's import (`kind` is `stdf` or `gds`).
+    pub(crate) fn record_import<E>(
+        &self,
+        kind: &str,
+        result: &Result<pilotline_store::ImportedFile, E>,
+    ) {
+        let result = match result {
+            Ok(f) if f.duplicate => "duplicate",
+            Ok(_) => "stored",
+            Err(_) => "refused",
+        };
+        self.files.with_label_values(&[kind, result]).inc();
+    }
+
+    /// Counts a design file's upload (`stored` or `refused`).
+    pub(crate) fn record_design(&self, stored: bool) {
+        self.files
+            .with_label_values(&["gds", if stored { "stored" } else { "refused" }])
+            .inc();
     }
 
     /// Registers the counters with `registry`.
     pub fn register(&self, registry: &prometheus::Registry) -> prometheus::Result<()> {
         registry.register(Box::new(self.writes.clone()))?;
-        registry.register(Box::new(self.samples.clone()))
+        registry.register(Box::new(self.samples.clone()))?;
+        registry.register(Box::new(self.files.clone()))?;
+        registry.register(Box::new(self.latency.clone()))
     }
 
     /// Counts what storing a batch of samples did.
@@ -65,10 +116,13 @@ impl AppMetrics {
     }
 
     /// Counts a write.
-    pub(crate) fn record_write(&self, op: &WriteOp, ok: bool) {
+    pub(crate) fn record_write(&self, op: &WriteOp, ok: bool, took: std::time::Duration) {
         self.writes
             .with_label_values(&[operation(op), if ok { "ok" } else { "refused" }])
             .inc();
+        self.latency
+            .with_label_values(&[operation(op)])
+            .observe(took.as_secs_f64());
     }
 }
 

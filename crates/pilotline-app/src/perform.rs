@@ -125,8 +125,10 @@ impl App {
         {
             return Ok(Performed::Replayed(stored));
         }
+        let started = std::time::Instant::now();
         let result = self.perform_now(op, actor, key).await;
-        self.metrics.record_write(op, result.is_ok());
+        self.metrics
+            .record_write(op, result.is_ok(), started.elapsed());
         match result {
             Ok(outcome) => Ok(Performed::Done(Box::new(outcome))),
             Err(e) => {

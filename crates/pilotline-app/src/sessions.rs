@@ -109,7 +109,7 @@ fn new_secret() -> String {
     hex_encode(&bytes)
 }
 
-fn rand_bytes(buf: &mut [u8]) {
+pub(crate) fn rand_bytes(buf: &mut [u8]) {
     use argon2::password_hash::rand_core::RngCore;
     argon2::password_hash::rand_core::OsRng.fill_bytes(buf);
 }

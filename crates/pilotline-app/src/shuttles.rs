@@ -1032,8 +1032,9 @@ impl App {
                 },
                 actor,
             )
-            .await?;
-        match done {
+            .await;
+        self.metrics.record_design(done.is_ok());
+        match done? {
             Done::Revision(r) => Ok(*r),
             _ => Err(AppError::Internal(
                 "an MPW use case answered the wrong kind".into(),

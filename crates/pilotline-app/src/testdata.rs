@@ -114,7 +114,9 @@ impl App {
             create_lot,
             source: "upload",
         };
-        Ok(self.store.import_stdf(upload, actor).await?)
+        let imported = self.store.import_stdf(upload, actor).await;
+        self.metrics.record_import("stdf", &imported);
+        Ok(imported?)
     }
 
     /// Imports one STDF file from disk, read as a stream (memory stays bounded whatever its
@@ -125,7 +127,9 @@ impl App {
         actor: &Actor,
     ) -> Result<ImportedFile, AppError> {
         require(actor, Action::WriteMasterData, "import test data")?;
-        Ok(self.store.import_stdf(upload, actor).await?)
+        let imported = self.store.import_stdf(upload, actor).await;
+        self.metrics.record_import("stdf", &imported);
+        Ok(imported?)
     }
 
     /// A lot's yield from its test data.

@@ -2,7 +2,9 @@
 //! [`register`] adds them to the registry `/metrics` serves. Labels are tool ids and point names
 //! from the profiles (a bounded set), never payload text.
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 use std::sync::LazyLock;
 
 /// The collector's metrics.
@@ -20,6 +22,20 @@ pub struct CollectorMetrics {
     /// Messages the broker dropped since it started, from its `$SYS` topic, by broker
     /// (`host:port`) (`pilotline_collector_broker_dropped_messages`).
     pub broker_dropped: IntGaugeVec,
+    /// Seconds one Modbus poll cycle took, by tool (`pilotline_collector_poll_duration_seconds`).
+    pub poll_duration: HistogramVec,
+    /// Failed Modbus requests (timeouts, exceptions, lost connections), by tool
+    /// (`pilotline_collector_poll_failures_total`).
+    pub poll_failures: IntCounterVec,
+    /// 1 while the MQTT session with the broker is up, else 0, by broker (`host:port`)
+    /// (`pilotline_collector_broker_connected`).
+    pub broker_connected: IntGaugeVec,
+    /// 1 while a tool's communication is lost (its data stale), else 0, by tool
+    /// (`pilotline_collector_stale`).
+    pub stale: IntGaugeVec,
+    /// Modbus tools this collector polls now (those whose leases it holds)
+    /// (`pilotline_collector_tools_polled`).
+    pub tools_polled: IntGauge,
 }
 
 /// The process's collector metrics.
@@ -60,6 +76,44 @@ pub static METRICS: LazyLock<CollectorMetrics> = LazyLock::new(|| {
         &["broker"],
     )
     .expect("metric"),
+    poll_duration: HistogramVec::new(
+        HistogramOpts::new(
+            "collector_poll_duration_seconds",
+            "Seconds a Modbus poll cycle (every due group's requests) took",
+        )
+        .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+        &["equipment"],
+    )
+    .expect("metric"),
+    poll_failures: IntCounterVec::new(
+        Opts::new(
+            "collector_poll_failures_total",
+            "Modbus poll cycles that failed (timeout, exception, lost connection)",
+        ),
+        &["equipment"],
+    )
+    .expect("metric"),
+    tools_polled: IntGauge::new(
+        "collector_tools_polled",
+        "Modbus tools this collector polls now (those whose leases it holds)",
+    )
+    .expect("metric"),
+    stale: IntGaugeVec::new(
+        Opts::new(
+            "collector_stale",
+            "1 while communication with the tool is lost and its values are stale, else 0",
+        ),
+        &["equipment"],
+    )
+    .expect("metric"),
+    broker_connected: IntGaugeVec::new(
+        Opts::new(
+            "collector_broker_connected",
+            "1 while the collector's MQTT session with the broker is up, else 0",
+        ),
+        &["broker"],
+    )
+    .expect("metric"),
 }
 });
 
@@ -72,5 +126,10 @@ pub fn register(registry: &Registry) -> prometheus::Result<()> {
     registry.register(Box::new(m.comm_losses.clone()))?;
     registry.register(Box::new(m.rebirths.clone()))?;
     registry.register(Box::new(m.broker_dropped.clone()))?;
+    registry.register(Box::new(m.poll_duration.clone()))?;
+    registry.register(Box::new(m.poll_failures.clone()))?;
+    registry.register(Box::new(m.broker_connected.clone()))?;
+    registry.register(Box::new(m.stale.clone()))?;
+    registry.register(Box::new(m.tools_polled.clone()))?;
     Ok(())
 }

@@ -89,11 +89,21 @@ pub async fn run(
                     _ = sleep_until(next) => {}
                     _ = stop.changed() => return,
                 }
+                let started = Instant::now();
                 let cycle = poll_due(&device, &ty, &mut groups, context, &mut recorder, &events);
-                tokio::select! {
+                let outcome = tokio::select! {
                     f = cycle => f.map_or(Ok(true), |e| Err(e.to_string())),
                     _ = stop.changed() => return,
+                };
+                let m = &*crate::metrics::METRICS;
+                match &outcome {
+                    Ok(_) => m
+                        .poll_duration
+                        .with_label_values(&[&device.id])
+                        .observe(started.elapsed().as_secs_f64()),
+                    Err(_) => m.poll_failures.with_label_values(&[&device.id]).inc(),
                 }
+                outcome
             }
         };
         match result {

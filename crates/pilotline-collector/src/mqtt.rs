@@ -477,6 +477,10 @@ pub async fn run(
         match polled {
             Ok(MqttEvent::Incoming(Packet::ConnAck(ack))) => {
                 backoff = BACKOFF_START;
+                crate::metrics::METRICS
+                    .broker_connected
+                    .with_label_values(&[&broker_shown])
+                    .set(1);
                 if !ack.session_present {
                     for (topic, qos) in &subscriptions {
                         if let Err(e) = client.subscribe(topic.clone(), *qos).await {
@@ -532,6 +536,10 @@ pub async fn run(
             }
             Ok(_) => {}
             Err(e) => {
+                crate::metrics::METRICS
+                    .broker_connected
+                    .with_label_values(&[&broker_shown])
+                    .set(0);
                 let ids: Vec<&str> = devices.iter().map(|(d, _)| d.id.as_str()).collect();
                 mark_stale(&events, &mut stale, &ids, &format!("broker {broker}: {e}")).await;
                 // rumqttc has no reconnect delay of its own.

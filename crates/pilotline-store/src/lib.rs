@@ -15,6 +15,7 @@ mod conn;
 mod error;
 mod idempotency;
 mod identity;
+mod leases;
 mod open;
 mod read;
 mod retention;
@@ -29,6 +30,7 @@ mod telemetry;
 mod tenants;
 mod testdata;
 pub mod testing;
+mod transfer;
 mod tx;
 mod units;
 mod write;
@@ -37,6 +39,7 @@ pub use blobs::{Blob, BlobStore, BlobWriter};
 pub use error::{DatabaseError, StoreError};
 pub use idempotency::{IdempotencyKey, StoredResponse};
 pub use identity::{TOKEN_PREFIX, TenantUser, TokenInfo, hash_token};
+pub use leases::Lease;
 pub use open::{OpenOptions, redact_url};
 pub use pilotline_yield::chart::{
     ChartLimits, ChartPoint, ChartSpec, ChartType, ChartView, ChartViolation, OocAction,
@@ -58,6 +61,7 @@ pub use testdata::{
     ProductBins, Rejection, Stage, StageYield, StdfUpload, TestFileInfo, WaferYield, YieldFilter,
     YieldGroup,
 };
+pub use transfer::CopyReport;
 pub use tx::{Tx, Work};
 pub use units::{
     CalibrationRecord, DieOrigin, FinalResult, ModulePart, RunTrace, UnitGenealogy, UnitLotTrace,
@@ -117,6 +121,15 @@ impl Store {
     /// `pilotline-blobs` in the working directory for PostgreSQL.
     pub fn default_blob_dir(&self) -> std::path::PathBuf {
         self.blob_dir.clone()
+    }
+
+    /// The database connections pooled for reads (all of them on PostgreSQL): how many are
+    /// open, and how many of those are idle. SQLite's one writer connection is not counted.
+    pub fn pool_status(&self) -> (u32, usize) {
+        match &self.backend {
+            Backend::Sqlite { read, .. } => (read.size(), read.num_idle()),
+            Backend::Postgres(p) => (p.size(), p.num_idle()),
+        }
     }
 
     /// Closes every pool, waiting for connections to be returned.

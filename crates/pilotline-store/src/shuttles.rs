@@ -1017,7 +1017,7 @@ impl Store {
                 .await?;
             let shipped = c
                 .fetch_optional(
-                    "SELECT COUNT(*) AS lots, COALESCE(SUM(wafer_count), 0) AS wafers FROM lots \
+                    "SELECT COUNT(*) AS lots, CAST(COALESCE(SUM(wafer_count), 0) AS BIGINT) AS wafers FROM lots \
                      WHERE state = 'shipped' AND updated_at >= $1 AND updated_at < $2",
                     params![from, to],
                 )

@@ -25,8 +25,15 @@ pub struct Cli {
 /// Commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run every service in one process: migrations, the HTTP API, the Q-time monitor.
-    Serve,
+    /// Run Pilotline: migrations, then the HTTP API and web interface, the collector (when
+    /// equipment profiles are configured) and the singleton jobs (Q-time monitor, drop folder,
+    /// rollups, retention), each job under a lease so several replicas run it once.
+    Serve {
+        /// The parts to run: `api`, `collector`, `jobs` or `all` (repeat or comma-separate;
+        /// default: the configured `roles`, else all).
+        #[arg(long, value_delimiter = ',')]
+        role: Vec<String>,
+    },
     /// Run the collector alone: poll the tools of the equipment profiles and store their data.
     Collect {
         /// Equipment profile directory (default: the configured one, else `equipment-profiles`).
@@ -49,6 +56,14 @@ pub enum Command {
         /// Replace an existing store (it is kept beside, renamed `….before-restore-<time>`).
         #[arg(long)]
         replace: bool,
+    },
+    /// Move the line to PostgreSQL: copy every row of the configured SQLite store into a new,
+    /// empty PostgreSQL database (migrated first), in one transaction, then print the rows
+    /// per table. Stop Pilotline first; afterwards point `database_url` at the new database.
+    CopyStore {
+        /// The PostgreSQL database to fill (`postgres://user@host/db`; it must hold no data).
+        #[arg(long)]
+        to: String,
     },
     /// Manage routes.
     Route {
@@ -351,14 +366,21 @@ fn run(cli: Cli) -> Result<()> {
         return validate(path);
     }
     let config = Config::load(cli.config.as_deref())?;
-    init_tracing(&config.log);
+    init_tracing(&config.log, &config.log_format)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve => crate::serve::serve(&config).await,
+            Command::Serve { role } => {
+                let roles = if role.is_empty() {
+                    crate::config::Roles::parse(&config.roles)?
+                } else {
+                    crate::config::Roles::parse(&role)?
+                };
+                crate::serve::serve(&config, roles).await
+            }
             Command::Collect { profiles } => {
                 let dir = profiles
                     .or(config.equipment_profiles.clone().map(PathBuf::from))
@@ -396,6 +418,34 @@ fn run(cli: Cli) -> Result<()> {
             }
             Command::Restore { file, replace } => {
                 crate::restore::run(&config, &file, replace, &cli_admin()).await
+            }
+            Command::CopyStore { to } => {
+                anyhow::ensure!(
+                    to.starts_with("postgres://") || to.starts_with("postgresql://"),
+                    "--to names a PostgreSQL database (postgres://…)"
+                );
+                let from = open(&config).await?;
+                let target = App::open(&to, &Default::default())
+                    .await
+                    .with_context(|| format!("cannot open {}", pilotline_app::redact_url(&to)))?;
+                target.migrate().await.context("cannot migrate the target")?;
+                let report = from.copy_store_into(&target, &cli_admin()).await?;
+                for (table, rows) in &report.tables {
+                    println!("{table:<32} {rows:>12}");
+                }
+                println!(
+                    "copied {} rows of {} tables into {}",
+                    report.rows(),
+                    report.tables.len(),
+                    pilotline_app::redact_url(&to)
+                );
+                println!(
+                    "uploaded files stay in {}: set blob_dir to it (or copy it) when serving from PostgreSQL",
+                    from.default_blob_dir().display()
+                );
+                from.close().await;
+                target.close().await;
+                Ok(())
             }
             Command::Migrate => {
                 let store = open(&config).await?;
@@ -595,7 +645,7 @@ fn run(cli: Cli) -> Result<()> {
     })
 }
 
-fn init_tracing(filter: &str) {
+fn init_tracing(filter: &str, format: &str) -> Result<()> {
     // The embedded broker reports every connection at info and every client's disconnect as
     // an error; it is quiet unless asked (`pilotline::broker` says if the broker itself stops).
     let filter = if filter.contains("rumqttd") {
@@ -606,11 +656,26 @@ fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    match format {
+        "text" => {
+            let _ = builder
+                .with_ansi(std::io::stderr().is_terminal())
+                .try_init();
+        }
+        // One JSON object a line, the span's fields (the request id) in it.
+        "json" => {
+            let _ = builder
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .try_init();
+        }
+        other => anyhow::bail!("log_format {other:?}: it is text or json"),
+    }
+    Ok(())
 }
 
 /// Opens the configured store.

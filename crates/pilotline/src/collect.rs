@@ -5,7 +5,7 @@
 mod writer;
 
 use anyhow::{Context, Result, bail};
-use pilotline_app::App;
+use pilotline_app::{App, ToolShare};
 use pilotline_collector::spool::Spool;
 use pilotline_collector::{modbus, mqtt};
 use pilotline_equipment::profile::{Device, DeviceType, Transport};
@@ -33,6 +33,11 @@ pub struct Options {
     pub mqtt_broker: Option<String>,
     /// MQTT client id and Sparkplug host id.
     pub client_id: String,
+    /// This collector's holder id for the Modbus tools' leases (default: host, process id
+    /// and a random suffix).
+    pub holder: Option<String>,
+    /// How long a Modbus tool's lease lasts unless renewed.
+    pub lease: std::time::Duration,
 }
 
 impl Options {
@@ -44,6 +49,8 @@ impl Options {
             spool_dir: PathBuf::from(&config.spool_dir),
             mqtt_broker: config.mqtt_broker.clone(),
             client_id: config.mqtt_client_id.clone(),
+            holder: None,
+            lease: std::time::Duration::from_secs(config.lease_s.max(3)),
         }
     }
 }
@@ -99,8 +106,10 @@ pub fn with_profile_retention(
         })
 }
 
-/// Starts one task per Modbus tool, one per MQTT broker, and the writer that stores their
-/// events, until `stop` turns true. The returned task ends once everything is stored.
+/// Starts the Modbus tools' share (each collector polls the tools whose leases it holds; see
+/// [`pilotline_app::ToolShare`]), a supervisor per Modbus tool, one task per MQTT broker, and
+/// the writer that stores their events, until `stop` turns true. The returned task ends once
+/// everything is stored and the collector's leases are given back.
 pub fn start(store: App, options: &Options, stop: watch::Receiver<bool>) -> Result<JoinHandle<()>> {
     let catalogue = match &options.catalogue {
         Some(c) => c.clone(),
@@ -111,6 +120,7 @@ pub fn start(store: App, options: &Options, stop: watch::Receiver<bool>) -> Resu
     let (tx, rx) = mpsc::channel(10_000);
     let mut pollers = Vec::new();
     let mut brokers: BTreeMap<String, Vec<(Device, Arc<DeviceType>)>> = BTreeMap::new();
+    let mut modbus_tools = Vec::new();
     for device in catalogue.devices.values() {
         let Some(ty) = catalogue.types.get(&device.device_type) else {
             continue;
@@ -127,16 +137,24 @@ pub fn start(store: App, options: &Options, stop: watch::Receiver<bool>) -> Resu
                     .or_default()
                     .push((device.clone(), Arc::new(ty.clone())));
             }
-            _ => {
-                let task = modbus::run(
-                    device.clone(),
-                    Arc::new(ty.clone()),
-                    tx.clone(),
-                    stop.clone(),
-                );
-                pollers.push(tokio::spawn(task));
-            }
+            _ => modbus_tools.push((device.clone(), Arc::new(ty.clone()))),
         }
+    }
+    let holder = options
+        .holder
+        .clone()
+        .unwrap_or_else(pilotline_app::holder_id);
+    let share = ToolShare::new(
+        &store,
+        holder,
+        options.lease,
+        modbus_tools.iter().map(|(d, _)| d.id.clone()),
+    );
+    let heartbeat =
+        (!modbus_tools.is_empty()).then(|| tokio::spawn(share.clone().keep(stop.clone())));
+    for (device, ty) in modbus_tools {
+        let task = supervise(device, ty, share.subscribe(), tx.clone(), stop.clone());
+        pollers.push(tokio::spawn(task));
     }
     for (broker, devices) in brokers {
         let task = mqtt::run(
@@ -155,5 +173,52 @@ pub fn start(store: App, options: &Options, stop: watch::Receiver<bool>) -> Resu
         for p in pollers {
             let _ = p.await;
         }
+        if let Some(h) = heartbeat {
+            let _ = h.await;
+            share.release_all().await;
+        }
     }))
+}
+
+/// Polls `device` while this collector holds its lease: starts its poller when the lease
+/// comes, stops it when the lease goes to another collector, and stops for good at `stop`.
+async fn supervise(
+    device: Device,
+    ty: Arc<DeviceType>,
+    mut held: watch::Receiver<std::collections::BTreeSet<String>>,
+    events: mpsc::Sender<pilotline_collector::Event>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let m = &*pilotline_collector::metrics::METRICS;
+    let mut running: Option<(watch::Sender<bool>, JoinHandle<()>)> = None;
+    loop {
+        let mine = held.borrow_and_update().contains(&device.id);
+        match (mine, running.is_some()) {
+            (true, false) => {
+                tracing::info!(equipment = %device.id, "polling: this collector holds the tool");
+                let (halt, halted) = watch::channel(false);
+                let poll = modbus::run(device.clone(), ty.clone(), events.clone(), halted);
+                running = Some((halt, tokio::spawn(poll)));
+                m.tools_polled.inc();
+            }
+            (false, true) => {
+                if let Some((halt, task)) = running.take() {
+                    let _ = halt.send(true);
+                    let _ = task.await;
+                    m.tools_polled.dec();
+                }
+                tracing::info!(equipment = %device.id, "stopped polling: another collector holds the tool");
+            }
+            _ => {}
+        }
+        tokio::select! {
+            _ = stop.changed() => break,
+            changed = held.changed() => if changed.is_err() { break },
+        }
+    }
+    if let Some((halt, task)) = running {
+        let _ = halt.send(true);
+        let _ = task.await;
+        m.tools_polled.dec();
+    }
 }

@@ -54,6 +54,60 @@ pub struct Config {
     pub retention_minute_days: u32,
     /// Days 1-hour rollups are kept. Env: `PILOTLINE_RETENTION_HOUR_DAYS`.
     pub retention_hour_days: u32,
+    /// What `serve` runs: any of `api` (the HTTP API and web interface), `collector` (the
+    /// tools of the equipment profiles) and `jobs` (the singleton jobs, under leases), or
+    /// `all`. Env: `PILOTLINE_ROLES` (comma-separated); `serve --role` overrides it.
+    pub roles: Vec<String>,
+    /// Seconds a singleton job's or a Modbus tool's lease lasts unless renewed: a dead
+    /// replica's jobs and tools are taken over within this plus a third of it. Env:
+    /// `PILOTLINE_LEASE_S`.
+    pub lease_s: u64,
+    /// Address of a listener of its own for `/metrics` and `/healthz` (e.g. `0.0.0.0:9464`),
+    /// beside the API's. Env: `PILOTLINE_METRICS_LISTEN`.
+    pub metrics_listen: Option<String>,
+    /// Log lines as `text` (for people) or `json` (one object a line, for a log shipper).
+    /// Env: `PILOTLINE_LOG_FORMAT`.
+    pub log_format: String,
+}
+
+/// The parts of `pilotline serve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Roles {
+    /// The HTTP API and the web interface.
+    pub api: bool,
+    /// The collector (when equipment profiles are configured).
+    pub collector: bool,
+    /// The singleton jobs: Q-time monitor, drop folder, rollups, retention, key expiry.
+    pub jobs: bool,
+}
+
+impl Roles {
+    /// Every part.
+    pub const ALL: Roles = Roles {
+        api: true,
+        collector: true,
+        jobs: true,
+    };
+
+    /// The roles named in `names` (`api`, `collector`, `jobs`, `all`); an empty list is all.
+    pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Roles> {
+        if names.is_empty() {
+            return Ok(Roles::ALL);
+        }
+        let mut r = Roles::default();
+        for n in names {
+            match n.as_ref().trim() {
+                "api" => r.api = true,
+                "collector" => r.collector = true,
+                "jobs" => r.jobs = true,
+                "all" => r = Roles::ALL,
+                other => anyhow::bail!(
+                    "unknown role {other:?}: the roles are api, collector, jobs and all"
+                ),
+            }
+        }
+        Ok(r)
+    }
 }
 
 impl Config {
@@ -89,6 +143,10 @@ impl Default for Config {
             retention_lot_raw_days: 730,
             retention_minute_days: 365,
             retention_hour_days: 3650,
+            roles: Vec::new(),
+            lease_s: 15,
+            metrics_listen: None,
+            log_format: "text".into(),
         }
     }
 }
@@ -119,6 +177,10 @@ impl std::fmt::Debug for Config {
             .field("retention_lot_raw_days", &self.retention_lot_raw_days)
             .field("retention_minute_days", &self.retention_minute_days)
             .field("retention_hour_days", &self.retention_hour_days)
+            .field("roles", &self.roles)
+            .field("lease_s", &self.lease_s)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("log_format", &self.log_format)
             .finish()
     }
 }
@@ -213,6 +275,25 @@ impl Config {
                     .with_context(|| format!("{key} must be a whole number of days"))?;
             }
         }
+        if let Some(v) = var("PILOTLINE_ROLES") {
+            self.roles = v
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        if let Some(v) = var("PILOTLINE_LEASE_S") {
+            self.lease_s = v
+                .parse()
+                .context("PILOTLINE_LEASE_S must be a whole number of seconds")?;
+        }
+        if let Some(v) = var("PILOTLINE_METRICS_LISTEN") {
+            self.metrics_listen = optional(v);
+        }
+        if let Some(v) = var("PILOTLINE_LOG_FORMAT") {
+            self.log_format = v;
+        }
         if let Some(v) = var("PILOTLINE_STDF_DROP_CREATE_LOTS") {
             self.stdf_drop_create_lots = v
                 .parse()
@@ -249,6 +330,19 @@ mod tests {
         c.apply_env(|k| (k == "PILOTLINE_STDF_DROP_DIR").then(|| " ".to_string()))
             .unwrap();
         assert_eq!(c.stdf_drop_dir, None);
+    }
+
+    #[test]
+    fn roles_parse_and_refuse_unknown_names() {
+        assert_eq!(Roles::parse::<&str>(&[]).unwrap(), Roles::ALL);
+        let r = Roles::parse(&["collector", "jobs"]).unwrap();
+        assert!(!r.api && r.collector && r.jobs);
+        assert_eq!(Roles::parse(&["api", "all"]).unwrap(), Roles::ALL);
+        assert!(Roles::parse(&["apis"]).is_err());
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "PILOTLINE_ROLES").then(|| "api, jobs".to_string()))
+            .unwrap();
+        assert_eq!(c.roles, ["api", "jobs"]);
     }
 
     #[test]

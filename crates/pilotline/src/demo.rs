@@ -90,6 +90,8 @@ pub async fn run(listen: &str, data_dir: Option<PathBuf>, tools: Option<Tools>) 
             spool_dir: dir.join("spool"),
             mqtt_broker: Some(url.clone()),
             client_id: "pilotline-demo".into(),
+            holder: None,
+            lease: pilotline_app::DEFAULT_LEASE,
         });
         crate::simulate::start_bound(&demo, Some(&url), Some("pilotline-demo"), sim_stop, bound)
             .await?;

@@ -24,8 +24,14 @@ pub struct DropFolder {
 /// A file's size and modification time: unchanged across a scan means fully written.
 type Seen = HashMap<PathBuf, (u64, Option<SystemTime>)>;
 
-/// Watches the folder until `stop` changes.
-pub async fn watch(store: App, folder: DropFolder, mut stop: watch::Receiver<bool>) {
+/// Watches the folder until `stop` changes, scanning only while this process holds the drop
+/// folder's lease (a folder shared by several replicas is imported by one of them).
+pub async fn watch(
+    store: App,
+    folder: DropFolder,
+    leases: pilotline_app::Leases,
+    mut stop: watch::Receiver<bool>,
+) {
     let actor = Actor {
         user: "drop-folder".to_string(),
         role: Role::Engineer,
@@ -43,7 +49,11 @@ pub async fn watch(store: App, folder: DropFolder, mut stop: watch::Receiver<boo
     loop {
         tokio::select! {
             _ = stop.changed() => return,
-            _ = tick.tick() => scan(&store, &folder, &actor, &mut seen).await,
+            _ = tick.tick() => {
+                if leases.holds(pilotline_app::job::DROP_FOLDER, pilotline_app::now()) {
+                    scan(&store, &folder, &actor, &mut seen).await;
+                }
+            }
         }
     }
 }

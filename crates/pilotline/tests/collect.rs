@@ -93,6 +93,8 @@ async fn polled_values_and_staleness_appear_through_the_api() {
             spool_dir: dir.path().join("spool"),
             mqtt_broker: None,
             client_id: format!("pilotline-test-{}", std::process::id()),
+            holder: None,
+            lease: pilotline_app::DEFAULT_LEASE,
         }),
         ..Default::default()
     };
@@ -271,6 +273,50 @@ async fn polled_values_and_staleness_appear_through_the_api() {
     );
     assert_eq!(rest["samples"][0], samples["samples"][1]);
 
+    // The counters moved with the lot and the samples, and the exposition parses.
+    let scrape = || async {
+        client
+            .get(format!("{base}/metrics"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let text = scrape().await;
+    check_exposition(&text);
+    let value = |text: &str, series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    for op in ["start_lot", "track_in", "track_out"] {
+        let series = format!("pilotline_writes_total{{operation=\"{op}\",result=\"ok\"}}");
+        assert_eq!(value(&text, &series), 1.0, "{series}");
+    }
+    let stored = "pilotline_samples_total{outcome=\"stored\"}";
+    let polls = "pilotline_collector_poll_duration_seconds_count{equipment=\"FURNACE-01\"}";
+    let (stored_before, polls_before) = (value(&text, stored), value(&text, polls));
+    assert!(stored_before > 0.0 && polls_before > 0.0);
+    regs.set_holding(1, 1160);
+    wait_for(&client, &url, &token, |v| {
+        latest(v, "tube_temperature").is_some_and(|s| s["number"] == 116.0)
+    })
+    .await;
+    let text = scrape().await;
+    assert!(
+        value(&text, stored) > stored_before,
+        "samples counted as they arrive"
+    );
+    assert!(
+        value(&text, polls) > polls_before,
+        "polls timed as they run"
+    );
+
     // Kill the tool: it goes stale, its last state and values stand.
     tool.abort();
     let v = wait_for(&client, &url, &token, |v| v["stale"] == true).await;
@@ -279,4 +325,182 @@ async fn polled_values_and_staleness_appear_through_the_api() {
 
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();
+}
+
+/// Parses a Prometheus text exposition with Prometheus' own parser (`promtool check metrics`,
+/// from Debian's `prometheus` package, which `.ci/run` installs): a parse error fails the test;
+/// lint hints do not. Says loudly that it skipped where promtool is absent.
+fn check_exposition(text: &str) {
+    use std::io::Write;
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("\n*** SKIPPED parsing /metrics with promtool: it is not installed ***\n");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // promtool exits 1 for lint hints too; a parse failure says "error while linting".
+    assert!(
+        !said.contains("error while linting") && !said.contains("parse error"),
+        "promtool could not parse /metrics: {said}"
+    );
+}
+
+/// Whether a scaled reading is `want` (tenths scaled by 0.1 are not exact in binary).
+fn near(got: Option<f64>, want: f64) -> bool {
+    got.is_some_and(|g| (g - want).abs() < 1e-9)
+}
+
+/// Waits (up to 20 s) until `done` holds.
+async fn until<F: std::future::Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done().await {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_collectors_split_the_modbus_tools_and_one_takes_over_at_the_others_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut devices = String::new();
+    let mut maps = Vec::new();
+    for (n, id) in ["FURNACE-01", "FURNACE-02"].iter().enumerate() {
+        let regs = Arc::new(RegisterMap::new(None));
+        regs.set_holding(1, 1000 + n as u16);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        maps.push((regs.clone(), serve(listener, regs)));
+        devices.push_str(&format!(
+            "[[device]]\nid = \"{id}\"\ntype = \"furnace\"\nunit_id = 1\ntimeout_ms = 300\n\
+             transport = {{ kind = \"tcp\", host = \"127.0.0.1\", port = {port} }}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("furnace.toml"), FURNACE).unwrap();
+    std::fs::write(dir.path().join("tools.toml"), devices).unwrap();
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    let app = App::open(&url, &Default::default()).await.unwrap();
+    app.migrate().await.unwrap();
+    let admin = Actor {
+        user: "t".into(),
+        role: Role::Admin,
+        tenant: None,
+    };
+    for id in ["FURNACE-01", "FURNACE-02"] {
+        let put = WriteOp::PutEquipment {
+            id: id.into(),
+            equipment_type: "FURNACE".into(),
+            description: String::new(),
+        };
+        app.execute(&put, &admin).await.unwrap();
+    }
+    let collector = |holder: &str| {
+        let options = pilotline::collect::Options {
+            catalogue: None,
+            profiles: dir.path().to_path_buf(),
+            spool_dir: dir.path().join(format!("spool-{holder}")),
+            mqtt_broker: None,
+            client_id: format!("pilotline-test-{holder}-{}", std::process::id()),
+            holder: Some(holder.to_string()),
+            // Heartbeats every second.
+            lease: std::time::Duration::from_secs(3),
+        };
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let own = app.clone();
+        (
+            stop,
+            pilotline::collect::start(own, &options, stopped).unwrap(),
+        )
+    };
+    let tool_holders = || async {
+        let mut held: Vec<(String, String)> = app
+            .leases()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|l| l.job.starts_with("modbus:") && l.expires_at > pilotline_app::now())
+            .map(|l| (l.job.trim_start_matches("modbus:").to_string(), l.holder))
+            .collect();
+        held.sort();
+        held
+    };
+    let (stop_a, task_a) = collector("collector-a");
+    until("collector a holds both tools", || async {
+        tool_holders().await.len() == 2
+    })
+    .await;
+    let (stop_b, task_b) = collector("collector-b");
+    until("the tools are split between a and b", || async {
+        let h = tool_holders().await;
+        h.len() == 2 && h[0].1 != h[1].1
+    })
+    .await;
+    // Each tool is polled, by its one holder: both tools' values arrive.
+    let value = |id: &'static str| {
+        let app = app.clone();
+        let admin = admin.clone();
+        async move {
+            app.latest_samples(id, &admin)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|s| s.point == "tube_temperature")
+                .and_then(|s| s.number)
+        }
+    };
+    until("both tools' first values", || async {
+        near(value("FURNACE-01").await, 100.0) && near(value("FURNACE-02").await, 100.1)
+    })
+    .await;
+    let a_tool = tool_holders()
+        .await
+        .into_iter()
+        .find(|(_, h)| h == "collector-a")
+        .map(|(t, _)| t)
+        .unwrap();
+    let a_regs = if a_tool == "FURNACE-01" {
+        &maps[0].0
+    } else {
+        &maps[1].0
+    };
+
+    // a stops cleanly: b takes its tool, and the tool's new value arrives through b.
+    stop_a.send(true).unwrap();
+    task_a.await.unwrap();
+    a_regs.set_holding(1, 1234);
+    until("b holds both tools", || async {
+        let h = tool_holders().await;
+        h.len() == 2 && h.iter().all(|(_, holder)| holder == "collector-b")
+    })
+    .await;
+    let tool: &'static str = if a_tool == "FURNACE-01" {
+        "FURNACE-01"
+    } else {
+        "FURNACE-02"
+    };
+    until("the handed-over tool's new value", || async {
+        near(value(tool).await, 123.4)
+    })
+    .await;
+    stop_b.send(true).unwrap();
+    task_b.await.unwrap();
+    assert!(
+        tool_holders().await.is_empty(),
+        "a clean stop gives every lease back"
+    );
 }

@@ -48,7 +48,14 @@ async fn dropped_files_are_imported_or_rejected_with_their_reason() {
         create_lots: true,
         interval: Duration::from_millis(50),
     };
-    let task = tokio::spawn(watch(app.clone(), folder, stop));
+    let leases = pilotline_app::Leases::new(
+        &app,
+        "drop-folder-test",
+        Duration::from_secs(15),
+        [pilotline_app::job::DROP_FOLDER],
+    );
+    leases.renew(pilotline_app::now()).await.unwrap();
+    let task = tokio::spawn(watch(app.clone(), folder, leases, stop));
 
     std::fs::write(drop.join("broken.stdf"), b"this is not STDF").unwrap();
     appears(&drop.join("rejected/broken.stdf.error.txt")).await;

@@ -233,6 +233,8 @@ async fn pymodbus_and_pysparkplug_tools_are_collected() {
             spool_dir: dir.path().join("spool"),
             mqtt_broker: None,
             client_id: client_id.clone(),
+            holder: None,
+            lease: pilotline_app::DEFAULT_LEASE,
         }),
         ..Default::default()
     };

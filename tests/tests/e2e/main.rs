@@ -3,6 +3,7 @@
 mod crash;
 mod demo;
 mod ingest;
+mod ops;
 mod spc_crash;
 mod web;
 mod yields;

@@ -22,11 +22,20 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Liveness: the process answers (it does not ask the database, so an orchestrator does not
+/// restart healthy replicas while the database is away; `/healthz` is the readiness check).
+#[utoipa::path(get, path = "/livez", tag = "system",
+    responses((status = 200, description = "The process is alive")))]
+pub async fn livez() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "alive"}))
+}
+
 /// Prometheus metrics (any staff role).
 #[utoipa::path(get, path = "/metrics", tag = "system", security(("bearer" = [])),
     responses((status = 200, description = "Prometheus text format")))]
 pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(Action::ReadMasterData, "read metrics")?;
+    state.metrics.observe_pool(state.app.pool_status());
     let mut res = state.metrics.render().into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

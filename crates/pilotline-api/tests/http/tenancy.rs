@@ -349,7 +349,7 @@ const FILTERED: [&str; 6] = [
     "/api/v1/measurements",
 ];
 /// Public routes that carry no lot data.
-const PUBLIC: [&str; 1] = ["/healthz"];
+const PUBLIC: [&str; 2] = ["/healthz", "/livez"];
 
 #[tokio::test]
 async fn a_customer_cannot_read_or_act_on_another_tenants_lot_through_any_route() {

@@ -309,6 +309,7 @@ fn take(group: &mut Group, event: Event) {
         } => {
             tracing::warn!(%equipment, %reason, "tool communication lost; marked stale");
             METRICS.comm_losses.with_label_values(&[&equipment]).inc();
+            METRICS.stale.with_label_values(&[&equipment]).set(1);
             group.records.push(Record::Comm {
                 equipment,
                 stale: true,
@@ -317,6 +318,7 @@ fn take(group: &mut Group, event: Event) {
         }
         Event::Recovered { equipment, at } => {
             tracing::info!(%equipment, "tool communication restored");
+            METRICS.stale.with_label_values(&[&equipment]).set(0);
             group.records.push(Record::Comm {
                 equipment,
                 stale: false,
