@@ -54,6 +54,27 @@ macro_rules! heartbeat_loop {
     }};
 }
 
+/// When a lease taken at `now` for `length` lapses.
+fn lapse(now: DateTime<Utc>, length: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(length).unwrap_or_else(|_| chrono::Duration::seconds(15))
+}
+
+/// The leases a process holds, by job (a poisoned lock still holds a sound map).
+type Held = Arc<Mutex<BTreeMap<String, Lease>>>;
+
+fn locked(held: &Held) -> std::sync::MutexGuard<'_, BTreeMap<String, Lease>> {
+    held.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Gives `holder`'s leases of `jobs` back; one that cannot be given back lapses instead.
+async fn give_back(app: &App, holder: &str, jobs: impl IntoIterator<Item = String>) {
+    for job in jobs {
+        if let Err(e) = app.store.release_lease(&job, holder).await {
+            tracing::warn!(job, error = %e, "releasing a lease failed; it lapses instead");
+        }
+    }
+}
+
 /// How long a lease lasts unless renewed, by default.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
 
@@ -64,7 +85,7 @@ pub struct Leases {
     holder: String,
     length: Duration,
     jobs: Vec<String>,
-    held: Arc<Mutex<BTreeMap<String, Lease>>>,
+    held: Held,
     metrics: LeaseMetrics,
 }
 
@@ -153,9 +174,7 @@ impl Leases {
     /// renews those it holds. A job whose lease another process holds is left to it. A store
     /// error drops every lease this process believed it held (it can no longer prove them).
     pub async fn renew(&self, now: DateTime<Utc>) -> Result<(), AppError> {
-        let until = now
-            + chrono::Duration::from_std(self.length)
-                .unwrap_or_else(|_| chrono::Duration::seconds(15));
+        let until = lapse(now, self.length);
         for job in &self.jobs {
             let got = match self
                 .app
@@ -175,7 +194,7 @@ impl Leases {
     }
 
     fn record(&self, job: &str, got: Option<Lease>) {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = locked(&self.held);
         match got {
             Some(lease) => {
                 let fresh = held.get(job).is_none_or(|old| old.epoch != lease.epoch);
@@ -196,7 +215,7 @@ impl Leases {
     }
 
     fn forget_all(&self) {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = locked(&self.held);
         for job in held.keys() {
             self.metrics.held.with_label_values(&[job]).set(0);
         }
@@ -205,28 +224,21 @@ impl Leases {
 
     /// Whether this process holds `job`'s lease at `now` (taken, and not yet expired).
     pub fn holds(&self, job: &str, now: DateTime<Utc>) -> bool {
-        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let held = locked(&self.held);
         held.get(job).is_some_and(|l| l.expires_at > now)
     }
 
     /// The fencing epoch of `job`'s lease while this process holds it.
     pub fn epoch(&self, job: &str) -> Option<i64> {
-        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let held = locked(&self.held);
         held.get(job).map(|l| l.epoch)
     }
 
     /// Gives every lease this process holds back (a clean stop), so the others take over at
     /// their next heartbeat rather than after the leases lapse.
     pub async fn release_all(&self) {
-        let jobs: Vec<String> = {
-            let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-            held.keys().cloned().collect()
-        };
-        for job in jobs {
-            if let Err(e) = self.app.store.release_lease(&job, &self.holder).await {
-                tracing::warn!(job, error = %e, "releasing a lease failed; it lapses instead");
-            }
-        }
+        let jobs: Vec<String> = locked(&self.held).keys().cloned().collect();
+        give_back(&self.app, &self.holder, jobs).await;
         self.forget_all();
     }
 }
@@ -273,7 +285,7 @@ pub struct ToolShare {
     holder: String,
     length: Duration,
     tools: Vec<String>,
-    held: Arc<Mutex<BTreeMap<String, Lease>>>,
+    held: Held,
     changes: Arc<tokio::sync::watch::Sender<std::collections::BTreeSet<String>>>,
 }
 
@@ -321,7 +333,7 @@ impl ToolShare {
 
     /// The tools this collector holds now.
     pub fn tools(&self) -> Vec<String> {
-        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let held = locked(&self.held);
         held.keys()
             .filter_map(|j| j.strip_prefix(TOOL))
             .map(String::from)
@@ -331,9 +343,7 @@ impl ToolShare {
     /// The heartbeat at `now`: renews this collector's presence and tools, gives back what is
     /// above its share, and takes free or expired tools up to it.
     pub async fn renew(&self, now: DateTime<Utc>) -> Result<(), AppError> {
-        let until = now
-            + chrono::Duration::from_std(self.length)
-                .unwrap_or_else(|_| chrono::Duration::seconds(15));
+        let until = lapse(now, self.length);
         let store = &self.app.store;
         let me = format!("{MEMBER}{}", self.holder);
         store.acquire_lease(&me, &self.holder, now, until).await?;
@@ -398,7 +408,7 @@ impl ToolShare {
             .filter_map(|j| j.strip_prefix(TOOL))
             .map(String::from)
             .collect();
-        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = mine;
+        *locked(&self.held) = mine;
         self.changes.send_if_modified(|old| {
             let changed = *old != tools;
             *old = tools;
@@ -410,20 +420,10 @@ impl ToolShare {
     /// Gives this collector's tools and presence back (a clean stop), so the others take its
     /// tools at their next heartbeat.
     pub async fn release_all(&self) {
-        let jobs: Vec<String> = {
-            let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-            held.keys().cloned().collect()
-        };
-        for job in jobs
-            .iter()
-            .cloned()
-            .chain([format!("{MEMBER}{}", self.holder)])
-        {
-            if let Err(e) = self.app.store.release_lease(&job, &self.holder).await {
-                tracing::warn!(job, error = %e, "releasing a lease failed; it lapses instead");
-            }
-        }
-        self.held.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut jobs: Vec<String> = locked(&self.held).keys().cloned().collect();
+        jobs.push(format!("{MEMBER}{}", self.holder));
+        give_back(&self.app, &self.holder, jobs).await;
+        locked(&self.held).clear();
         self.changes.send_replace(Default::default());
     }
 }

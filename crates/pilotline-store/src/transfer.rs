@@ -89,11 +89,11 @@ async fn copy_tables(
     // Every table must exist in the target and be empty before anything is written: the
     // migrations may have written rows of their own (none today), which a copy would clash with.
     for table in tables {
-        let Some(_) = columns.get(table) else {
+        if !columns.contains_key(table) {
             return Err(StoreError::Config(format!(
                 "table {table} is not in the PostgreSQL schema: migrate it with this version first"
             )));
-        };
+        }
         let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1) t"
         )))

@@ -202,11 +202,7 @@ async fn supervise(
                 m.tools_polled.inc();
             }
             (false, true) => {
-                if let Some((halt, task)) = running.take() {
-                    let _ = halt.send(true);
-                    let _ = task.await;
-                    m.tools_polled.dec();
-                }
+                halt(running.take()).await;
                 tracing::info!(equipment = %device.id, "stopped polling: another collector holds the tool");
             }
             _ => {}
@@ -216,9 +212,14 @@ async fn supervise(
             changed = held.changed() => if changed.is_err() { break },
         }
     }
+    halt(running).await;
+}
+
+/// Stops a tool's poller, if one runs, and waits for it.
+async fn halt(running: Option<(watch::Sender<bool>, JoinHandle<()>)>) {
     if let Some((halt, task)) = running {
         let _ = halt.send(true);
         let _ = task.await;
-        m.tools_polled.dec();
+        pilotline_collector::metrics::METRICS.tools_polled.dec();
     }
 }

@@ -212,8 +212,8 @@ async fn monitors(
     qtime_interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    // The first heartbeat decides who holds what; the jobs' first ticks come after it.
-    let _ = leases.renew(pilotline_app::now()).await;
+    // A job's branch waits until the heartbeat task has taken its lease; its first tick
+    // then runs at once.
     let every = |period: Duration| {
         let mut i = tokio::time::interval(period);
         // A tick missed while another replica held the job is not made up in a burst.
