@@ -12,6 +12,7 @@
 
 use pilotline_domain::{Actor, Role};
 use pilotline_store::{NewLotRequest, Store, WriteOp};
+use pilotline_tests::{psql, with_db};
 use serde_json::json;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -164,98 +165,6 @@ async fn load(db_url: &str, label: &str, seconds: u64, clients: usize) -> Figure
     f
 }
 
-fn psql(admin: &str, sql: &str) {
-    let ok = Command::new("psql")
-        .env("PGOPTIONS", "-c client_min_messages=warning")
-        .args([admin, "-qc", sql])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "psql {sql} failed");
-}
-
-fn with_db(admin: &str, db: &str) -> String {
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or(admin.to_string());
-    format!("{base}/{db}")
-}
-
-fn pgbench(admin: &str, seconds: u64, clients: usize) -> Option<f64> {
-    psql(
-        admin,
-        "DROP DATABASE IF EXISTS pilotline_pgbench WITH (FORCE)",
-    );
-    psql(admin, "CREATE DATABASE pilotline_pgbench");
-    // Pilotline's sqlx client speaks plain TCP; pgbench's libpq would prefer TLS. Same footing.
-    let url = format!("{}?sslmode=disable", with_db(admin, "pilotline_pgbench"));
-    let init = Command::new("pgbench")
-        .args(["-i", "-q", "-s", "10", &url])
-        .output()
-        .ok()?;
-    if !init.status.success() {
-        eprintln!(
-            "pgbench -i failed: {}",
-            String::from_utf8_lossy(&init.stderr)
-        );
-        return None;
-    }
-    let logs = tempfile::tempdir().ok()?;
-    let prefix = logs.path().join("pgbench");
-    let out = Command::new("pgbench")
-        .args([
-            "-c",
-            &clients.to_string(),
-            "-j",
-            "2",
-            "-T",
-            &seconds.to_string(),
-            "-l",
-        ])
-        .arg(format!("--log-prefix={}", prefix.display()))
-        .arg(&url)
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let tps: Option<f64> = text
-        .lines()
-        .find(|l| l.starts_with("tps = "))
-        .and_then(|l| {
-            l.trim_start_matches("tps = ")
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        });
-    // Per-transaction log lines: client, transaction, latency (µs), script, epoch, µs.
-    let mut latencies: Vec<u64> = Vec::new();
-    for entry in std::fs::read_dir(logs.path()).ok()?.flatten() {
-        let body = std::fs::read_to_string(entry.path()).unwrap_or_default();
-        latencies.extend(
-            body.lines()
-                .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok()),
-        );
-    }
-    latencies.sort_unstable();
-    let pct = |p: f64| {
-        let i = ((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1));
-        latencies.get(i).map_or(f64::NAN, |v| *v as f64 / 1000.0)
-    };
-    if let Some(t) = tps {
-        println!(
-            "   pgbench: {t:>8.0} TPC-B tps  p50 {:>6.2} ms  p99 {:>6.2} ms  ({clients} clients, 2 threads, scale 10, {seconds} s)",
-            pct(0.50),
-            pct(0.99)
-        );
-    }
-    psql(
-        admin,
-        "DROP DATABASE IF EXISTS pilotline_pgbench WITH (FORCE)",
-    );
-    tps
-}
-
 fn fsync_time() {
     let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") else {
         return;
@@ -318,7 +227,7 @@ async fn main() {
             &admin,
             "DROP DATABASE IF EXISTS pilotline_bench WITH (FORCE)",
         );
-        if let Some(tps) = pgbench(&admin, seconds, clients) {
+        if let Some(tps) = pilotline_tests::pgbench(&admin, seconds, clients) {
             println!(
                 "     ratio: API on PostgreSQL = {:.2} x pgbench TPC-B at {clients} clients",
                 pg.tps / tps

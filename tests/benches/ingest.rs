@@ -21,6 +21,7 @@
 
 use pilotline_collector::metrics::METRICS;
 use pilotline_store::Store;
+use pilotline_tests::psql;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::path::Path;
 use std::sync::Arc;
@@ -44,60 +45,6 @@ fn broker() -> (String, String, u16) {
         std::env::var("PILOTLINE_TEST_MQTT_URL").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".into());
     let (host, port) = pilotline_collector::mqtt::broker_address(&url).unwrap();
     (url, host, port)
-}
-
-/// A Mosquitto of this machine started with the settings in `conf` (e.g.
-/// `ops/mosquitto/pilotline.conf`) on a free local port, its persistence in a temporary
-/// directory; stopped when dropped.
-struct OwnBroker {
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl OwnBroker {
-    fn start(conf: &Path) -> OwnBroker {
-        let settings = std::fs::read_to_string(conf)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", conf.display()));
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut text = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence_location {}/\n",
-            dir.path().display()
-        );
-        text.push_str(&settings);
-        let path = dir.path().join("mosquitto.conf");
-        std::fs::write(&path, text).unwrap();
-        let child = std::process::Command::new("mosquitto")
-            .arg("-c")
-            .arg(&path)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("cannot start mosquitto");
-        // Ready once it accepts connections.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        OwnBroker {
-            child,
-            _dir: dir,
-            port,
-        }
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn topic(run: &str, tool: usize) -> String {
@@ -270,6 +217,7 @@ async fn collector(
         spool_dir: dir.path().join("spool"),
         mqtt_broker: None,
         client_id: format!("bench-collector-{run}"),
+        share_group: None,
         holder: None,
         lease: pilotline_app::DEFAULT_LEASE,
     };
@@ -323,14 +271,6 @@ struct Ingest {
     stored: u64,
 }
 
-fn psql(admin: &str, sql: &str) {
-    let ok = std::process::Command::new("psql")
-        .args([admin, "-qc", sql])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "psql {sql}");
-}
-
 async fn mqtt_part(seconds: u64) {
     // `BENCH_MOSQUITTO_CONF`: run against a Mosquitto started with those settings instead.
     // A relative path is taken from the workspace's top (cargo runs benches in `tests/`).
@@ -342,7 +282,7 @@ async fn mqtt_part(seconds: u64) {
             c
         }
     });
-    let own = conf.as_deref().map(OwnBroker::start);
+    let own = conf.as_deref().map(pilotline_tests::OwnBroker::start);
     let (url, host, port) = match &own {
         Some(b) => (
             format!("mqtt://127.0.0.1:{}", b.port),

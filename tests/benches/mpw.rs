@@ -15,6 +15,7 @@ use pilotline_mpw::layout::{self, Request};
 use pilotline_mpw::precheck::{self, LayerKey, Requirements, sample};
 use pilotline_mpw::{Field, LineConfig, Offer, ShuttleSpec, ShuttleStatus, Space};
 use pilotline_store::WriteOp;
+use pilotline_tests::{psql, with_db};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -235,24 +236,6 @@ async fn bookings(db_url: &str, label: &str, seconds: u64, clients: usize) {
     );
     let _ = stop_tx.send(());
     let _ = server.await;
-}
-
-fn psql(admin: &str, sql: &str) {
-    let ok = Command::new("psql")
-        .env("PGOPTIONS", "-c client_min_messages=warning")
-        .args([admin, "-qc", sql])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "psql {sql} failed");
-}
-
-fn with_db(admin: &str, db: &str) -> String {
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or(admin.to_string());
-    format!("{base}/{db}")
 }
 
 /// Median time of `f` over `runs` runs.

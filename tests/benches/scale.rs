@@ -45,6 +45,8 @@ struct Bench {
     eng: String,
     /// The engineer's web session cookie.
     web: String,
+    /// A start-up's (customer's) token and web session cookie: its own tenant's data only.
+    customer: (String, String),
     db: Db,
     requests: usize,
 }
@@ -103,16 +105,35 @@ impl Bench {
 
     /// A web page as the signed-in engineer sees it (the whole HTML read).
     async fn page(&self, path: &str) {
+        self.page_as(path, &self.web).await
+    }
+
+    /// A web page as the session `cookie` sees it (the whole HTML read).
+    async fn page_as(&self, path: &str, cookie: &str) {
         let res = self
             .client
             .get(format!("{}{path}", self.base))
-            .header("cookie", &self.web)
+            .header("cookie", cookie)
             .send()
             .await
             .expect("request");
         let status = res.status().as_u16();
         let body = res.text().await.unwrap_or_default();
         assert!(status == 200, "page {path}: {status} {body:.300}");
+    }
+
+    /// `GET path` as the start-up's token (the whole JSON read).
+    async fn customer_get(&self, path: &str) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.customer.0)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        let body = res.text().await.unwrap_or_default();
+        assert!(status == 200, "GET {path}: {status} {body:.300}");
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
@@ -184,27 +205,31 @@ async fn setup(db: &TestDb, requests: usize) -> (Bench, App) {
         .await
         .unwrap();
     });
-    app.set_password("bench-web", Role::Engineer, None, "bench web password")
-        .await
-        .unwrap();
-    let signed = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{base}/ui/login"))
-        .header("origin", &base)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("name=bench-web&password=bench+web+password")
-        .send()
-        .await
-        .unwrap();
-    let web = signed
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_string();
+    let web = sign_in(&app, &base, "bench-web", Role::Engineer, None).await;
+    let admin = pilotline_domain::Actor {
+        user: "bench".into(),
+        role: Role::Admin,
+        tenant: None,
+    };
+    let startup = pilotline_domain::Tenant {
+        id: "bench-startup".into(),
+        name: "Bench start-up".into(),
+        status: pilotline_domain::TenantStatus::Active,
+    };
+    app.create_tenant(&startup, &admin).await.unwrap();
+    let customer = (
+        app.create_token("bench-customer", Role::Customer, Some("bench-startup"))
+            .await
+            .unwrap(),
+        sign_in(
+            &app,
+            &base,
+            "bench-customer-web",
+            Role::Customer,
+            Some("bench-startup"),
+        )
+        .await,
+    );
     let raw = if db.url.starts_with("postgres") {
         Db::Postgres(sqlx::PgPool::connect(&db.url).await.unwrap())
     } else {
@@ -215,6 +240,7 @@ async fn setup(db: &TestDb, requests: usize) -> (Bench, App) {
         client: reqwest::Client::new(),
         eng,
         web,
+        customer,
         db: raw,
         requests,
     };
@@ -305,6 +331,31 @@ async fn setup(db: &TestDb, requests: usize) -> (Bench, App) {
         ),
     }
     (b, app)
+}
+
+/// Sets `user`'s password and signs in through the login form; answers the session cookie.
+async fn sign_in(app: &App, base: &str, user: &str, role: Role, tenant: Option<&str>) -> String {
+    app.set_password(user, role, tenant, "bench web password")
+        .await
+        .unwrap();
+    let signed = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{base}/ui/login"))
+        .header("origin", base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("name={user}&password=bench+web+password"))
+        .send()
+        .await
+        .unwrap();
+    signed
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string()
 }
 
 /// Each template's number and the generated lots (`n.i`) copied from it, as in `grow`'s
@@ -599,6 +650,45 @@ async fn run_backend(db: TestDb, sizes: &[usize], requests: usize, points: u32) 
             label,
             "page /ui/dashboard",
             b.time(|_| async { b.page("/ui/dashboard").await }).await,
+        );
+        line(
+            label,
+            "page /ui/floor",
+            b.time(|_| async { b.page("/ui/floor").await }).await,
+        );
+        line(
+            label,
+            "GET /equipment",
+            b.time(|_| async { drop(b.get("/api/v1/equipment").await) })
+                .await,
+        );
+        line(
+            label,
+            "page /ui/tools",
+            b.time(|_| async { b.page("/ui/tools").await }).await,
+        );
+        line(
+            label,
+            "GET /yield?group_by=product",
+            b.time(|_| async { drop(b.get("/api/v1/yield?group_by=product").await) })
+                .await,
+        );
+        line(
+            label,
+            "page /ui/yield",
+            b.time(|_| async { b.page("/ui/yield").await }).await,
+        );
+        line(
+            label,
+            "GET /shuttles (start-up)",
+            b.time(|_| async { b.customer_get("/api/v1/shuttles").await })
+                .await,
+        );
+        line(
+            label,
+            "page /ui/portal (start-up)",
+            b.time(|_| async { b.page_as("/ui/portal", &b.customer.1).await })
+                .await,
         );
         line(
             label,

@@ -162,3 +162,210 @@ pub async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> serde
     assert!(res.status().is_success(), "GET {url}: {}", res.status());
     res.json().await.expect("JSON body")
 }
+
+/// A Mosquitto of this machine started with the settings in `conf` (e.g.
+/// `ops/mosquitto/pilotline.conf`) on a free local port, its persistence in a temporary
+/// directory; stopped when dropped.
+pub struct OwnBroker {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+}
+
+impl OwnBroker {
+    /// Starts it; panics when `mosquitto` cannot be started or does not listen within 10 s.
+    pub fn start(conf: &std::path::Path) -> OwnBroker {
+        let settings = std::fs::read_to_string(conf)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", conf.display()));
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut text = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence_location {}/\n",
+            dir.path().display()
+        );
+        text.push_str(&settings);
+        let path = dir.path().join("mosquitto.conf");
+        std::fs::write(&path, text).unwrap();
+        let child = std::process::Command::new("mosquitto")
+            .arg("-c")
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("cannot start mosquitto");
+        // Ready once it accepts connections.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mosquitto did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        OwnBroker {
+            child,
+            _dir: dir,
+            port,
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `sql` with `psql` against `admin` (notices quiet); panics when it fails.
+pub fn psql(admin: &str, sql: &str) {
+    let ok = std::process::Command::new("psql")
+        .env("PGOPTIONS", "-c client_min_messages=warning")
+        .args([admin, "-qc", sql])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "psql {sql} failed");
+}
+
+/// The URL of database `db` on the server of `admin` (its last path segment replaced).
+pub fn with_db(admin: &str, db: &str) -> String {
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or(admin.to_string());
+    format!("{base}/{db}")
+}
+
+/// The broker named by `PILOTLINE_TEST_MQTT_URL` as (URL, host, port), or `None` with a loud
+/// note naming `test` (a failure when `PILOTLINE_REQUIRE_BROKER=1`).
+pub fn test_broker(test: &str) -> Option<(String, String, u16)> {
+    match std::env::var("PILOTLINE_TEST_MQTT_URL") {
+        Ok(url) => {
+            let rest = url.trim_start_matches("mqtt://");
+            let (host, port) = rest.rsplit_once(':').unwrap_or((rest, "1883"));
+            Some((
+                url.clone(),
+                host.to_string(),
+                port.parse().expect("broker port"),
+            ))
+        }
+        Err(_) if std::env::var("PILOTLINE_REQUIRE_BROKER").is_ok_and(|v| v == "1") => {
+            panic!("{test}: PILOTLINE_TEST_MQTT_URL is not set but PILOTLINE_REQUIRE_BROKER=1")
+        }
+        Err(_) => {
+            eprintln!(
+                "\n*** SKIPPED {test}: set PILOTLINE_TEST_MQTT_URL (mqtt://127.0.0.1:1883) ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// Creates `client_id`'s persistent session on the broker, subscribed to `topics` at QoS 1,
+/// before its collector first runs, so nothing published from now on can miss it.
+pub async fn open_mqtt_session(host: &str, port: u16, client_id: &str, topics: &[String]) {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+    let mut o = MqttOptions::new(client_id, host, port);
+    o.set_clean_session(false);
+    let (client, mut el) = AsyncClient::new(o, 10);
+    for t in topics {
+        client
+            .subscribe(t, QoS::AtLeastOnce)
+            .await
+            .expect("subscribe");
+    }
+    let mut acks = 0;
+    while acks < topics.len() {
+        if let Event::Incoming(Packet::SubAck(_)) = el.poll().await.expect("broker") {
+            acks += 1;
+        }
+    }
+    client.disconnect().await.expect("disconnect");
+    while !matches!(
+        el.poll().await,
+        Err(_) | Ok(Event::Outgoing(Outgoing::Disconnect))
+    ) {}
+}
+
+/// pgbench TPC-B (scale 10) with `clients` clients for `seconds` on a scratch database of the
+/// server of `admin`: prints tps, p50 and p99, and answers the tps (`None` when pgbench
+/// cannot run).
+pub fn pgbench(admin: &str, seconds: u64, clients: usize) -> Option<f64> {
+    psql(
+        admin,
+        "DROP DATABASE IF EXISTS pilotline_pgbench WITH (FORCE)",
+    );
+    psql(admin, "CREATE DATABASE pilotline_pgbench");
+    // Pilotline's sqlx client speaks plain TCP; pgbench's libpq would prefer TLS. Same footing.
+    let url = format!("{}?sslmode=disable", with_db(admin, "pilotline_pgbench"));
+    let init = std::process::Command::new("pgbench")
+        .args(["-i", "-q", "-s", "10", &url])
+        .output()
+        .ok()?;
+    if !init.status.success() {
+        eprintln!(
+            "pgbench -i failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        return None;
+    }
+    let logs = tempfile::tempdir().ok()?;
+    let prefix = logs.path().join("pgbench");
+    let out = std::process::Command::new("pgbench")
+        .args([
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            "-l",
+        ])
+        .arg(format!("--log-prefix={}", prefix.display()))
+        .arg(&url)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let tps: Option<f64> = text
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| {
+            l.trim_start_matches("tps = ")
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        });
+    // Per-transaction log lines: client, transaction, latency (µs), script, epoch, µs.
+    let mut latencies: Vec<u64> = Vec::new();
+    for entry in std::fs::read_dir(logs.path()).ok()?.flatten() {
+        let body = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        latencies.extend(
+            body.lines()
+                .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok()),
+        );
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        let i = ((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1));
+        latencies.get(i).map_or(f64::NAN, |v| *v as f64 / 1000.0)
+    };
+    if let Some(t) = tps {
+        println!(
+            "   pgbench: {t:>8.0} TPC-B tps  p50 {:>6.2} ms  p99 {:>6.2} ms  ({clients} clients, 2 threads, scale 10, {seconds} s)",
+            pct(0.50),
+            pct(0.99)
+        );
+    }
+    psql(
+        admin,
+        "DROP DATABASE IF EXISTS pilotline_pgbench WITH (FORCE)",
+    );
+    tps
+}

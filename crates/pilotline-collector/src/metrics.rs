@@ -30,6 +30,10 @@ pub struct CollectorMetrics {
     /// 1 while the MQTT session with the broker is up, else 0, by broker (`host:port`)
     /// (`pilotline_collector_broker_connected`).
     pub broker_connected: IntGaugeVec,
+    /// MQTT messages this collector received from a broker, by broker (`host:port`)
+    /// (`pilotline_collector_mqtt_messages_total`): with a shared subscription, each
+    /// collector's part of the stream.
+    pub mqtt_messages: IntCounterVec,
     /// 1 while a tool's communication is lost (its data stale), else 0, by tool
     /// (`pilotline_collector_stale`).
     pub stale: IntGaugeVec,
@@ -106,6 +110,14 @@ pub static METRICS: LazyLock<CollectorMetrics> = LazyLock::new(|| {
         &["equipment"],
     )
     .expect("metric"),
+    mqtt_messages: IntCounterVec::new(
+        Opts::new(
+            "collector_mqtt_messages_total",
+            "MQTT messages received from the broker (redeliveries included)",
+        ),
+        &["broker"],
+    )
+    .expect("metric"),
     broker_connected: IntGaugeVec::new(
         Opts::new(
             "collector_broker_connected",
@@ -129,6 +141,7 @@ pub fn register(registry: &Registry) -> prometheus::Result<()> {
     registry.register(Box::new(m.poll_duration.clone()))?;
     registry.register(Box::new(m.poll_failures.clone()))?;
     registry.register(Box::new(m.broker_connected.clone()))?;
+    registry.register(Box::new(m.mqtt_messages.clone()))?;
     registry.register(Box::new(m.stale.clone()))?;
     registry.register(Box::new(m.tools_polled.clone()))?;
     Ok(())

@@ -83,17 +83,33 @@ pub struct Options {
     pub client_id: String,
     /// Sparkplug host application id, for the STATE topic.
     pub host_id: String,
+    /// Shared-subscription group of the JSON topics (`$share/{group}/{topic}`): the broker
+    /// hands each message to one collector of the group, so several collectors split the
+    /// stream. `None`: this collector takes every message.
+    pub share_group: Option<String>,
 }
 
 impl Options {
-    /// Options with `client_id`, also used as the host id.
+    /// Options with `client_id`, also used as the host id, taking every message.
     pub fn new(client_id: impl Into<String>) -> Options {
         let client_id = client_id.into();
         Options {
             host_id: client_id.clone(),
             client_id,
+            share_group: None,
         }
     }
+
+    /// These options with the JSON topics shared in `group` (see [`Options::share_group`]).
+    pub fn shared(mut self, group: Option<String>) -> Options {
+        self.share_group = group;
+        self
+    }
+}
+
+/// Whether `group` can name a shared subscription: not empty, and none of `/`, `+`, `#`.
+pub fn valid_share_group(group: &str) -> bool {
+    !group.is_empty() && !group.contains(['/', '+', '#'])
 }
 
 /// Routing tables built from the profiles.
@@ -157,8 +173,21 @@ impl Routes {
         routes
     }
 
-    /// Subscriptions: every JSON topic at its points' QoS, and each Sparkplug group.
-    fn subscriptions(&self, devices: &[(Device, Arc<DeviceType>)]) -> Vec<(String, QoS)> {
+    /// Subscriptions: every JSON topic at its points' QoS (in the shared group `share`, when
+    /// given), and each Sparkplug group.
+    ///
+    /// Sparkplug is never shared. A host must see every message of an edge node, in order, to
+    /// keep the node's state: its birth certificate (metric names and aliases, and which
+    /// devices are online) and the `seq` it expects next. If a group shared the node's stream,
+    /// every collector would see gaps, ask for rebirths without end, and take values on
+    /// aliases it never saw born. So each collector is a whole Sparkplug host of its own (its
+    /// own host id and STATE topic), and the store keeps a sample once (a point has one value
+    /// per instant, and Sparkplug metrics carry their own timestamps).
+    fn subscriptions(
+        &self,
+        devices: &[(Device, Arc<DeviceType>)],
+        share: Option<&str>,
+    ) -> Vec<(String, QoS)> {
         let mut subs: Vec<(String, QoS)> = self
             .json
             .iter()
@@ -172,7 +201,11 @@ impl Routes {
                 } else {
                     QoS::AtLeastOnce
                 };
-                (topic.clone(), qos)
+                let topic = match share {
+                    Some(group) => format!("$share/{group}/{topic}"),
+                    None => topic.clone(),
+                };
+                (topic, qos)
             })
             .collect();
         let groups: std::collections::BTreeSet<&String> =
@@ -400,7 +433,7 @@ pub async fn run(
         }
     };
     let routes = Routes::new(&devices);
-    let mut subscriptions = routes.subscriptions(&devices);
+    let mut subscriptions = routes.subscriptions(&devices, options.share_group.as_deref());
     if subscriptions.is_empty() {
         return;
     }
@@ -513,6 +546,10 @@ pub async fn run(
                 dropped.report(&broker_shown, &publish.payload);
             }
             Ok(MqttEvent::Incoming(Packet::Publish(publish))) => {
+                crate::metrics::METRICS
+                    .mqtt_messages
+                    .with_label_values(&[&broker_shown])
+                    .inc();
                 let duplicate = publish.dup
                     && last_payload
                         .get(&publish.topic)

@@ -33,6 +33,8 @@ pub struct Options {
     pub mqtt_broker: Option<String>,
     /// MQTT client id and Sparkplug host id.
     pub client_id: String,
+    /// Shared-subscription group of the MQTT JSON topics (several collectors split them).
+    pub share_group: Option<String>,
     /// This collector's holder id for the Modbus tools' leases (default: host, process id
     /// and a random suffix).
     pub holder: Option<String>,
@@ -49,6 +51,7 @@ impl Options {
             spool_dir: PathBuf::from(&config.spool_dir),
             mqtt_broker: config.mqtt_broker.clone(),
             client_id: config.mqtt_client_id.clone(),
+            share_group: config.mqtt_share_group.clone(),
             holder: None,
             lease: std::time::Duration::from_secs(config.lease_s.max(3)),
         }
@@ -159,7 +162,7 @@ pub fn start(store: App, options: &Options, stop: watch::Receiver<bool>) -> Resu
     for (broker, devices) in brokers {
         let task = mqtt::run(
             broker,
-            mqtt::Options::new(options.client_id.clone()),
+            mqtt::Options::new(options.client_id.clone()).shared(options.share_group.clone()),
             devices,
             tx.clone(),
             stop.clone(),

@@ -33,6 +33,11 @@ pub struct Config {
     /// MQTT client id of the collector, also its Sparkplug host id; keep it stable so the broker
     /// keeps the session across restarts. Env: `PILOTLINE_MQTT_CLIENT_ID`.
     pub mqtt_client_id: String,
+    /// Shared-subscription group for the MQTT JSON topics: collectors of one group split the
+    /// stream, each message going to one of them. Give every collector its own stable
+    /// `mqtt_client_id`. Unset (the default): the collector takes every message. Env:
+    /// `PILOTLINE_MQTT_SHARE_GROUP`.
+    pub mqtt_share_group: Option<String>,
     /// Test data drop folder: STDF files put there are imported, then moved to `imported/` or
     /// `rejected/`. Env: `PILOTLINE_STDF_DROP_DIR`.
     pub stdf_drop_dir: Option<String>,
@@ -135,6 +140,7 @@ impl Default for Config {
             spool_dir: "pilotline-spool".into(),
             mqtt_broker: None,
             mqtt_client_id: "pilotline-collector".into(),
+            mqtt_share_group: None,
             stdf_drop_dir: None,
             stdf_drop_create_lots: false,
             blob_dir: None,
@@ -169,6 +175,7 @@ impl std::fmt::Debug for Config {
                 &self.mqtt_broker.as_deref().map(pilotline_app::redact_url),
             )
             .field("mqtt_client_id", &self.mqtt_client_id)
+            .field("mqtt_share_group", &self.mqtt_share_group)
             .field("stdf_drop_dir", &self.stdf_drop_dir)
             .field("stdf_drop_create_lots", &self.stdf_drop_create_lots)
             .field("blob_dir", &self.blob_dir)
@@ -199,7 +206,21 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|k| std::env::var(k).ok())?;
+        config.check()?;
         Ok(config)
+    }
+
+    /// Refuses settings no command could use, naming the setting.
+    fn check(&self) -> Result<()> {
+        if let Some(group) = &self.mqtt_share_group
+            && !pilotline_collector::mqtt::valid_share_group(group)
+        {
+            anyhow::bail!(
+                "mqtt_share_group {group:?}: a shared-subscription group is a non-empty name \
+                 without '/', '+' or '#'"
+            );
+        }
+        Ok(())
     }
 
     fn from_file(path: &Path) -> Result<Config> {
@@ -242,6 +263,9 @@ impl Config {
         }
         if let Some(v) = var("PILOTLINE_MQTT_CLIENT_ID") {
             self.mqtt_client_id = v;
+        }
+        if let Some(v) = var("PILOTLINE_MQTT_SHARE_GROUP") {
+            self.mqtt_share_group = optional(v);
         }
         if let Some(v) = var("PILOTLINE_STDF_DROP_DIR") {
             self.stdf_drop_dir = optional(v);
@@ -319,6 +343,20 @@ mod tests {
             c.apply_env(|k| (k == "PILOTLINE_MAX_CONNECTIONS").then(|| "x".into()))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_share_group_with_a_topic_separator_is_refused() {
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "PILOTLINE_MQTT_SHARE_GROUP").then(|| "collectors".into()))
+            .unwrap();
+        assert_eq!(c.mqtt_share_group.as_deref(), Some("collectors"));
+        assert!(c.check().is_ok());
+        for bad in ["a/b", "a+", "#"] {
+            c.mqtt_share_group = Some(bad.into());
+            let e = c.check().unwrap_err().to_string();
+            assert!(e.contains("mqtt_share_group"), "{e}");
+        }
     }
 
     #[test]

@@ -90,6 +90,7 @@ pub async fn run(listen: &str, data_dir: Option<PathBuf>, tools: Option<Tools>) 
             spool_dir: dir.join("spool"),
             mqtt_broker: Some(url.clone()),
             client_id: "pilotline-demo".into(),
+            share_group: None,
             holder: None,
             lease: pilotline_app::DEFAULT_LEASE,
         });

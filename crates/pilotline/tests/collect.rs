@@ -93,6 +93,7 @@ async fn polled_values_and_staleness_appear_through_the_api() {
             spool_dir: dir.path().join("spool"),
             mqtt_broker: None,
             client_id: format!("pilotline-test-{}", std::process::id()),
+            share_group: None,
             holder: None,
             lease: pilotline_app::DEFAULT_LEASE,
         }),
@@ -416,6 +417,7 @@ async fn two_collectors_split_the_modbus_tools_and_one_takes_over_at_the_others_
             spool_dir: dir.path().join(format!("spool-{holder}")),
             mqtt_broker: None,
             client_id: format!("pilotline-test-{holder}-{}", std::process::id()),
+            share_group: None,
             holder: Some(holder.to_string()),
             // Heartbeats every second.
             lease: std::time::Duration::from_secs(3),

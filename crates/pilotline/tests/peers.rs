@@ -233,6 +233,7 @@ async fn pymodbus_and_pysparkplug_tools_are_collected() {
             spool_dir: dir.path().join("spool"),
             mqtt_broker: None,
             client_id: client_id.clone(),
+            share_group: None,
             holder: None,
             lease: pilotline_app::DEFAULT_LEASE,
         }),

@@ -4,7 +4,7 @@
 
 use pilotline_store::Store;
 use pilotline_tests::{command, postgres_url};
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
@@ -24,26 +24,6 @@ codec = "json"
 pointer = "/n"
 time_pointer = "/ts"
 "#;
-
-/// The broker named by `PILOTLINE_TEST_MQTT_URL`, or `None` with a loud note.
-fn broker(test: &str) -> Option<(String, String, u16)> {
-    match std::env::var("PILOTLINE_TEST_MQTT_URL") {
-        Ok(url) => {
-            let rest = url.trim_start_matches("mqtt://");
-            let (host, port) = rest.rsplit_once(':').unwrap_or((rest, "1883"));
-            Some((url.clone(), host.to_string(), port.parse().unwrap()))
-        }
-        Err(_) if std::env::var("PILOTLINE_REQUIRE_BROKER").is_ok_and(|v| v == "1") => {
-            panic!("{test}: PILOTLINE_TEST_MQTT_URL is not set but PILOTLINE_REQUIRE_BROKER=1")
-        }
-        Err(_) => {
-            eprintln!(
-                "\n*** SKIPPED {test}: set PILOTLINE_TEST_MQTT_URL (mqtt://127.0.0.1:1883) ***\n"
-            );
-            None
-        }
-    }
-}
 
 /// A tool publishing `{"n": i, "ts": …}` and a profile directory describing it.
 struct Rig {
@@ -79,24 +59,13 @@ impl Rig {
     /// Creates the collector's persistent session on the broker before the collector first
     /// runs, so nothing published from now on can miss it.
     async fn open_session(&self, host: &str, port: u16) {
-        let mut o = MqttOptions::new(&self.client_id, host, port);
-        o.set_clean_session(false);
-        let (client, mut el) = AsyncClient::new(o, 10);
-        client
-            .subscribe(&self.topic, QoS::AtLeastOnce)
-            .await
-            .unwrap();
-        loop {
-            match el.poll().await.expect("broker") {
-                Event::Incoming(Packet::SubAck(_)) => break,
-                _ => continue,
-            }
-        }
-        client.disconnect().await.unwrap();
-        while !matches!(
-            el.poll().await,
-            Err(_) | Ok(Event::Outgoing(Outgoing::Disconnect))
-        ) {}
+        pilotline_tests::open_mqtt_session(
+            host,
+            port,
+            &self.client_id,
+            std::slice::from_ref(&self.topic),
+        )
+        .await;
     }
 
     fn collector(&self, db_url: &str) -> Child {
@@ -233,7 +202,7 @@ async fn proxy(target: &str) -> (String, watch::Sender<bool>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_30_s_database_outage_loses_no_sample() {
     let test = "a_30_s_database_outage_loses_no_sample";
-    let Some((url, host, port)) = broker(test) else {
+    let Some((url, host, port)) = pilotline_tests::test_broker(test) else {
         return;
     };
     let Some((db_url, _guard)) = postgres_url(test).await else {
@@ -289,7 +258,7 @@ async fn a_30_s_database_outage_loses_no_sample() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_collector_loses_nothing_it_acknowledged() {
     let test = "a_killed_collector_loses_nothing_it_acknowledged";
-    let Some((url, host, port)) = broker(test) else {
+    let Some((url, host, port)) = pilotline_tests::test_broker(test) else {
         return;
     };
     let rig = Rig::new("crash", &url);

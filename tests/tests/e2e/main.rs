@@ -4,6 +4,7 @@ mod crash;
 mod demo;
 mod ingest;
 mod ops;
+mod replicas;
 mod spc_crash;
 mod web;
 mod yields;

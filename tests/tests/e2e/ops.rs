@@ -98,6 +98,7 @@ fn kubernetes_manifests_validate_against_the_schemas() {
         .collect();
     for kind in [
         "Deployment",
+        "StatefulSet",
         "Job",
         "ConfigMap",
         "Secret",
