@@ -273,7 +273,8 @@ pub async fn open_mqtt_session(host: &str, port: u16, client_id: &str, topics: &
     use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
     let mut o = MqttOptions::new(client_id, host, port);
     o.set_clean_session(false);
-    let (client, mut el) = AsyncClient::new(o, 10);
+    // Room for every SUBSCRIBE before the event loop is first polled.
+    let (client, mut el) = AsyncClient::new(o, topics.len() + 10);
     for t in topics {
         client
             .subscribe(t, QoS::AtLeastOnce)
@@ -282,7 +283,13 @@ pub async fn open_mqtt_session(host: &str, port: u16, client_id: &str, topics: &
     }
     let mut acks = 0;
     while acks < topics.len() {
-        if let Event::Incoming(Packet::SubAck(_)) = el.poll().await.expect("broker") {
+        if let Event::Incoming(Packet::SubAck(ack)) = el.poll().await.expect("broker") {
+            assert!(
+                ack.return_codes
+                    .iter()
+                    .all(|c| !matches!(c, rumqttc::SubscribeReasonCode::Failure)),
+                "the broker refused a subscription of {client_id}: {ack:?}"
+            );
             acks += 1;
         }
     }

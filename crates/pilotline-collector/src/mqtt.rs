@@ -215,6 +215,12 @@ impl Routes {
         }
         subs
     }
+
+    /// The JSON topics as plain (unshared) subscriptions: what a session made before the
+    /// collectors shared the stream holds, and must drop once they do.
+    fn plain_json_topics(&self) -> Vec<String> {
+        self.json.keys().cloned().collect()
+    }
 }
 
 /// The collector's side of one broker: routing, per-tool recorders, Sparkplug sessions.
@@ -434,6 +440,14 @@ pub async fn run(
     };
     let routes = Routes::new(&devices);
     let mut subscriptions = routes.subscriptions(&devices, options.share_group.as_deref());
+    // With a share group, a session the broker kept from before may still hold the plain
+    // subscriptions (the collector ran alone, then joined a group): each reconnect drops them
+    // and (re)makes the shared ones, so the stream is split and nothing arrives twice. A
+    // shared subscription gets no retained messages, so renewing it replays nothing.
+    let unshare = match options.share_group {
+        Some(_) => routes.plain_json_topics(),
+        None => Vec::new(),
+    };
     if subscriptions.is_empty() {
         return;
     }
@@ -514,11 +528,22 @@ pub async fn run(
                     .broker_connected
                     .with_label_values(&[&broker_shown])
                     .set(1);
-                if !ack.session_present {
-                    for (topic, qos) in &subscriptions {
-                        if let Err(e) = client.subscribe(topic.clone(), *qos).await {
-                            tracing::error!(%topic, error = %e, "cannot subscribe");
+                if ack.session_present {
+                    for topic in &unshare {
+                        if let Err(e) = client.unsubscribe(topic.clone()).await {
+                            tracing::error!(%topic, error = %e, "cannot unsubscribe");
                         }
+                    }
+                }
+                let shared = |t: &str| t.starts_with("$share/");
+                for (topic, qos) in &subscriptions {
+                    // A kept session keeps its plain subscriptions (renewing them would
+                    // replay retained messages); the shared ones are renewed.
+                    if ack.session_present && !shared(topic) {
+                        continue;
+                    }
+                    if let Err(e) = client.subscribe(topic.clone(), *qos).await {
+                        tracing::error!(%topic, error = %e, "cannot subscribe");
                     }
                 }
                 if has_sparkplug {
@@ -711,6 +736,57 @@ mod drop_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The devices of a profile directory holding `files` (name, text).
+    fn devices(files: &[(&str, &str)]) -> Vec<(Device, Arc<DeviceType>)> {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let (catalogue, errors) = pilotline_equipment::validate::load_dir(dir.path());
+        assert!(errors.is_empty(), "{errors:?}");
+        catalogue
+            .devices
+            .values()
+            .map(|d| {
+                let ty = catalogue.types[&d.device_type].clone();
+                (d.clone(), Arc::new(ty))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_share_group_shares_the_json_topics_and_never_sparkplug() {
+        let json = "[device_type]\nid = \"meter\"\nequipment_type = \"METER\"\nprotocol = \"mqtt\"\n\n\
+                    [[point]]\nname = \"n\"\ntopic = \"line/{device}/n\"\ncodec = \"json\"\npointer = \"/n\"\n";
+        let spb = "[device_type]\nid = \"node\"\nequipment_type = \"NODE\"\nprotocol = \"mqtt\"\n\n\
+                   [[point]]\nname = \"t\"\ncodec = \"sparkplug\"\nmetric = \"t\"\n";
+        let tools = "[[device]]\nid = \"M1\"\ntype = \"meter\"\ntransport = { kind = \"mqtt\", broker = \"mqtt://b\" }\n\
+                     [[device]]\nid = \"N1\"\ntype = \"node\"\ntransport = { kind = \"mqtt\", broker = \"mqtt://b\", group = \"fab\", node = \"edge1\" }\n";
+        let devices = devices(&[
+            ("meter.toml", json),
+            ("node.toml", spb),
+            ("tools.toml", tools),
+        ]);
+        let routes = Routes::new(&devices);
+        let topics = |share| -> Vec<String> {
+            routes
+                .subscriptions(&devices, share)
+                .into_iter()
+                .map(|(t, _)| t)
+                .collect()
+        };
+        assert_eq!(topics(None), ["line/M1/n", "spBv1.0/fab/#"]);
+        assert_eq!(
+            topics(Some("collectors")),
+            ["$share/collectors/line/M1/n", "spBv1.0/fab/#"]
+        );
+        assert_eq!(routes.plain_json_topics(), ["line/M1/n"]);
+        assert!(valid_share_group("collectors"));
+        for bad in ["", "a/b", "a+", "#"] {
+            assert!(!valid_share_group(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn broker_urls() {
