@@ -197,39 +197,6 @@ async fn lot_moves(admin: &str, n: usize, clients: usize, seconds: u64) -> f64 {
     tps
 }
 
-const METER: &str = r#"
-[device_type]
-id = "meter"
-equipment_type = "METER"
-protocol = "mqtt"
-
-[[point]]
-name = "n"
-topic = "pilotline-bench/{device}/reading"
-codec = "json"
-pointer = "/n"
-time_pointer = "/ts"
-"#;
-
-const FURNACE: &str = r#"
-[device_type]
-id = "furnace"
-equipment_type = "FURNACE"
-protocol = "modbus"
-
-[[poll_group]]
-name = "fast"
-interval_ms = 100
-
-[[point]]
-name = "tube_temperature"
-area = "holding"
-address = 1
-type = "i16"
-scale = 0.1
-poll_group = "fast"
-"#;
-
 /// Removes `client_id`'s session from the broker.
 async fn close_session(host: &str, port: u16, client_id: &str) {
     let mut o = MqttOptions::new(client_id, host, port);
@@ -257,14 +224,16 @@ async fn mqtt_ingest(admin: &str, mqtt: &str, n: usize, messages: usize) -> f64 
     let dir = tempfile::tempdir().unwrap();
     let profiles = dir.path().join("profiles");
     std::fs::create_dir_all(&profiles).unwrap();
-    std::fs::write(profiles.join("meter.toml"), METER).unwrap();
+    std::fs::write(
+        profiles.join("meter.toml"),
+        pilotline_tests::profiles::meter_type("pilotline-bench"),
+    )
+    .unwrap();
     let tag = format!("b{}n{n}", std::process::id());
     let meters: Vec<String> = (0..METERS).map(|m| format!("M-{tag}-{m}")).collect();
     let mut devices = String::new();
     for m in &meters {
-        devices.push_str(&format!(
-            "[[device]]\nid = \"{m}\"\ntype = \"meter\"\ntransport = {{ kind = \"mqtt\", broker = \"{mqtt}\" }}\n"
-        ));
+        devices.push_str(&pilotline_tests::profiles::meter_device(m, mqtt));
     }
     std::fs::write(profiles.join("devices.toml"), devices).unwrap();
     let group = format!("bench-{tag}");
@@ -368,7 +337,11 @@ async fn take_over(admin: &str, lease_s: u64) {
     let dir = tempfile::tempdir().unwrap();
     let profiles = dir.path().join("profiles");
     std::fs::create_dir_all(&profiles).unwrap();
-    std::fs::write(profiles.join("furnace.toml"), FURNACE).unwrap();
+    std::fs::write(
+        profiles.join("furnace.toml"),
+        pilotline_tests::profiles::furnace_type(100),
+    )
+    .unwrap();
     let mut devices = String::new();
     let mut regs = BTreeMap::new();
     let mut servers = Vec::new();
@@ -379,10 +352,7 @@ async fn take_over(admin: &str, lease_s: u64) {
         let p = listener.local_addr().unwrap().port();
         servers.push(serve(listener, map.clone()));
         regs.insert(id.clone(), map);
-        devices.push_str(&format!(
-            "[[device]]\nid = \"{id}\"\ntype = \"furnace\"\nunit_id = 1\ntimeout_ms = 300\n\
-             transport = {{ kind = \"tcp\", host = \"127.0.0.1\", port = {p} }}\n"
-        ));
+        devices.push_str(&pilotline_tests::profiles::furnace_device(&id, p));
     }
     std::fs::write(profiles.join("devices.toml"), devices).unwrap();
     let (ok, out, err) = run(&["migrate"], &[("PILOTLINE_DATABASE_URL", &db)]).await;

@@ -1,5 +1,6 @@
 //! Helpers for end-to-end tests that start the real `pilotline` binary.
 
+pub mod profiles;
 pub mod stdf;
 
 use std::path::PathBuf;

@@ -37,39 +37,6 @@ const RATE: u64 = 50;
 /// Modbus tools.
 const TOOLS: usize = 6;
 
-const TYPES: &str = r#"
-[device_type]
-id = "furnace"
-equipment_type = "FURNACE"
-protocol = "modbus"
-
-[[poll_group]]
-name = "fast"
-interval_ms = 200
-
-[[point]]
-name = "tube_temperature"
-area = "holding"
-address = 1
-type = "i16"
-scale = 0.1
-poll_group = "fast"
-"#;
-
-const METER: &str = r#"
-[device_type]
-id = "meter"
-equipment_type = "METER"
-protocol = "mqtt"
-
-[[point]]
-name = "n"
-topic = "pilotline-replicas/{device}/reading"
-codec = "json"
-pointer = "/n"
-time_pointer = "/ts"
-"#;
-
 fn route(id: &str, steps: &[(&str, &str, Option<u32>)]) -> String {
     let mut out = format!("id = \"{id}\"\nname = \"{id}\"\n");
     for (step, ty, qtime) in steps {
@@ -308,8 +275,16 @@ async fn three_replicas_lose_nothing_when_one_is_killed() {
     // The Modbus tools and the meters' profiles.
     let profiles = dir.path().join("profiles");
     std::fs::create_dir_all(&profiles).unwrap();
-    std::fs::write(profiles.join("furnace.toml"), TYPES).unwrap();
-    std::fs::write(profiles.join("meter.toml"), METER).unwrap();
+    std::fs::write(
+        profiles.join("furnace.toml"),
+        pilotline_tests::profiles::furnace_type(200),
+    )
+    .unwrap();
+    std::fs::write(
+        profiles.join("meter.toml"),
+        pilotline_tests::profiles::meter_type("pilotline-replicas"),
+    )
+    .unwrap();
     let mut devices = String::new();
     let mut regs = BTreeMap::new();
     for t in 1..=TOOLS {
@@ -320,17 +295,11 @@ async fn three_replicas_lose_nothing_when_one_is_killed() {
         let p = listener.local_addr().unwrap().port();
         let _server = serve(listener, map.clone());
         regs.insert(id.clone(), map);
-        devices.push_str(&format!(
-            "[[device]]\nid = \"{id}\"\ntype = \"furnace\"\nunit_id = 1\ntimeout_ms = 300\n\
-             transport = {{ kind = \"tcp\", host = \"127.0.0.1\", port = {p} }}\n"
-        ));
+        devices.push_str(&pilotline_tests::profiles::furnace_device(&id, p));
     }
     let meters: Vec<String> = (1..=METERS).map(|m| format!("METER-{tag}-{m}")).collect();
     for m in &meters {
-        devices.push_str(&format!(
-            "[[device]]\nid = \"{m}\"\ntype = \"meter\"\n\
-             transport = {{ kind = \"mqtt\", broker = \"{mqtt_url}\" }}\n"
-        ));
+        devices.push_str(&pilotline_tests::profiles::meter_device(m, &mqtt_url));
     }
     std::fs::write(profiles.join("devices.toml"), devices).unwrap();
 
