@@ -89,6 +89,8 @@ enum Backend {
         writer: Arc<tokio::sync::Mutex<rusqlite::Connection>>,
         /// Readers (and migrations).
         read: sqlx::SqlitePool,
+        /// When the planner's statistics last changed: readers opened before are not lent.
+        stats: Arc<open::StatsClock>,
     },
     Postgres(sqlx::PgPool),
 }

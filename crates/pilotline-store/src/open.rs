@@ -61,9 +61,20 @@ impl Store {
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true);
                 let path = connect.get_filename().to_path_buf();
+                let stats = Arc::new(StatsClock::default());
+                let clock = stats.clone();
                 let read = SqlitePoolOptions::new()
                     .max_connections(opts.max_connections.clamp(1, 8))
                     .acquire_timeout(opts.acquire_timeout)
+                    // A SQLite connection reads the planner's statistics once, when it opens:
+                    // one opened before `optimize` changed them would keep planning with the
+                    // old ones (a scan of every lot for the WIP, planned when every lot was
+                    // WIP). Such a connection is closed instead of lent; the pool opens a new
+                    // one.
+                    .before_acquire(move |_, meta| {
+                        let fresh = !clock.changed_since_opened(meta.age);
+                        Box::pin(async move { Ok(fresh) })
+                    })
                     .connect_with(connect)
                     .await?;
                 // One writer: SQLite serialises writers anyway; queueing them on one connection
@@ -75,6 +86,7 @@ impl Store {
                     Backend::Sqlite {
                         writer: Arc::new(tokio::sync::Mutex::new(writer)),
                         read,
+                        stats,
                     },
                     PathBuf::from(blobs),
                 )
@@ -111,11 +123,40 @@ impl Store {
     /// was last analysed — not only those the running connection happened to query, which a
     /// plain `PRAGMA optimize` on a pooled connection would miss); PostgreSQL's autovacuum
     /// analyses by itself. Run after migrations and by the hourly maintenance job.
+    ///
+    /// On SQLite every connection then plans with the new statistics: the writer reloads them
+    /// (`ANALYZE sqlite_schema`), and readers opened before are replaced as they are next
+    /// acquired (a SQLite connection reads the statistics only when it opens).
     pub async fn optimize(&self) -> Result<(), StoreError> {
-        if let Backend::Sqlite { read, .. } = &self.backend {
-            sqlx::query("PRAGMA optimize=0x10002").execute(read).await?;
+        if let Backend::Sqlite { writer, stats, .. } = &self.backend {
+            let mut guard = writer.lock().await;
+            let conn: &mut rusqlite::Connection = &mut guard;
+            crate::sqlite_writer::blocking(|| {
+                conn.execute_batch("PRAGMA optimize=0x10002; ANALYZE sqlite_schema;")
+            })
+            .map_err(|e| StoreError::Config(format!("cannot update SQLite's statistics: {e}")))?;
+            stats.changed();
         }
         Ok(())
+    }
+}
+
+/// When a SQLite store's planner statistics last changed.
+#[derive(Debug, Default)]
+pub(crate) struct StatsClock(std::sync::Mutex<Option<std::time::Instant>>);
+
+impl StatsClock {
+    /// The statistics changed now.
+    fn changed(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+    }
+
+    /// Whether they changed after a connection of age `age` opened.
+    fn changed_since_opened(&self, age: Duration) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| at.elapsed() < age)
     }
 }
 

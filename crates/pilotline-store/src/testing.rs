@@ -188,3 +188,24 @@ pub async fn seed_flat_line(store: &Store, steps: usize, tools: usize) {
         store.execute(&tool, &eng, None).await.expect("tool");
     }
 }
+
+/// SQLite's plan for `sql` on every reader of `store` at once (so no reader is left out):
+/// `EXPLAIN QUERY PLAN`'s lines, joined, one string per reader. Empty on PostgreSQL.
+pub async fn reader_plans(store: &Store, sql: &str) -> Result<Vec<String>, StoreError> {
+    let crate::Backend::Sqlite { read, .. } = &store.backend else {
+        return Ok(Vec::new());
+    };
+    let mut held = Vec::new();
+    for _ in 0..read.options().get_max_connections() {
+        held.push(read.acquire().await?);
+    }
+    let mut plans = Vec::new();
+    for conn in &mut held {
+        let rows: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                .fetch_all(&mut **conn)
+                .await?;
+        plans.push(rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("; "));
+    }
+    Ok(plans)
+}
