@@ -134,7 +134,7 @@ impl Store {
             crate::sqlite_writer::blocking(|| {
                 conn.execute_batch("PRAGMA optimize=0x10002; ANALYZE sqlite_schema;")
             })
-            .map_err(|e| StoreError::Config(format!("cannot update SQLite's statistics: {e}")))?;
+            .map_err(|e| StoreError::from(crate::sqlite_writer::db_err(e)))?;
             stats.changed();
         }
         Ok(())

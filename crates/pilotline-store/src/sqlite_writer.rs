@@ -92,7 +92,8 @@ impl sqlx::error::DatabaseError for WriterError {
     }
 }
 
-fn db_err(e: rusqlite::Error) -> sqlx::Error {
+/// A rusqlite error as a database error of sqlx, so the store classifies it as for sqlx.
+pub(crate) fn db_err(e: rusqlite::Error) -> sqlx::Error {
     sqlx::Error::Database(Box::new(WriterError(e)))
 }
 
