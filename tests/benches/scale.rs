@@ -118,8 +118,15 @@ impl Bench {
             .await
             .expect("request");
         let status = res.status().as_u16();
+        // An expired session is redirected to the sign-in page, which answers 200 too.
+        let landed = res.url().path().to_string();
         let body = res.text().await.unwrap_or_default();
         assert!(status == 200, "page {path}: {status} {body:.300}");
+        assert_eq!(
+            landed,
+            path.split('?').next().unwrap_or(path),
+            "page {path} was redirected (session expired?)"
+        );
     }
 
     /// `GET path` as the start-up's token (the whole JSON read).
@@ -550,7 +557,7 @@ fn line(label: &str, what: &str, (p50, p99): (f64, f64)) {
 
 async fn run_backend(db: TestDb, sizes: &[usize], requests: usize, points: u32) {
     let label = db.label;
-    let (b, app) = setup(&db, requests).await;
+    let (mut b, app) = setup(&db, requests).await;
     // The sampled tool: a day, a week, then a month, of its history, rolled up by the job.
     let mut history = Vec::new();
     for (already, days, what) in [(0, 1, "a day"), (1, 6, "a week"), (7, 23, "a month")] {
@@ -616,6 +623,16 @@ async fn run_backend(db: TestDb, sizes: &[usize], requests: usize, points: u32) 
         // The hourly maintenance a running line has had since (on SQLite it is what makes
         // the server's own connections plan with the new statistics).
         app.expire_idempotency_keys().await.unwrap();
+        // A growth to 1M lots outlasts the web sessions' 30-minute idle timeout.
+        b.web = sign_in(&app, &b.base, "bench-web", Role::Engineer, None).await;
+        b.customer.1 = sign_in(
+            &app,
+            &b.base,
+            "bench-customer-web",
+            Role::Customer,
+            Some("bench-startup"),
+        )
+        .await;
         grown = size;
         eprintln!(
             "{label}: grown to {size} lots in {:.1} s",

@@ -391,17 +391,21 @@ async fn browser_walk(
     for step in route["steps"].as_array().unwrap().iter().take(2) {
         assert!(step["measurements"].as_array().is_none_or(|m| m.is_empty()));
         let ty = step["equipment_type"].as_str().unwrap();
-        let tool = tools
+        // Every free tool of the type, in order: the demo's own simulated work shares them,
+        // and one may be taken or go down between this list and the operator's scan.
+        let free: Vec<&Value> = tools
             .as_array()
             .unwrap()
             .iter()
-            .find(|t| {
+            .filter(|t| {
                 t["equipment_type"] == ty
                     && t["current_lot"].is_null()
                     && matches!(t["state"].as_str(), Some("standby" | "productive"))
             })
-            .unwrap_or_else(|| panic!("a free {ty} tool: {tools}"));
-        steps.push(json!({"tool": tool["id"]}));
+            .map(|t| &t["id"])
+            .collect();
+        assert!(!free.is_empty(), "a free {ty} tool: {tools}");
+        steps.push(json!({"tools": free}));
     }
     let dir = tempfile::tempdir().unwrap();
     let design = dir.path().join("sensor.gds");
