@@ -468,10 +468,10 @@ async fn grow(b: &Bench, from: usize, to: usize) {
 }
 
 /// What PostgreSQL's background workers are doing (printed around the timed requests, so a
-/// figure taken while autovacuum worked through a table says so).
-async fn pg_background(b: &Bench) -> String {
+/// figure taken while autovacuum worked through a table says so); `None` on SQLite.
+async fn pg_background(b: &Bench) -> Option<String> {
     let Db::Postgres(pool) = &b.db else {
-        return String::new();
+        return None;
     };
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT coalesce(query, '') FROM pg_stat_activity \
@@ -480,14 +480,14 @@ async fn pg_background(b: &Bench) -> String {
     .fetch_all(pool)
     .await
     .expect("read pg_stat_activity");
-    if rows.is_empty() {
+    Some(if rows.is_empty() {
         "no autovacuum worker running".into()
     } else {
         rows.into_iter()
             .map(|(q,)| q)
             .collect::<Vec<_>>()
             .join("; ")
-    }
+    })
 }
 
 /// `days` more days of 1 Hz samples of `points` points for FURNACE-01, ending now, in the
@@ -639,8 +639,8 @@ async fn run_backend(db: TestDb, sizes: &[usize], requests: usize, points: u32) 
             t.elapsed().as_secs_f64()
         );
         println!("{label:>9} --- {size} lots");
-        if b.db.pg() {
-            println!("{label:>9} before timing: {}", pg_background(&b).await);
+        if let Some(workers) = pg_background(&b).await {
+            println!("{label:>9} before timing: {workers}");
         }
         // The same lots at every size: the WIP lots (1–17 events each), so a figure compares
         // one answer as the store grows, not a 56-event history of a shipped lot at 1M with a
@@ -795,8 +795,8 @@ async fn run_backend(db: TestDb, sizes: &[usize], requests: usize, points: u32) 
         let mut done = started.into_inner().unwrap();
         done.extend(ready);
         retire(&b, &done).await;
-        if b.db.pg() {
-            println!("{label:>9} after timing: {}", pg_background(&b).await);
+        if let Some(workers) = pg_background(&b).await {
+            println!("{label:>9} after timing: {workers}");
         }
     }
     app.close().await;
