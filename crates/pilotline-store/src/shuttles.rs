@@ -995,8 +995,9 @@ pub struct PlatformFigures {
 
 impl Store {
     /// The platform's figures for shuttles whose fab start lies in `[from, to)` and lots shipped
-    /// in it: a read of the period's shuttles, bookings and shipped lots, however long the
-    /// platform has run.
+    /// in it: a read of the period's shuttles, bookings and per-day ship counters, however long
+    /// the platform has run and however many lots it shipped. Ships are counted by UTC day, so
+    /// `from` and `to` are taken at the start of their day.
     pub async fn platform_figures(
         &self,
         from: DateTime<Utc>,
@@ -1015,11 +1016,14 @@ impl Store {
                     params![from, to],
                 )
                 .await?;
+            // The per-day counters the lots' ship triggers keep (migration 21): at most one
+            // row a day of the period, whatever the line has shipped.
             let shipped = c
                 .fetch_optional(
-                    "SELECT COUNT(*) AS lots, CAST(COALESCE(SUM(wafer_count), 0) AS BIGINT) AS wafers FROM lots \
-                     WHERE state = 'shipped' AND updated_at >= $1 AND updated_at < $2",
-                    params![from, to],
+                    "SELECT CAST(COALESCE(SUM(lots), 0) AS BIGINT) AS lots, \
+                     CAST(COALESCE(SUM(wafers), 0) AS BIGINT) AS wafers FROM lot_shipment_days \
+                     WHERE day >= $1 AND day < $2",
+                    params![ship_day(from), ship_day(to)],
                 )
                 .await?;
             let (lots_delivered, wafers_delivered) = match shipped {
@@ -1043,4 +1047,9 @@ impl Store {
             })
         })
     }
+}
+
+/// The UTC day `t` falls on, as the ship counters key it (`YYYY-MM-DD`).
+fn ship_day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
 }

@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use pilotline_domain::equipment::StateChange;
 use pilotline_domain::transaction::{self, Applied};
 use pilotline_domain::{
-    Action, Actor, Change, Code, E10State, Equipment, FutureHold, Hold, Lot, LotState, LotType,
-    LotView, NewLot, Product, Refusal, Route, RouteSpec,
+    Action, Actor, Change, Code, E10State, Equipment, FutureHold, Hold, Lot, LotEvent, LotState,
+    LotType, LotView, NewLot, Product, Refusal, Route, RouteSpec,
 };
 use serde::Serialize;
 use std::collections::HashMap;
@@ -852,36 +852,55 @@ pub(crate) async fn write_equipment<C: Conn>(
 }
 
 fn json<T: Serialize>(v: &T) -> Result<Param, StoreError> {
-    serde_json::to_value(v)
-        .map(Param::Json)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))
+    to_json(v).map(Param::Json)
 }
 
-/// Folds the visit that a track-out ends into its step's measured cycle time (arrival to
-/// track-out, a moving average where each new lot weighs 1/5). Reworks, scraps and moves an
-/// engineer makes are not visits of the route's flow and are left out.
+fn to_json<T: Serialize>(v: &T) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The visit a track-out ends, as its step's measured cycle time takes it: the step and the
+/// seconds from arrival to track-out. Reworks, scraps and moves an engineer makes are not
+/// visits of the route's flow and give none.
+fn step_visit<'r>(old: &Lot, lot: &Lot, route: &'r Route) -> Option<(&'r str, f64)> {
+    let moved_on = old.state == LotState::Running
+        && (lot.step_index == old.step_index + 1 || lot.state == LotState::Completed)
+        && lot.arrived_at > old.arrived_at;
+    let step = route.steps.get(old.step_index).filter(|_| moved_on)?;
+    let seconds = (lot.arrived_at - old.arrived_at).num_milliseconds() as f64 / 1000.0;
+    Some((step.id.as_str(), seconds))
+}
+
+/// The conflict clause that folds a visit into its step's cycle time, a moving average where
+/// each new lot weighs 1/5 (a literal, for `concat!`).
+macro_rules! step_time_upsert {
+    () => {
+        " ON CONFLICT (route_id, step_id) DO UPDATE SET \
+         lots = step_cycle_times.lots + 1, \
+         mean_s = step_cycle_times.mean_s + 0.2 * (excluded.last_s - step_cycle_times.mean_s), \
+         last_s = excluded.last_s, updated_at = excluded.updated_at"
+    };
+}
+
+/// Folds the visit that a track-out ends into its step's measured cycle time.
 async fn record_step_time<C: Conn>(
     c: &mut C,
     old: &Lot,
     lot: &Lot,
     route: &Route,
 ) -> Result<(), StoreError> {
-    let moved_on = old.state == LotState::Running
-        && (lot.step_index == old.step_index + 1 || lot.state == LotState::Completed)
-        && lot.arrived_at > old.arrived_at;
-    let Some(step) = route.steps.get(old.step_index).filter(|_| moved_on) else {
+    let Some((step, seconds)) = step_visit(old, lot, route) else {
         return Ok(());
     };
-    let seconds = (lot.arrived_at - old.arrived_at).num_milliseconds() as f64 / 1000.0;
     c.execute(
-        "INSERT INTO step_cycle_times (route_id, step_id, lots, mean_s, last_s, updated_at) \
-         VALUES ($1, $2, 1, $3, $3, $4) ON CONFLICT (route_id, step_id) DO UPDATE SET \
-         lots = step_cycle_times.lots + 1, \
-         mean_s = step_cycle_times.mean_s + 0.2 * (excluded.last_s - step_cycle_times.mean_s), \
-         last_s = excluded.last_s, updated_at = excluded.updated_at",
+        concat!(
+            "INSERT INTO step_cycle_times (route_id, step_id, lots, mean_s, last_s, updated_at) \
+             VALUES ($1, $2, 1, $3, $3, $4)",
+            step_time_upsert!()
+        ),
         vec![
             Param::from(lot.route_id.as_str()),
-            Param::from(step.id.as_str()),
+            Param::from(step),
             Param::Float(Some(seconds)),
             Param::Time(lot.arrived_at),
         ],
@@ -898,6 +917,11 @@ async fn persist<C: Conn>(
     before: &[Lot],
     route: &Arc<Route>,
 ) -> Result<(), StoreError> {
+    if C::POSTGRES
+        && let Some(one) = OneLotMove::of(applied, before)
+    {
+        return persist_move_pg(c, &one, route).await;
+    }
     let before: HashMap<&str, &Lot> = before.iter().map(|l| (l.id.as_str(), l)).collect();
     let mut event_counts: HashMap<&str, i64> = HashMap::new();
     for e in &applied.events {
@@ -950,22 +974,7 @@ async fn persist<C: Conn>(
                      held = $5, wafer_count = $6, qtime_deadline = $7, doc = $8, version = $9, \
                      updated_at = $10, priority = $11, event_seq = event_seq + $14 \
                      WHERE id = $12 AND version = $13 RETURNING event_seq",
-                    vec![
-                        Param::from(lot.state.as_str()),
-                        Param::from(step_id),
-                        Param::Int(step_index as i64),
-                        Param::from(lot.equipment.as_deref()),
-                        Param::Bool(lot.is_held()),
-                        Param::Int(lot.wafer_count() as i64),
-                        Param::OptTime(deadline),
-                        doc,
-                        Param::Int(lot.version as i64),
-                        Param::Time(lot.updated_at),
-                        Param::Int(i64::from(lot.priority)),
-                        Param::from(lot.id.as_str()),
-                        Param::Int(lot.version as i64 - 1),
-                        Param::Int(n_events),
-                    ],
+                    lot_update_params(lot, step_id, step_index, doc, n_events),
                 )
                 .await?;
             let Some(row) = updated else {
@@ -1047,6 +1056,168 @@ async fn persist<C: Conn>(
     }
     if let Some((tool, change)) = &applied.equipment {
         write_equipment(c, tool, change).await?;
+    }
+    Ok(())
+}
+
+/// `$1`–`$14` of a version-checked lot update: the new state's columns and document (`$1`–`$11`),
+/// the lot and the version it replaces (`$12`, `$13`), and the events appended (`$14`, added to
+/// `event_seq`).
+fn lot_update_params(
+    lot: &Lot,
+    step_id: &str,
+    step_index: usize,
+    doc: Param,
+    n_events: i64,
+) -> Vec<Param> {
+    vec![
+        Param::from(lot.state.as_str()),
+        Param::from(step_id),
+        Param::Int(step_index as i64),
+        Param::from(lot.equipment.as_deref()),
+        Param::Bool(lot.is_held()),
+        Param::Int(lot.wafer_count() as i64),
+        Param::OptTime(lot.qtime.as_ref().map(|q| q.deadline)),
+        doc,
+        Param::Int(lot.version as i64),
+        Param::Time(lot.updated_at),
+        Param::Int(i64::from(lot.priority)),
+        Param::from(lot.id.as_str()),
+        Param::Int(lot.version as i64 - 1),
+        Param::Int(n_events),
+    ]
+}
+
+/// The common shape of a lot move (a track-in, a track-out, a hold, a release …): one lot
+/// already stored, changed with its wafers unchanged, its events all at one time and none a
+/// split or merge, and perhaps its tool. On PostgreSQL its writes are one statement.
+struct OneLotMove<'a> {
+    lot: &'a Lot,
+    old: &'a Lot,
+    events: &'a [LotEvent],
+    at: DateTime<Utc>,
+    equipment: Option<&'a (Equipment, StateChange)>,
+}
+
+impl<'a> OneLotMove<'a> {
+    fn of(applied: &'a Applied, before: &'a [Lot]) -> Option<Self> {
+        let ([lot], [old]) = (applied.lots.as_slice(), before) else {
+            return None;
+        };
+        let first = applied.events.first()?;
+        let simple = lot.id == old.id
+            && lot.version > 1
+            && lot.wafers == old.wafers
+            && applied.events.iter().all(|e| {
+                e.lot_id == lot.id
+                    && e.at == first.at
+                    && !matches!(
+                        e.change,
+                        Change::SplitOut { .. } | Change::MergedInto { .. }
+                    )
+            });
+        simple.then_some(OneLotMove {
+            lot,
+            old,
+            events: &applied.events,
+            at: first.at,
+            equipment: applied.equipment.as_ref(),
+        })
+    }
+}
+
+/// A [`OneLotMove`] on PostgreSQL in one round trip: the version-checked lot update, its events
+/// numbered from the lot's `event_seq`, the step's cycle time, and the version-checked tool
+/// update, as one data-modifying statement (each part runs only if the lot update did). The
+/// same rows as the statement-by-statement path, which SQLite takes (a round trip there is a
+/// function call).
+async fn persist_move_pg<C: Conn>(
+    c: &mut C,
+    m: &OneLotMove<'_>,
+    route: &Route,
+) -> Result<(), StoreError> {
+    const MOVE: &str = concat!(
+        "WITH u AS (UPDATE lots SET state = $1, step_id = $2, step_index = $3, equipment = $4, \
+         held = $5, wafer_count = $6, qtime_deadline = $7, doc = $8, version = $9, \
+         updated_at = $10, priority = $11, event_seq = event_seq + $14 \
+         WHERE id = $12 AND version = $13 RETURNING event_seq), \
+         ev AS (INSERT INTO lot_events (lot_id, seq, at, user_name, role, kind, why, change, \
+         before_state, after_state) \
+         SELECT $12, u.event_seq - $14 + e.i, $15, e.user_name, e.role, e.kind, e.why, e.change, \
+         COALESCE(e.before_state, 'null'::jsonb), e.after_state \
+         FROM u, jsonb_to_recordset($16) AS e(i bigint, user_name text, role text, kind text, \
+         why text, change jsonb, before_state jsonb, after_state jsonb)), \
+         st AS (INSERT INTO step_cycle_times (route_id, step_id, lots, mean_s, last_s, updated_at) \
+         SELECT $17, $18, 1, $19, $19, $20 FROM u WHERE $18 IS NOT NULL",
+        step_time_upsert!(),
+        "), eq AS (UPDATE equipment SET state = $21, current_lot = $22, state_since = $23, \
+         version = $24, changed_by = $27, change_reason = $28, change_lot = $29 \
+         WHERE id = $25 AND version = $26 AND EXISTS (SELECT 1 FROM u) RETURNING 1) \
+         SELECT u.event_seq, (SELECT count(*) FROM eq) AS tools FROM u"
+    );
+    let lot = m.lot;
+    let step_index = lot.step_index.min(route.steps.len() - 1);
+    let n_events = m.events.len() as i64;
+    let mut events = Vec::with_capacity(m.events.len());
+    for (i, e) in m.events.iter().enumerate() {
+        events.push(serde_json::json!({
+            "i": i as i64 + 1,
+            "user_name": e.user,
+            "role": e.role.as_str(),
+            "kind": e.change.kind(),
+            "why": e.why,
+            "change": to_json(&e.change)?,
+            "before_state": to_json(&e.before)?,
+            "after_state": to_json(&e.after)?,
+        }));
+    }
+    let step = step_visit(m.old, lot, route);
+    let (tool, change) = match m.equipment {
+        Some((t, ch)) => (Some(t), Some(ch)),
+        None => (None, None),
+    };
+    let row = c
+        .fetch_optional(
+            MOVE,
+            [
+                lot_update_params(
+                    lot,
+                    route.steps[step_index].id.as_str(),
+                    step_index,
+                    json(lot)?,
+                    n_events,
+                ),
+                vec![
+                    Param::Time(m.at),
+                    Param::Json(serde_json::Value::Array(events)),
+                    Param::from(lot.route_id.as_str()),
+                    Param::from(step.map(|(s, _)| s)),
+                    Param::Float(step.map(|(_, secs)| secs)),
+                    Param::OptTime(step.map(|_| lot.arrived_at)),
+                    Param::from(tool.map(|t| t.state.as_str())),
+                    Param::from(tool.and_then(|t| t.current_lot.as_deref())),
+                    Param::OptTime(tool.map(|t| t.state_since)),
+                    Param::OptInt(tool.map(|t| t.version as i64)),
+                    Param::from(tool.map(|t| t.id.as_str())),
+                    Param::OptInt(tool.map(|t| t.version as i64 - 1)),
+                    Param::from(change.map(|ch| ch.actor.as_str())),
+                    Param::from(change.and_then(|ch| ch.reason.as_deref())),
+                    Param::from(change.and_then(|ch| ch.lot.as_deref())),
+                ],
+            ]
+            .concat(),
+        )
+        .await?;
+    let Some(row) = row else {
+        return Err(Code::LotChanged.refusal().with("lot", &lot.id).into());
+    };
+    if let Some(t) = tool
+        && row.int("tools")? == 0
+    {
+        return Err(Code::EquipmentChanged
+            .refusal()
+            .with("equipment", &t.id)
+            .into());
     }
     Ok(())
 }
