@@ -829,17 +829,7 @@ pub(crate) async fn write_equipment<C: Conn>(
         .execute(
             "UPDATE equipment SET state = $1, current_lot = $2, state_since = $3, version = $4, \
              changed_by = $7, change_reason = $8, change_lot = $9 WHERE id = $5 AND version = $6",
-            params![
-                tool.state.as_str(),
-                tool.current_lot.as_deref(),
-                tool.state_since,
-                tool.version as i64,
-                tool.id.as_str(),
-                tool.version as i64 - 1,
-                change.actor.as_str(),
-                change.reason.as_deref(),
-                change.lot.as_deref()
-            ],
+            equipment_update_params(Some((tool, change))),
         )
         .await?;
     if updated == 0 {
@@ -849,6 +839,24 @@ pub(crate) async fn write_equipment<C: Conn>(
             .into());
     }
     Ok(())
+}
+
+/// The nine parameters of a version-checked tool update, in order: new state, current lot,
+/// state since, new version, tool, the version it replaces, and the change's actor, reason and
+/// lot. `None` gives nine typed NULLs (an update that matches no tool).
+fn equipment_update_params(tool: Option<(&Equipment, &StateChange)>) -> Vec<Param> {
+    let (t, ch) = (tool.map(|(t, _)| t), tool.map(|(_, ch)| ch));
+    vec![
+        Param::from(t.map(|t| t.state.as_str())),
+        Param::from(t.and_then(|t| t.current_lot.as_deref())),
+        Param::OptTime(t.map(|t| t.state_since)),
+        Param::OptInt(t.map(|t| t.version as i64)),
+        Param::from(t.map(|t| t.id.as_str())),
+        Param::OptInt(t.map(|t| t.version as i64 - 1)),
+        Param::from(ch.map(|ch| ch.actor.as_str())),
+        Param::from(ch.and_then(|ch| ch.reason.as_deref())),
+        Param::from(ch.and_then(|ch| ch.lot.as_deref())),
+    ]
 }
 
 fn json<T: Serialize>(v: &T) -> Result<Param, StoreError> {
@@ -931,8 +939,7 @@ async fn persist<C: Conn>(
     let mut next_seq: HashMap<String, i64> = HashMap::new();
     for lot in &applied.lots {
         let n_events = event_counts.get(lot.id.as_str()).copied().unwrap_or(0);
-        let step_index = lot.step_index.min(route.steps.len() - 1);
-        let step_id = route.steps[step_index].id.as_str();
+        let (step_index, step_id) = stored_step(lot, route);
         let doc = json(lot)?;
         let deadline = lot.qtime.as_ref().map(|q| q.deadline);
         if lot.version == 1 {
@@ -974,7 +981,7 @@ async fn persist<C: Conn>(
                      held = $5, wafer_count = $6, qtime_deadline = $7, doc = $8, version = $9, \
                      updated_at = $10, priority = $11, event_seq = event_seq + $14 \
                      WHERE id = $12 AND version = $13 RETURNING event_seq",
-                    lot_update_params(lot, step_id, step_index, doc, n_events),
+                    lot_update_params(lot, route, doc, n_events),
                 )
                 .await?;
             let Some(row) = updated else {
@@ -1060,16 +1067,18 @@ async fn persist<C: Conn>(
     Ok(())
 }
 
+/// The step a lot's row records: its step index, kept on the route (a completed lot's index is
+/// past the last step, and its row names the last one), and that step's id.
+fn stored_step<'r>(lot: &Lot, route: &'r Route) -> (usize, &'r str) {
+    let step_index = lot.step_index.min(route.steps.len() - 1);
+    (step_index, route.steps[step_index].id.as_str())
+}
+
 /// `$1`–`$14` of a version-checked lot update: the new state's columns and document (`$1`–`$11`),
 /// the lot and the version it replaces (`$12`, `$13`), and the events appended (`$14`, added to
 /// `event_seq`).
-fn lot_update_params(
-    lot: &Lot,
-    step_id: &str,
-    step_index: usize,
-    doc: Param,
-    n_events: i64,
-) -> Vec<Param> {
+fn lot_update_params(lot: &Lot, route: &Route, doc: Param, n_events: i64) -> Vec<Param> {
+    let (step_index, step_id) = stored_step(lot, route);
     vec![
         Param::from(lot.state.as_str()),
         Param::from(step_id),
@@ -1156,7 +1165,6 @@ async fn persist_move_pg<C: Conn>(
          SELECT u.event_seq, (SELECT count(*) FROM eq) AS tools FROM u"
     );
     let lot = m.lot;
-    let step_index = lot.step_index.min(route.steps.len() - 1);
     let n_events = m.events.len() as i64;
     let mut events = Vec::with_capacity(m.events.len());
     for (i, e) in m.events.iter().enumerate() {
@@ -1172,21 +1180,12 @@ async fn persist_move_pg<C: Conn>(
         }));
     }
     let step = step_visit(m.old, lot, route);
-    let (tool, change) = match m.equipment {
-        Some((t, ch)) => (Some(t), Some(ch)),
-        None => (None, None),
-    };
+    let tool = m.equipment.map(|(t, ch)| (t, ch));
     let row = c
         .fetch_optional(
             MOVE,
             [
-                lot_update_params(
-                    lot,
-                    route.steps[step_index].id.as_str(),
-                    step_index,
-                    json(lot)?,
-                    n_events,
-                ),
+                lot_update_params(lot, route, json(lot)?, n_events),
                 vec![
                     Param::Time(m.at),
                     Param::Json(serde_json::Value::Array(events)),
@@ -1194,16 +1193,8 @@ async fn persist_move_pg<C: Conn>(
                     Param::from(step.map(|(s, _)| s)),
                     Param::Float(step.map(|(_, secs)| secs)),
                     Param::OptTime(step.map(|_| lot.arrived_at)),
-                    Param::from(tool.map(|t| t.state.as_str())),
-                    Param::from(tool.and_then(|t| t.current_lot.as_deref())),
-                    Param::OptTime(tool.map(|t| t.state_since)),
-                    Param::OptInt(tool.map(|t| t.version as i64)),
-                    Param::from(tool.map(|t| t.id.as_str())),
-                    Param::OptInt(tool.map(|t| t.version as i64 - 1)),
-                    Param::from(change.map(|ch| ch.actor.as_str())),
-                    Param::from(change.and_then(|ch| ch.reason.as_deref())),
-                    Param::from(change.and_then(|ch| ch.lot.as_deref())),
                 ],
+                equipment_update_params(tool),
             ]
             .concat(),
         )
@@ -1211,7 +1202,7 @@ async fn persist_move_pg<C: Conn>(
     let Some(row) = row else {
         return Err(Code::LotChanged.refusal().with("lot", &lot.id).into());
     };
-    if let Some(t) = tool
+    if let Some((t, _)) = tool
         && row.int("tools")? == 0
     {
         return Err(Code::EquipmentChanged
