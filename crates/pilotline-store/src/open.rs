@@ -13,6 +13,9 @@ use crate::{Backend, Store, StoreError};
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
+/// How long a pooled PostgreSQL connection may sit idle before it is pinged on lending.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// How a store is opened.
 #[derive(Debug, Clone)]
 pub struct OpenOptions {
@@ -48,6 +51,19 @@ impl Store {
                 let pool = PgPoolOptions::new()
                     .max_connections(opts.max_connections)
                     .acquire_timeout(opts.acquire_timeout)
+                    // A connection lent again within a second of its last use is alive: pinging
+                    // every one before lending it was a round trip per request (two of a lot
+                    // move's seven). One idle longer is pinged, and dropped if the server has
+                    // gone (a restart, a failover).
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for >= PING_AFTER_IDLE {
+                                sqlx::Connection::ping(conn).await?;
+                            }
+                            Ok(true)
+                        })
+                    })
                     .connect_with(connect)
                     .await?;
                 (Backend::Postgres(pool), PathBuf::from("pilotline-blobs"))
@@ -66,6 +82,9 @@ impl Store {
                 let read = SqlitePoolOptions::new()
                     .max_connections(opts.max_connections.clamp(1, 8))
                     .acquire_timeout(opts.acquire_timeout)
+                    // A file connection does not go away: no ping (a hop to its worker thread
+                    // and back) before lending it.
+                    .test_before_acquire(false)
                     // A SQLite connection reads the planner's statistics once, when it opens:
                     // one opened before `optimize` changed them would keep planning with the
                     // old ones (a scan of every lot for the WIP, planned when every lot was

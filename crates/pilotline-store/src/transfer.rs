@@ -105,8 +105,8 @@ async fn copy_tables(
             )));
         }
     }
-    // The copied rows include what the target's triggers would derive (a lot's tool runs from
-    // its track-ins, an MPW lot's children, tool state events): the triggers are off while
+    // The copied rows include what the target's triggers would derive (an MPW lot's children,
+    // the per-day ship counters): the triggers are off while
     // the rows go in, and on again before the commit (ALTER TABLE is transactional, so a
     // failed copy leaves them on too).
     for table in tables {

@@ -817,9 +817,8 @@ async fn put_equipment<C: Conn>(
     Ok(Outcome::Equipment(tool))
 }
 
-/// Writes a tool's new state; the database records the E10 state change event from the
-/// `changed_by`/`change_reason`/`change_lot` columns in the same statement (trigger
-/// `equipment_state_event`).
+/// Writes a tool's new state (version-checked) and, when the state changed, its E10 state
+/// event, in the caller's transaction.
 pub(crate) async fn write_equipment<C: Conn>(
     c: &mut C,
     tool: &Equipment,
@@ -838,6 +837,53 @@ pub(crate) async fn write_equipment<C: Conn>(
             .with("equipment", &tool.id)
             .into());
     }
+    if change.from != tool.state {
+        c.execute(
+            "INSERT INTO equipment_state_events (equipment_id, from_state, to_state, at, lot_id, \
+             user_name, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            vec![
+                Param::from(tool.id.as_str()),
+                Param::from(change.from.as_str()),
+                Param::from(tool.state.as_str()),
+                Param::Time(tool.state_since),
+                Param::from(change.lot.as_deref()),
+                Param::from(change.actor.as_str()),
+                Param::from(change.reason.as_deref()),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The tool run an event opens (a track-in) or closes (a track-out): the tool and whether it
+/// opens.
+fn run_change(change: &Change) -> Option<(&str, bool)> {
+    match change {
+        Change::TrackedIn { equipment, .. } => Some((equipment, true)),
+        Change::TrackedOut { equipment, .. } => Some((equipment, false)),
+        _ => None,
+    }
+}
+
+/// Opens (`open`) or closes lot `lot`'s run on tool `equipment` at `at`: the samples the tool
+/// takes in between are the lot's process data.
+async fn write_run<C: Conn>(
+    c: &mut C,
+    equipment: &str,
+    lot: &str,
+    at: DateTime<Utc>,
+    open: bool,
+) -> Result<(), StoreError> {
+    let sql = if open {
+        "INSERT INTO equipment_runs (equipment_id, lot_id, started_at) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING"
+    } else {
+        "UPDATE equipment_runs SET ended_at = $3 WHERE equipment_id = $1 AND lot_id = $2 \
+         AND ended_at IS NULL"
+    };
+    c.execute(sql, params![equipment, lot, at.timestamp_micros()])
+        .await?;
     Ok(())
 }
 
@@ -1044,6 +1090,9 @@ async fn persist<C: Conn>(
             ],
         )
         .await?;
+        if let Some((equipment, open)) = run_change(&e.change) {
+            write_run(c, equipment, &e.lot_id, e.at, open).await?;
+        }
         let link = match &e.change {
             Change::SplitOut { child, wafers } => {
                 Some((e.lot_id.as_str(), child.as_str(), "split", wafers))
@@ -1098,8 +1147,9 @@ fn lot_update_params(lot: &Lot, route: &Route, doc: Param, n_events: i64) -> Vec
 }
 
 /// The common shape of a lot move (a track-in, a track-out, a hold, a release …): one lot
-/// already stored, changed with its wafers unchanged, its events all at one time and none a
-/// split or merge, and perhaps its tool. On PostgreSQL its writes are one statement.
+/// already stored, changed with its wafers unchanged, its events all at one time, none a
+/// split or merge and at most one opening or closing a tool run, and perhaps its tool. On
+/// PostgreSQL its writes are one statement.
 struct OneLotMove<'a> {
     lot: &'a Lot,
     old: &'a Lot,
@@ -1117,6 +1167,12 @@ impl<'a> OneLotMove<'a> {
         let simple = lot.id == old.id
             && lot.version > 1
             && lot.wafers == old.wafers
+            && applied
+                .events
+                .iter()
+                .filter(|e| run_change(&e.change).is_some())
+                .count()
+                <= 1
             && applied.events.iter().all(|e| {
                 e.lot_id == lot.id
                     && e.at == first.at
@@ -1136,10 +1192,10 @@ impl<'a> OneLotMove<'a> {
 }
 
 /// A [`OneLotMove`] on PostgreSQL in one round trip: the version-checked lot update, its events
-/// numbered from the lot's `event_seq`, the step's cycle time, and the version-checked tool
-/// update, as one data-modifying statement (each part runs only if the lot update did). The
-/// same rows as the statement-by-statement path, which SQLite takes (a round trip there is a
-/// function call).
+/// numbered from the lot's `event_seq`, the step's cycle time, the version-checked tool update
+/// with its E10 state event, and the tool run the move opens or closes, as one data-modifying
+/// statement (each part runs only if the lot update did). The same rows as the
+/// statement-by-statement path, which SQLite takes (a round trip there is a function call).
 async fn persist_move_pg<C: Conn>(
     c: &mut C,
     m: &OneLotMove<'_>,
@@ -1161,7 +1217,14 @@ async fn persist_move_pg<C: Conn>(
         step_time_upsert!(),
         "), eq AS (UPDATE equipment SET state = $21, current_lot = $22, state_since = $23, \
          version = $24, changed_by = $27, change_reason = $28, change_lot = $29 \
-         WHERE id = $25 AND version = $26 AND EXISTS (SELECT 1 FROM u) RETURNING 1) \
+         WHERE id = $25 AND version = $26 AND EXISTS (SELECT 1 FROM u) RETURNING 1), \
+         es AS (INSERT INTO equipment_state_events (equipment_id, from_state, to_state, at, \
+         lot_id, user_name, reason) SELECT $25, $30, $21, $23, $29, $27, $28 FROM eq \
+         WHERE $30 <> $21), \
+         ro AS (INSERT INTO equipment_runs (equipment_id, lot_id, started_at) \
+         SELECT $31, $12, $32 FROM u WHERE $33 ON CONFLICT DO NOTHING), \
+         rc AS (UPDATE equipment_runs SET ended_at = $32 WHERE equipment_id = $31 \
+         AND lot_id = $12 AND ended_at IS NULL AND NOT $33 AND EXISTS (SELECT 1 FROM u)) \
          SELECT u.event_seq, (SELECT count(*) FROM eq) AS tools FROM u"
     );
     let lot = m.lot;
@@ -1181,6 +1244,7 @@ async fn persist_move_pg<C: Conn>(
     }
     let step = step_visit(m.old, lot, route);
     let tool = m.equipment.map(|(t, ch)| (t, ch));
+    let run = m.events.iter().find_map(|e| run_change(&e.change));
     let row = c
         .fetch_optional(
             MOVE,
@@ -1195,6 +1259,12 @@ async fn persist_move_pg<C: Conn>(
                     Param::OptTime(step.map(|_| lot.arrived_at)),
                 ],
                 equipment_update_params(tool),
+                vec![
+                    Param::from(tool.map(|(_, ch)| ch.from.as_str())),
+                    Param::from(run.map(|(equipment, _)| equipment)),
+                    Param::Int(m.at.timestamp_micros()),
+                    Param::Bool(run.is_some_and(|(_, open)| open)),
+                ],
             ]
             .concat(),
         )
