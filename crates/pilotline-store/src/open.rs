@@ -53,8 +53,9 @@ impl Store {
                     .acquire_timeout(opts.acquire_timeout)
                     // A connection lent again within a second of its last use is alive: pinging
                     // every one before lending it was a round trip per request (two of a lot
-                    // move's seven). One idle longer is pinged, and dropped if the server has
-                    // gone (a restart, a failover).
+                    // move's nine; the two pings on taking a connection back are sqlx's own).
+                    // One idle longer is pinged, and dropped if the server has gone (a
+                    // restart, a failover).
                     .test_before_acquire(false)
                     .before_acquire(|conn, meta| {
                         Box::pin(async move {

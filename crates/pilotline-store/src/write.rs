@@ -868,7 +868,7 @@ fn run_change(change: &Change) -> Option<(&str, bool)> {
 
 /// Opens (`open`) or closes lot `lot`'s run on tool `equipment` at `at`: the samples the tool
 /// takes in between are the lot's process data.
-async fn write_run<C: Conn>(
+pub(crate) async fn write_run<C: Conn>(
     c: &mut C,
     equipment: &str,
     lot: &str,

@@ -26,10 +26,6 @@ fn pick_reason(r: PickReason) -> &'static str {
     }
 }
 
-fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
 impl Tx<'_> {
     /// Wafer lot `id`, locked until the transaction ends.
     pub async fn lock_wafer_lot(&mut self, id: &str) -> Result<Option<Lot>, StoreError> {
@@ -286,30 +282,16 @@ impl Tx<'_> {
                 .await)?;
             // The tool's run: open at track-in, closed at track-out (its samples are the
             // unit lot's process data).
-            match (&applied.step, tool.current_lot.as_deref()) {
-                (None, Some(lot)) => {
-                    on_conn!(self, |c| {
-                        c.execute(
-                            "INSERT INTO equipment_runs (equipment_id, started_at, lot_id) VALUES ($1, $2, $3) \
-                             ON CONFLICT DO NOTHING",
-                            params![tool.id.as_str(), micros(at), lot],
-                        )
-                        .await?;
-                        Ok::<(), StoreError>(())
-                    })?;
-                }
-                (Some(step), _) => {
-                    on_conn!(self, |c| {
-                        c.execute(
-                            "UPDATE equipment_runs SET ended_at = $3 WHERE equipment_id = $1 \
-                             AND lot_id = $2 AND ended_at IS NULL",
-                            params![tool.id.as_str(), step.lot.as_str(), micros(at)],
-                        )
-                        .await?;
-                        Ok::<(), StoreError>(())
-                    })?;
-                }
-                (None, None) => {}
+            let run = match (&applied.step, tool.current_lot.as_deref()) {
+                (None, Some(lot)) => Some((lot, true)),
+                (Some(step), _) => Some((step.lot.as_str(), false)),
+                (None, None) => None,
+            };
+            if let Some((lot, open)) = run {
+                on_conn!(self, |c| crate::write::write_run(
+                    c, &tool.id, lot, at, open
+                )
+                .await)?;
             }
         }
         Ok(())
