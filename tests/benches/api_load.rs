@@ -9,9 +9,13 @@
 //! Each client owns one tool and moves its own lots through a 20-step route: every request is
 //! one lot transaction (track-in or track-out), each a durable database transaction with its
 //! event and E10 state change. A lot that completes is replaced by a new one (not counted).
+//!
+//! The HTTP clients run on a runtime of their own (one thread, `load-client`), the server on
+//! the main one, so that the CPU each side spends per move can be read from `/proc` and printed
+//! beside PostgreSQL's (and, for pgbench, beside pgbench's own).
 
 use pilotline_domain::{Actor, Role};
-use pilotline_store::{NewLotRequest, Store, WriteOp};
+use pilotline_store::{Store, WriteOp};
 use pilotline_tests::{psql, with_db};
 use serde_json::json;
 use std::process::Command;
@@ -44,25 +48,23 @@ async fn start_lot(store: &Store, id: &str) {
         role: Role::Admin,
         tenant: None,
     };
-    let req = NewLotRequest {
-        id: Some(id.into()),
-        product: pilotline_store::testing::FLAT_PRODUCT.into(),
-        route: None,
-        route_version: None,
-        lot_type: pilotline_domain::LotType::Production,
-        priority: 3,
-        tenant: None,
-        due_date: None,
-        wafer_count: 25,
-        wafer_ids: None,
-    };
+    let req = pilotline_store::testing::flat_lot(id, 25);
     store
         .execute(&WriteOp::StartLot(req), &admin, None)
         .await
         .unwrap();
 }
 
-async fn load(db_url: &str, label: &str, seconds: u64, clients: usize) -> Figures {
+/// The name of the client runtime's thread.
+const CLIENT_THREAD: &str = "load-client";
+
+async fn load(
+    clients_rt: &tokio::runtime::Handle,
+    db_url: &str,
+    label: &str,
+    seconds: u64,
+    clients: usize,
+) -> Figures {
     let pool = env_or("BENCH_POOL", 8u32);
     let store = Store::open_with(
         db_url,
@@ -96,18 +98,26 @@ async fn load(db_url: &str, label: &str, seconds: u64, clients: usize) -> Figure
         .await
         .unwrap();
     });
+    let server_rt = tokio::runtime::Handle::current();
+    let cpu_before = pilotline_tests::cpu::read(CLIENT_THREAD);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for c in 0..clients {
         let (base, token, store) = (base.clone(), token.clone(), store.clone());
-        tasks.push(tokio::spawn(async move {
+        let server_rt = server_rt.clone();
+        tasks.push(clients_rt.spawn(async move {
             let client = reqwest::Client::new();
             let mut latencies = Vec::new();
             let mut errors = 0usize;
             let mut generation = 0;
             'outer: loop {
                 let lot = format!("B{c}x{generation}");
-                start_lot(&store, &lot).await;
+                // Started on the server's side (its CPU counts there), not timed.
+                let (s, l) = (store.clone(), lot.clone());
+                server_rt
+                    .spawn(async move { start_lot(&s, &l).await })
+                    .await
+                    .unwrap();
                 for _ in 0..STEPS {
                     for (action, body) in [
                         ("track-in", json!({"equipment": format!("T{c}")})),
@@ -147,6 +157,7 @@ async fn load(db_url: &str, label: &str, seconds: u64, clients: usize) -> Figure
         errors += e;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = pilotline_tests::cpu::read(CLIENT_THREAD).since(&cpu_before);
     let _ = stop_tx.send(());
     let _ = server.await;
     all.sort_unstable();
@@ -162,6 +173,19 @@ async fn load(db_url: &str, label: &str, seconds: u64, clients: usize) -> Figure
         "{label:>10}: {:>8.0} lot moves/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} moves, {} errors, {clients} clients, pool {pool}, {seconds} s)",
         f.tps, f.p50_ms, f.p99_ms, f.moves, f.errors
     );
+    if f.moves > 0 && cpu.other_threads > 0.0 {
+        let per = |secs: f64| secs / f.moves as f64 * 1e3;
+        let db = if label == "postgres" {
+            format!("PostgreSQL {:.2} ms, ", per(cpu.postgres))
+        } else {
+            String::new()
+        };
+        println!(
+            "       CPU per move: {db}server {:.2} ms, HTTP clients {:.2} ms",
+            per(cpu.other_threads),
+            per(cpu.named_threads)
+        );
+    }
     f
 }
 
@@ -192,8 +216,21 @@ fn fsync_time() {
     }
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() {
+fn main() {
+    let clients_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(CLIENT_THREAD)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    server_rt.block_on(run(clients_rt.handle().clone()));
+}
+
+async fn run(clients_rt: tokio::runtime::Handle) {
     let seconds = env_or("BENCH_SECONDS", 20u64);
     let client_counts: Vec<usize> = std::env::var("BENCH_CLIENTS")
         .unwrap_or_else(|_| "32,8".into())
@@ -210,13 +247,14 @@ async fn main() {
     for clients in client_counts {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-        load(&sqlite, "sqlite", seconds, clients).await;
+        load(&clients_rt, &sqlite, "sqlite", seconds, clients).await;
         psql(
             &admin,
             "DROP DATABASE IF EXISTS pilotline_bench WITH (FORCE)",
         );
         psql(&admin, "CREATE DATABASE pilotline_bench");
         let pg = load(
+            &clients_rt,
             &with_db(&admin, "pilotline_bench"),
             "postgres",
             seconds,

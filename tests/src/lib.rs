@@ -1,5 +1,6 @@
 //! Helpers for end-to-end tests that start the real `pilotline` binary.
 
+pub mod cpu;
 pub mod profiles;
 pub mod stdf;
 
@@ -302,8 +303,8 @@ pub async fn open_mqtt_session(host: &str, port: u16, client_id: &str, topics: &
 }
 
 /// pgbench TPC-B (scale 10) with `clients` clients for `seconds` on a scratch database of the
-/// server of `admin`: prints tps, p50 and p99, and answers the tps (`None` when pgbench
-/// cannot run).
+/// server of `admin`: prints tps, p50 and p99 (and, on Linux, the CPU each transaction cost
+/// PostgreSQL and pgbench), and answers the tps (`None` when pgbench cannot run).
 pub fn pgbench(admin: &str, seconds: u64, clients: usize) -> Option<f64> {
     psql(
         admin,
@@ -325,6 +326,7 @@ pub fn pgbench(admin: &str, seconds: u64, clients: usize) -> Option<f64> {
     }
     let logs = tempfile::tempdir().ok()?;
     let prefix = logs.path().join("pgbench");
+    let cpu_before = cpu::read("-");
     let out = std::process::Command::new("pgbench")
         .args([
             "-c",
@@ -339,6 +341,7 @@ pub fn pgbench(admin: &str, seconds: u64, clients: usize) -> Option<f64> {
         .arg(&url)
         .output()
         .ok()?;
+    let cpu = cpu::read("-").since(&cpu_before);
     let text = String::from_utf8_lossy(&out.stdout);
     let tps: Option<f64> = text
         .lines()
@@ -370,6 +373,14 @@ pub fn pgbench(admin: &str, seconds: u64, clients: usize) -> Option<f64> {
             pct(0.50),
             pct(0.99)
         );
+        let n = t * seconds as f64;
+        if cpu.postgres > 0.0 && n > 0.0 {
+            println!(
+                "       CPU per TPC-B transaction: PostgreSQL {:.2} ms, pgbench {:.2} ms",
+                cpu.postgres / n * 1e3,
+                cpu.children / n * 1e3
+            );
+        }
     }
     psql(
         admin,

@@ -42,8 +42,8 @@ impl<S: Send + Sync> FromRequestParts<S> for IdemKey {
     }
 }
 
-/// How a successful outcome is answered.
-pub type Render = fn(&Outcome) -> (StatusCode, serde_json::Value);
+/// How a successful outcome is answered: its status and JSON text.
+pub type Render = fn(&Outcome) -> (StatusCode, String);
 
 fn json_response(status: StatusCode, body: String) -> Response {
     let mut res = (status, body).into_response();
@@ -77,7 +77,7 @@ impl Renderer for HttpRenderer {
         let (status, body) = (self.0)(o);
         StoredResponse {
             status: status.as_u16(),
-            body: body.to_string(),
+            body,
         }
     }
     fn refusal(&self, r: &Refusal) -> StoredResponse {
@@ -118,26 +118,28 @@ pub async fn perform(
         Performed::Replayed(stored) => replay(stored),
         Performed::Done(outcome) => {
             let (status, body) = render(&outcome);
-            json_response(status, body.to_string())
+            json_response(status, body)
         }
     })
 }
 
+/// The outcome as JSON text (written straight from the outcome, with no `Value` between).
+fn json_text(o: &Outcome) -> String {
+    serde_json::to_string(o).unwrap_or_else(|_| "null".into())
+}
+
 /// 200 with the outcome as JSON.
-pub fn ok(o: &Outcome) -> (StatusCode, serde_json::Value) {
-    (StatusCode::OK, serde_json::to_value(o).unwrap_or_default())
+pub fn ok(o: &Outcome) -> (StatusCode, String) {
+    (StatusCode::OK, json_text(o))
 }
 
 /// 201 with the outcome as JSON.
-pub fn created(o: &Outcome) -> (StatusCode, serde_json::Value) {
-    (
-        StatusCode::CREATED,
-        serde_json::to_value(o).unwrap_or_default(),
-    )
+pub fn created(o: &Outcome) -> (StatusCode, String) {
+    (StatusCode::CREATED, json_text(o))
 }
 
 /// 201 when the outcome created something new, 200 when it already existed (routes).
-pub fn created_or_ok(o: &Outcome) -> (StatusCode, serde_json::Value) {
+pub fn created_or_ok(o: &Outcome) -> (StatusCode, String) {
     match o {
         Outcome::Route { created: false, .. } => ok(o),
         _ => created(o),

@@ -156,12 +156,18 @@ impl App {
     ) -> Result<Outcome, StoreError> {
         let (action, what) = required_action(op);
         actor.require(action, what)?;
+        let measured = measured_track_out(op);
+        if measured.is_none() && key.is_none() {
+            // No follow-up effect and no answer to remember: the change alone, which the
+            // store may write as one statement.
+            return self.store.execute(op, actor, None).await;
+        }
         self.store
             .write(WriteWork {
                 op,
                 actor,
                 key,
-                measured: measured_track_out(op),
+                measured,
             })
             .await
     }

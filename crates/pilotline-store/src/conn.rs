@@ -111,6 +111,9 @@ pub(crate) enum Param {
     OptTime(Option<DateTime<Utc>>),
     /// JSON document (JSONB on PostgreSQL, TEXT on SQLite).
     Json(serde_json::Value),
+    /// JSON document already written as text (serialized straight from its Rust value, with
+    /// no `Value` tree between): JSONB on PostgreSQL, TEXT on SQLite.
+    JsonText(Box<serde_json::value::RawValue>),
     /// Boolean.
     Bool(bool),
     /// Nullable double.
@@ -254,6 +257,15 @@ pub(crate) trait Conn: Send {
     type Row: RowExt + Send;
     /// Whether this is PostgreSQL (for the few statements whose text differs).
     const POSTGRES: bool;
+    /// Whether reads lock the rows they return (`FOR UPDATE` on PostgreSQL, inside a
+    /// transaction). Not on an [`crate::unlocked::Unlocked`] connection, whose one write checks
+    /// the versions it read instead.
+    const LOCKS: bool = true;
+
+    /// Says that the work under way cannot be done on this connection as it is (a write other
+    /// than a lot move's one statement on an unlocked connection): the caller runs it again in
+    /// a transaction. Nothing on an ordinary connection.
+    fn decline(&mut self) {}
 
     /// Runs a statement and returns the number of rows it affected.
     fn execute(
@@ -388,6 +400,7 @@ macro_rules! impl_bind_all {
                     Param::Time(v) => q.bind($time(v)),
                     Param::OptTime(v) => q.bind(v.map($time)),
                     Param::Json(v) => q.bind(sqlx::types::Json(v)),
+                    Param::JsonText(v) => q.bind(sqlx::types::Json(v)),
                     Param::Bool(v) => q.bind(v),
                     Param::Float(v) => q.bind(v),
                     Param::Blob(v) => q.bind(v),

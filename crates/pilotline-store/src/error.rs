@@ -44,6 +44,11 @@ pub struct DatabaseError {
 }
 
 impl DatabaseError {
+    /// Whether the database could not be reached at all (pool timeout, I/O error, closed pool).
+    pub(crate) fn is_unavailable(&self) -> bool {
+        self.unavailable
+    }
+
     /// The database's own error code, if it gave one.
     pub fn code(&self) -> Option<&str> {
         self.code.as_deref()

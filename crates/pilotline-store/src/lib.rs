@@ -7,7 +7,8 @@
 //!
 //! SQLite runs with WAL, `synchronous=FULL` and a single writer connection (`BEGIN IMMEDIATE`);
 //! reads use a separate pool. PostgreSQL locks the rows a transaction changes with
-//! `SELECT … FOR UPDATE`.
+//! `SELECT … FOR UPDATE`; a plain lot move there is one version-checked statement instead, with
+//! no transaction around it (`unlocked`).
 
 mod backup;
 mod blobs;
@@ -17,6 +18,7 @@ mod idempotency;
 mod identity;
 mod leases;
 mod open;
+mod pg_pool;
 mod read;
 mod retention;
 mod rollups;
@@ -33,6 +35,7 @@ pub mod testing;
 mod transfer;
 mod tx;
 mod units;
+mod unlocked;
 mod write;
 
 pub use blobs::{Blob, BlobStore, BlobWriter};
@@ -92,7 +95,7 @@ enum Backend {
         /// When the planner's statistics last changed: readers opened before are not lent.
         stats: Arc<open::StatsClock>,
     },
-    Postgres(sqlx::PgPool),
+    Postgres(pg_pool::PgPool),
 }
 
 /// The Pilotline store. Cheap to clone; clones share pools and caches.
@@ -130,7 +133,7 @@ impl Store {
     pub fn pool_status(&self) -> (u32, usize) {
         match &self.backend {
             Backend::Sqlite { read, .. } => (read.size(), read.num_idle()),
-            Backend::Postgres(p) => (p.size(), p.num_idle()),
+            Backend::Postgres(p) => p.status(),
         }
     }
 
@@ -180,11 +183,24 @@ macro_rules! in_write_tx {
                 })
             }
             $crate::Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let $c: &mut sqlx::PgConnection = &mut tx;
-                let out = $body;
-                if out.is_ok() {
-                    tx.commit().await?;
+                let mut conn = pool.acquire().await?;
+                let mut rollback_failed = false;
+                let out = async {
+                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                    let $c: &mut sqlx::PgConnection = &mut tx;
+                    let out = $body;
+                    match &out {
+                        Ok(_) => tx.commit().await?,
+                        // Rolled back now (not queued for the connection's next use), so its
+                        // locks go at once; the refusal or error is what the caller gets.
+                        Err(_) => rollback_failed = tx.rollback().await.is_err(),
+                    }
+                    out
+                }
+                .await;
+                conn.discard_after(&out);
+                if rollback_failed {
+                    conn.discard();
                 }
                 out
             }
@@ -204,8 +220,13 @@ macro_rules! with_read_conn {
             }
             $crate::Backend::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
-                let $c: &mut sqlx::PgConnection = &mut conn;
-                $body
+                let out = async {
+                    let $c: &mut sqlx::PgConnection = &mut conn;
+                    $body
+                }
+                .await;
+                conn.discard_after(&out);
+                out
             }
         }
     }};
@@ -223,11 +244,17 @@ macro_rules! scoped_read {
                 $body
             }
             $crate::Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let $c: &mut sqlx::PgConnection = &mut tx;
-                $crate::shuttles::set_scope($c, $actor).await?;
-                let out = $body;
-                tx.commit().await?;
+                let mut conn = pool.acquire().await?;
+                let out = async {
+                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                    let $c: &mut sqlx::PgConnection = &mut tx;
+                    $crate::shuttles::set_scope($c, $actor).await?;
+                    let out = $body;
+                    tx.commit().await?;
+                    out
+                }
+                .await;
+                conn.discard_after(&out);
                 out
             }
         }

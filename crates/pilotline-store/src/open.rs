@@ -1,6 +1,6 @@
 //! Opening a store from a database URL, and applying migrations.
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,9 +12,6 @@ use crate::{Backend, Store, StoreError};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
-
-/// How long a pooled PostgreSQL connection may sit idle before it is pinged on lending.
-const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// How a store is opened.
 #[derive(Debug, Clone)]
@@ -48,25 +45,12 @@ impl Store {
             if url.starts_with("postgres://") || url.starts_with("postgresql://") {
                 let connect = PgConnectOptions::from_str(url)
                     .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
-                let pool = PgPoolOptions::new()
-                    .max_connections(opts.max_connections)
-                    .acquire_timeout(opts.acquire_timeout)
-                    // A connection lent again within a second of its last use is alive: pinging
-                    // every one before lending it was a round trip per request (two of a lot
-                    // move's nine; the two pings on taking a connection back are sqlx's own).
-                    // One idle longer is pinged, and dropped if the server has gone (a
-                    // restart, a failover).
-                    .test_before_acquire(false)
-                    .before_acquire(|conn, meta| {
-                        Box::pin(async move {
-                            if meta.idle_for >= PING_AFTER_IDLE {
-                                sqlx::Connection::ping(conn).await?;
-                            }
-                            Ok(true)
-                        })
-                    })
-                    .connect_with(connect)
-                    .await?;
+                let pool = crate::pg_pool::PgPool::connect(
+                    connect,
+                    opts.max_connections,
+                    opts.acquire_timeout,
+                )
+                .await?;
                 (Backend::Postgres(pool), PathBuf::from("pilotline-blobs"))
             } else if url.starts_with("sqlite:") {
                 let connect = SqliteConnectOptions::from_str(url)
@@ -128,7 +112,7 @@ impl Store {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite { read, .. } => SQLITE_MIGRATIONS.run(read).await?,
-            Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+            Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(&mut *pool.acquire().await?).await?,
         }
         // Test data stored before per-wafer summaries were kept gets them now.
         let rebuilt = self.rebuild_test_summaries().await?;

@@ -71,9 +71,9 @@ pub(crate) fn event_from_row<R: RowExt>(row: &R) -> Result<LotEvent, StoreError>
 }
 
 /// Loads a lot; on PostgreSQL the row is locked until the transaction ends (SQLite's single
-/// writer already excludes every other writer).
+/// writer already excludes every other writer), except on an unlocked connection.
 pub(crate) async fn lock_lot<C: Conn>(c: &mut C, id: &str) -> Result<Option<Lot>, StoreError> {
-    let sql = if C::POSTGRES {
+    let sql = if C::POSTGRES && C::LOCKS {
         "SELECT doc FROM lots WHERE id = $1 FOR UPDATE"
     } else {
         "SELECT doc FROM lots WHERE id = $1"
@@ -102,7 +102,7 @@ pub(crate) async fn lock_equipment<C: Conn>(
     c: &mut C,
     id: &str,
 ) -> Result<Option<Equipment>, StoreError> {
-    let sql = if C::POSTGRES {
+    let sql = if C::POSTGRES && C::LOCKS {
         select_equipment!("WHERE id = $1 FOR UPDATE")
     } else {
         select_equipment!("WHERE id = $1")
@@ -131,7 +131,7 @@ pub(crate) async fn lock_lot_and_tool<C: Conn>(
 ) -> Result<(Option<Lot>, Option<Equipment>), StoreError> {
     let row = match tool {
         ToolOf::Named(tool_id) => {
-            let sql = if C::POSTGRES {
+            let sql = if C::POSTGRES && C::LOCKS {
                 "SELECT l.doc, e.id, e.equipment_type, e.description, e.state, e.current_lot, \
                  e.state_since, e.version FROM lots l, equipment e \
                  WHERE l.id = $1 AND e.id = $2 FOR UPDATE"
@@ -142,7 +142,7 @@ pub(crate) async fn lock_lot_and_tool<C: Conn>(
             c.fetch_optional(sql, params![lot_id, tool_id]).await?
         }
         ToolOf::Running => {
-            let sql = if C::POSTGRES {
+            let sql = if C::POSTGRES && C::LOCKS {
                 "SELECT l.doc, e.id, e.equipment_type, e.description, e.state, e.current_lot, \
                  e.state_since, e.version FROM lots l JOIN equipment e ON e.id = l.equipment \
                  WHERE l.id = $1 FOR UPDATE"

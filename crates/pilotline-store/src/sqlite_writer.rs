@@ -113,6 +113,7 @@ fn to_value(p: Param) -> Value {
         Param::Time(v) => Value::Text(sqlite_time(v)),
         Param::OptTime(v) => v.map_or(Value::Null, |t| Value::Text(sqlite_time(t))),
         Param::Json(v) => Value::Text(v.to_string()),
+        Param::JsonText(v) => Value::Text(v.get().to_string()),
         Param::Bool(v) => Value::Integer(i64::from(v)),
         Param::Float(v) => v.map_or(Value::Null, Value::Real),
         Param::Blob(v) => Value::Blob(v),

@@ -380,11 +380,12 @@ pub(crate) fn key_of(ids: &Numbered, s: &NewSample) -> Result<SampleKey, StoreEr
 /// PostgreSQL: the whole batch in one statement, as arrays; then the stored values of the keys
 /// that were there already, to tell replays from conflicts.
 async fn insert_all_pg(
-    pool: &sqlx::PgPool,
+    pool: &crate::pg_pool::PgPool,
     all: &[NewSample],
     ids: &Numbered,
 ) -> Result<SamplesStored, StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut conn = pool.acquire().await?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     // Where retention has deleted each tool's raw samples up to: nothing is stored behind it
     // (its rollups are final there). The rows stay locked, in tool order, until commit, so the
     // retention job cannot move a mark past samples being stored.

@@ -189,6 +189,23 @@ pub async fn seed_flat_line(store: &Store, steps: usize, tools: usize) {
     }
 }
 
+/// A production lot of `wafer_count` wafers of [`FLAT_PRODUCT`] with the id `id`, to start on
+/// the line [`seed_flat_line`] stores.
+pub fn flat_lot(id: &str, wafer_count: usize) -> crate::NewLotRequest {
+    crate::NewLotRequest {
+        id: Some(id.into()),
+        product: FLAT_PRODUCT.into(),
+        route: None,
+        route_version: None,
+        lot_type: pilotline_domain::LotType::Production,
+        priority: 3,
+        tenant: None,
+        due_date: None,
+        wafer_count,
+        wafer_ids: None,
+    }
+}
+
 /// SQLite's plan for `sql` on every reader of `store` at once (so no reader is left out):
 /// `EXPLAIN QUERY PLAN`'s lines, joined, one string per reader. Empty on PostgreSQL.
 pub async fn reader_plans(store: &Store, sql: &str) -> Result<Vec<String>, StoreError> {

@@ -76,10 +76,11 @@ impl Store {
 
 async fn copy_tables(
     src: &mut sqlx::SqliteConnection,
-    pg: &sqlx::PgPool,
+    pg: &crate::pg_pool::PgPool,
     tables: &[String],
 ) -> Result<CopyReport, StoreError> {
-    let mut tx = pg.begin().await?;
+    let mut conn = pg.acquire().await?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     // Row-level security applies to the tables' owner too (FORCE): the copy acts as the
     // platform, which sees and writes every tenant's rows.
     sqlx::query("SELECT set_config('pilotline.tenant', '*', true)")

@@ -251,13 +251,22 @@ impl crate::tx::Work for Execute<'_> {
 
 impl Store {
     /// Runs `op` for `actor` in one transaction. With `idempotency`, the rendered outcome is
-    /// stored under the key in the same transaction.
+    /// stored under the key in the same transaction. Without, a plain lot move on PostgreSQL
+    /// is one version-checked statement and no transaction (see `unlocked`).
     pub async fn execute(
         &self,
         op: &WriteOp,
         actor: &Actor,
         idempotency: Option<(&IdempotencyKey, Render<'_>)>,
     ) -> Result<Outcome, StoreError> {
+        // A plain lot move on PostgreSQL: one version-checked statement, no transaction.
+        if idempotency.is_none()
+            && crate::unlocked::moves_in_one_statement(op)
+            && let crate::Backend::Postgres(pool) = &self.backend
+            && let Some(outcome) = self.execute_unlocked(pool, op, actor).await?
+        {
+            return Ok(outcome);
+        }
         // Concurrent starts never race for a generated id: the day's counter row is locked
         // until commit (PostgreSQL) or taken by the one writer (SQLite).
         self.write(Execute {
@@ -906,11 +915,9 @@ fn equipment_update_params(tool: Option<(&Equipment, &StateChange)>) -> Vec<Para
 }
 
 fn json<T: Serialize>(v: &T) -> Result<Param, StoreError> {
-    to_json(v).map(Param::Json)
-}
-
-fn to_json<T: Serialize>(v: &T) -> Result<serde_json::Value, StoreError> {
-    serde_json::to_value(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::value::to_raw_value(v)
+        .map(Param::JsonText)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// The visit a track-out ends, as its step's measured cycle time takes it: the step and the
@@ -975,6 +982,14 @@ async fn persist<C: Conn>(
         && let Some(one) = OneLotMove::of(applied, before)
     {
         return persist_move_pg(c, &one, route).await;
+    }
+    if !C::LOCKS {
+        // Several statements: only a transaction makes them one change.
+        c.decline();
+        return Err(Code::LotChanged
+            .refusal()
+            .with("lot", &applied.lots[0].id)
+            .into());
     }
     let before: HashMap<&str, &Lot> = before.iter().map(|l| (l.id.as_str(), l)).collect();
     let mut event_counts: HashMap<&str, i64> = HashMap::new();
@@ -1194,18 +1209,24 @@ impl<'a> OneLotMove<'a> {
 /// A [`OneLotMove`] on PostgreSQL in one round trip: the version-checked lot update, its events
 /// numbered from the lot's `event_seq`, the step's cycle time, the version-checked tool update
 /// with its E10 state event, and the tool run the move opens or closes, as one data-modifying
-/// statement (each part runs only if the lot update did). The same rows as the
-/// statement-by-statement path, which SQLite takes (a round trip there is a function call).
+/// statement. Each part runs only if the lot update did, and that only if the lot and the tool
+/// (locked together, in the order the transactional read locks them) are still at the versions
+/// read: all or nothing, so the statement needs no transaction around it (see `unlocked`). The
+/// same rows as the statement-by-statement path, which SQLite takes (a round trip there is a
+/// function call).
 async fn persist_move_pg<C: Conn>(
     c: &mut C,
     m: &OneLotMove<'_>,
     route: &Route,
 ) -> Result<(), StoreError> {
     const MOVE: &str = concat!(
-        "WITH u AS (UPDATE lots SET state = $1, step_id = $2, step_index = $3, equipment = $4, \
+        "WITH tl AS (SELECT 1 FROM lots l, equipment e WHERE l.id = $12 AND l.version = $13 \
+         AND e.id = $25 AND e.version = $26 FOR UPDATE), \
+         u AS (UPDATE lots SET state = $1, step_id = $2, step_index = $3, equipment = $4, \
          held = $5, wafer_count = $6, qtime_deadline = $7, doc = $8, version = $9, \
          updated_at = $10, priority = $11, event_seq = event_seq + $14 \
-         WHERE id = $12 AND version = $13 RETURNING event_seq), \
+         WHERE id = $12 AND version = $13 AND ($25::text IS NULL OR EXISTS (SELECT 1 FROM tl)) \
+         RETURNING event_seq), \
          ev AS (INSERT INTO lot_events (lot_id, seq, at, user_name, role, kind, why, change, \
          before_state, after_state) \
          SELECT $12, u.event_seq - $14 + e.i, $15, e.user_name, e.role, e.kind, e.why, e.change, \
@@ -1229,19 +1250,33 @@ async fn persist_move_pg<C: Conn>(
     );
     let lot = m.lot;
     let n_events = m.events.len() as i64;
-    let mut events = Vec::with_capacity(m.events.len());
-    for (i, e) in m.events.iter().enumerate() {
-        events.push(serde_json::json!({
-            "i": i as i64 + 1,
-            "user_name": e.user,
-            "role": e.role.as_str(),
-            "kind": e.change.kind(),
-            "why": e.why,
-            "change": to_json(&e.change)?,
-            "before_state": to_json(&e.before)?,
-            "after_state": to_json(&e.after)?,
-        }));
+    /// One event as `jsonb_to_recordset` reads it.
+    #[derive(Serialize)]
+    struct EventRecord<'e> {
+        i: i64,
+        user_name: &'e str,
+        role: &'static str,
+        kind: &'static str,
+        why: Option<&'e str>,
+        change: &'e Change,
+        before_state: &'e Option<pilotline_domain::event::LotSnapshot>,
+        after_state: &'e pilotline_domain::event::LotSnapshot,
     }
+    let events: Vec<EventRecord<'_>> = m
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| EventRecord {
+            i: i as i64 + 1,
+            user_name: &e.user,
+            role: e.role.as_str(),
+            kind: e.change.kind(),
+            why: e.why.as_deref(),
+            change: &e.change,
+            before_state: &e.before,
+            after_state: &e.after,
+        })
+        .collect();
     let step = step_visit(m.old, lot, route);
     let tool = m.equipment.map(|(t, ch)| (t, ch));
     let run = m.events.iter().find_map(|e| run_change(&e.change));
@@ -1252,7 +1287,7 @@ async fn persist_move_pg<C: Conn>(
                 lot_update_params(lot, route, json(lot)?, n_events),
                 vec![
                     Param::Time(m.at),
-                    Param::Json(serde_json::Value::Array(events)),
+                    json(&events)?,
                     Param::from(lot.route_id.as_str()),
                     Param::from(step.map(|(s, _)| s)),
                     Param::Float(step.map(|(_, secs)| secs)),
@@ -1266,10 +1301,16 @@ async fn persist_move_pg<C: Conn>(
                     Param::Bool(run.is_some_and(|(_, open)| open)),
                 ],
             ]
-            .concat(),
+            .into_iter()
+            .flatten()
+            .collect(),
         )
         .await?;
     let Some(row) = row else {
+        // The lot or its tool is not at the version read: nothing was written. On an
+        // unlocked connection another writer came in between, and the move runs again in a
+        // transaction that locks them.
+        c.decline();
         return Err(Code::LotChanged.refusal().with("lot", &lot.id).into());
     };
     if let Some((t, _)) = tool

@@ -398,6 +398,9 @@ impl Store {
             scan.finish()
         });
         in_write_tx!(self, |c| {
+            // The transaction's body owns the receiver (one that is not `Sync` cannot be
+            // borrowed by a future that may move between threads).
+            let batches = batches;
             if let Some(r) = c
                 .fetch_optional(
                     "SELECT lot_id, stage FROM test_files WHERE id = $1",
