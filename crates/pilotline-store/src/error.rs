@@ -93,7 +93,7 @@ impl StoreError {
 
     /// Whether the database could not be reached at all (pool timeout, I/O error, closed pool).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Database(d) if d.unavailable)
+        matches!(self, StoreError::Database(d) if d.is_unavailable())
     }
 
     /// Whether this is a transient database failure worth retrying (serialization failure,
